@@ -23,6 +23,8 @@ type StepContext struct {
 	Actor string
 	// Roles are the playbook's roles: role name to the people (logins) who hold it.
 	Roles map[string][]string
+	// People are the playbook's `people:`: login to name and contact addresses.
+	People map[string]Person
 	// PlanHash identifies the run's plan; approvals are bound to it.
 	PlanHash string
 
@@ -42,6 +44,41 @@ type StepContext struct {
 	unknown map[string]bool
 	mu      sync.Mutex
 }
+
+// Person is someone named in the playbook's roles.
+type Person struct {
+	Login string `json:"login"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Chat  string `json:"chat,omitempty"` // chat handle, e.g. "@jane"
+}
+
+// RolePeople returns the people who hold role, with whatever the playbook says of them.
+func (sc *StepContext) RolePeople(role string) []Person {
+	var out []Person
+	for _, login := range sc.Roles[role] {
+		p, ok := sc.People[login]
+		if !ok {
+			p = Person{Login: login}
+		}
+		if p.Login == "" {
+			p.Login = login
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Confirmation is what a person answered to a gate, recorded in the step's journal under
+// the key "confirmation" by `runbook resume RUN --confirm STEP` (or --refuse) before the
+// step runs again. Gates read it with sc.Recall("confirmation", &c).
+type Confirmation struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Answer string    `json:"answer"` // "yes" or "no"
+	Reason string    `json:"reason,omitempty"`
+}
+
 
 // Prompter asks a person a question on a terminal.
 type Prompter interface {
