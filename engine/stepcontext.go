@@ -79,7 +79,6 @@ type Confirmation struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
-
 // Prompter asks a person a question on a terminal.
 type Prompter interface {
 	// Confirm shows text and waits for yes or no.
