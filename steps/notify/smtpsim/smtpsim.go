@@ -1,0 +1,543 @@
+// Package smtpsim is a real SMTP submission server on 127.0.0.1 for the tests and
+// rehearsals of the notify.email and notify.role steps, the way net/http/httptest is a
+// real HTTP server. It speaks the wire protocol through github.com/emersion/go-smtp's
+// server (EHLO, STARTTLS with a certificate generated at start, AUTH PLAIN and LOGIN, 535
+// on wrong credentials), keeps every accepted message with its parsed headers and body so
+// a test can read what arrived, and injects faults: 4xx or 5xx replies for the next
+// messages, and connections dropped before or after the message is taken.
+//
+// Every recipient is accepted unless rejected with WithRejectRecipients (the SMTP
+// counterpart of the other simulators' "auto-create": no mailbox needs seeding).
+package smtpsim
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one message the server accepted (answered 250 to its DATA).
+type Message struct {
+	// MailFrom and RcptTo are the envelope (MAIL FROM and RCPT TO).
+	MailFrom string
+	RcptTo   []string
+	// From, To, Cc, Subject, MessageID and Date are the decoded header fields.
+	From      string
+	To        []string
+	Cc        []string
+	ReplyTo   string
+	Subject   string
+	MessageID string
+	Date      string
+	Header    mail.Header
+	// Text and HTML are the decoded text/plain and text/html parts (the body itself for a
+	// single-part message).
+	Text string
+	HTML string
+	// Raw is the message exactly as received.
+	Raw []byte
+	// TLS is true when the message came over a TLS connection; AuthUser is who logged in.
+	TLS      bool
+	AuthUser string
+	At       time.Time
+}
+
+// Server is a running SMTP server.
+type Server struct {
+	srv     *smtp.Server
+	ln      net.Listener
+	certPEM []byte
+	cfg     config
+
+	mu          sync.Mutex
+	messages    []Message
+	connections int
+	authFails   int
+	faults      []fault
+}
+
+type faultKind int
+
+const (
+	faultReply      faultKind = iota // answer the DATA with a code
+	faultDrop                        // close the connection at MAIL FROM
+	faultDropAfter                   // keep the message, then close without answering
+	faultRejectRcpt                  // answer RCPT TO with a code
+)
+
+type fault struct {
+	kind faultKind
+	code int
+	msg  string
+}
+
+type config struct {
+	user, pass  string
+	noTLS       bool
+	implicitTLS bool
+	reject      map[string]bool
+	host        string
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+// WithAuth requires AUTH with this username and password before MAIL FROM; other
+// credentials get 535. Without it any credentials are accepted and AUTH is optional.
+func WithAuth(username, password string) Option {
+	return func(c *config) { c.user, c.pass = username, password }
+}
+
+// WithoutSTARTTLS makes the server a plain-text one that does not advertise STARTTLS
+// (and therefore, like a real server, does not offer AUTH either unless WithAuth is
+// combined with it, in which case AUTH is allowed in the clear).
+func WithoutSTARTTLS() Option { return func(c *config) { c.noTLS = true } }
+
+// WithImplicitTLS serves SMTPS (TLS from the first byte, as on port 465) instead of
+// STARTTLS.
+func WithImplicitTLS() Option { return func(c *config) { c.implicitTLS = true } }
+
+// WithRejectRecipients answers RCPT TO for these addresses with 550 (no such user).
+func WithRejectRecipients(addrs ...string) Option {
+	return func(c *config) {
+		if c.reject == nil {
+			c.reject = map[string]bool{}
+		}
+		for _, a := range addrs {
+			c.reject[strings.ToLower(a)] = true
+		}
+	}
+}
+
+// New starts a server on 127.0.0.1 on a free port.
+func New(opts ...Option) (*Server, error) {
+	s := &Server{cfg: config{host: "127.0.0.1"}}
+	for _, o := range opts {
+		o(&s.cfg)
+	}
+	cert, certPEM, err := selfSigned()
+	if err != nil {
+		return nil, fmt.Errorf("smtpsim: certificate: %w", err)
+	}
+	s.certPEM = certPEM
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+
+	srv := smtp.NewServer(s)
+	srv.Domain = "smtpsim.local"
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.MaxMessageBytes = 10 << 20
+	srv.MaxRecipients = 100
+	srv.ErrorLog = discardLogger{}
+	if !s.cfg.noTLS && !s.cfg.implicitTLS {
+		srv.TLSConfig = tlsCfg
+	}
+	// Without TLS at all, AUTH may only be offered in the clear.
+	srv.AllowInsecureAuth = s.cfg.noTLS
+	s.srv = srv
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("smtpsim: listen: %w", err)
+	}
+	ln = &countingListener{Listener: ln, s: s}
+	if s.cfg.implicitTLS {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	s.ln = ln
+	go func() { _ = srv.Serve(ln) }()
+	return s, nil
+}
+
+// Addr is the host:port the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the connection URL for the notify "smtp" connection type: smtp://127.0.0.1:PORT,
+// or smtps:// with WithImplicitTLS.
+func (s *Server) URL() string {
+	if s.cfg.implicitTLS {
+		return "smtps://" + s.Addr()
+	}
+	return "smtp://" + s.Addr()
+}
+
+// CAPEM is the PEM of the server's self-signed certificate (valid for 127.0.0.1 and
+// localhost), to trust through the connection's ca_file setting or a tls.Config.
+func (s *Server) CAPEM() []byte { return append([]byte(nil), s.certPEM...) }
+
+// CertPool is a pool holding CAPEM.
+func (s *Server) CertPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(s.certPEM)
+	return p
+}
+
+// Close stops the server and closes every connection.
+func (s *Server) Close() error { return s.srv.Close() }
+
+// Messages returns the accepted messages, oldest first.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// Connections is how many SMTP connections were opened.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connections
+}
+
+// AuthFailures is how many AUTH attempts were refused with 535.
+func (s *Server) AuthFailures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authFails
+}
+
+// Reset forgets the stored messages and counters (faults stay queued).
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.messages = nil
+	s.connections, s.authFails = 0, 0
+}
+
+// FailNext answers the DATA of the next n messages with code (4xx: the client should try
+// again later; 5xx: permanent) and does not keep them.
+func (s *Server) FailNext(n, code int, text string) {
+	if text == "" {
+		if code < 500 {
+			text = "Requested action aborted: try again later"
+		} else {
+			text = "Message rejected"
+		}
+	}
+	s.queue(n, fault{kind: faultReply, code: code, msg: text})
+}
+
+// RejectRecipientsNext answers every RCPT TO of the next n transactions with code.
+func (s *Server) RejectRecipientsNext(n, code int) {
+	s.queue(n, fault{kind: faultRejectRcpt, code: code, msg: "Recipient address rejected"})
+}
+
+// DropNext closes the connection at the next n MAIL FROM commands: nothing was accepted.
+func (s *Server) DropNext(n int) { s.queue(n, fault{kind: faultDrop}) }
+
+// DropAfterDataNext keeps the next n messages but closes the connection before answering
+// their DATA: the client cannot know the message was taken (the ambiguous case).
+func (s *Server) DropAfterDataNext(n int) { s.queue(n, fault{kind: faultDropAfter}) }
+
+func (s *Server) queue(n int, f fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < n; i++ {
+		s.faults = append(s.faults, f)
+	}
+}
+
+// takeFault removes and returns the first queued fault of one of the kinds.
+func (s *Server) takeFault(kinds ...faultKind) (fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		for _, k := range kinds {
+			if f.kind == k {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+				return f, true
+			}
+		}
+	}
+	return fault{}, false
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, c: c}, nil
+}
+
+type session struct {
+	s        *Server
+	c        *smtp.Conn
+	authUser string
+	from     string
+	rcpt     []string
+	fault    *fault
+}
+
+func (se *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+
+func (se *session) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		if se.s.cfg.user != "" && (user != se.s.cfg.user || pass != se.s.cfg.pass) {
+			se.s.mu.Lock()
+			se.s.authFails++
+			se.s.mu.Unlock()
+			return smtp.ErrAuthFailed
+		}
+		se.authUser = user
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if se.s.cfg.user != "" && se.authUser == "" {
+		return smtp.ErrAuthRequired
+	}
+	if _, ok := se.s.takeFault(faultDrop); ok {
+		_ = se.c.Conn().Close()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "connection dropped"}
+	}
+	se.from = from
+	if f, ok := se.s.takeFault(faultReply, faultDropAfter, faultRejectRcpt); ok {
+		se.fault = &f
+	}
+	return nil
+}
+
+func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if se.s.cfg.reject[strings.ToLower(to)] {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	}
+	if se.fault != nil && se.fault.kind == faultRejectRcpt {
+		return &smtp.SMTPError{Code: se.fault.code, EnhancedCode: enhanced(se.fault.code), Message: se.fault.msg}
+	}
+	se.rcpt = append(se.rcpt, to)
+	return nil
+}
+
+func (se *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	f := se.fault
+	se.fault = nil
+	if f != nil && f.kind == faultReply {
+		return &smtp.SMTPError{Code: f.code, EnhancedCode: enhanced(f.code), Message: f.msg}
+	}
+	m := parse(raw)
+	m.MailFrom, m.RcptTo = se.from, append([]string(nil), se.rcpt...)
+	_, m.TLS = se.c.TLSConnectionState()
+	m.AuthUser = se.authUser
+	m.At = time.Now()
+	se.s.mu.Lock()
+	se.s.messages = append(se.s.messages, m)
+	se.s.mu.Unlock()
+	if f != nil && f.kind == faultDropAfter {
+		_ = se.c.Conn().Close()
+		return errors.New("connection dropped")
+	}
+	return nil
+}
+
+func (se *session) Reset() { se.from, se.rcpt, se.fault = "", nil, nil }
+
+func (se *session) Logout() error { return nil }
+
+func enhanced(code int) smtp.EnhancedCode {
+	if code >= 500 {
+		return smtp.EnhancedCode{5, 0, 0}
+	}
+	return smtp.EnhancedCode{4, 0, 0}
+}
+
+// loginServer is the server side of the (obsolete but widely used) LOGIN mechanism,
+// which go-sasl only implements as a client.
+type loginServer struct {
+	check func(user, pass string) error
+	state int
+	user  string
+}
+
+func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+	switch l.state {
+	case 0:
+		l.state = 1
+		if len(resp) > 0 { // initial response carries the username
+			l.user = string(resp)
+			l.state = 2
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 1:
+		l.user = string(resp)
+		l.state = 2
+		return []byte("Password:"), false, nil
+	case 2:
+		l.state = 3
+		return nil, true, l.check(l.user, string(resp))
+	}
+	return nil, false, errors.New("unexpected response")
+}
+
+// parse reads the headers and the text and HTML parts of a message; what it cannot parse
+// stays in Raw.
+func parse(raw []byte) Message {
+	m := Message{Raw: raw}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		m.Text = string(raw)
+		return m
+	}
+	dec := new(mime.WordDecoder)
+	decode := func(v string) string {
+		if d, err := dec.DecodeHeader(v); err == nil {
+			return d
+		}
+		return v
+	}
+	h := msg.Header
+	m.Header = h
+	m.Subject = decode(h.Get("Subject"))
+	m.MessageID = h.Get("Message-Id")
+	m.Date = h.Get("Date")
+	m.From = addrOnly(h.Get("From"))
+	m.ReplyTo = addrOnly(h.Get("Reply-To"))
+	m.To = addrList(h, "To")
+	m.Cc = addrList(h, "Cc")
+	walk(&m, h.Get("Content-Type"), h.Get("Content-Transfer-Encoding"), msg.Body)
+	return m
+}
+
+func walk(m *Message, ctype, cte string, body io.Reader) {
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		mt = "text/plain"
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err != nil {
+				return
+			}
+			walk(m, p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p)
+		}
+	}
+	var r io.Reader = body
+	switch strings.ToLower(cte) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(body)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, body)
+	}
+	b, _ := io.ReadAll(r)
+	switch mt {
+	case "text/plain":
+		if m.Text == "" {
+			m.Text = strings.ReplaceAll(string(b), "\r\n", "\n")
+		}
+	case "text/html":
+		if m.HTML == "" {
+			m.HTML = strings.ReplaceAll(string(b), "\r\n", "\n")
+		}
+	}
+}
+
+func addrOnly(v string) string {
+	if v == "" {
+		return ""
+	}
+	a, err := mail.ParseAddress(v)
+	if err != nil {
+		return v
+	}
+	return a.Address
+}
+
+func addrList(h mail.Header, key string) []string {
+	l, err := h.AddressList(key)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(l))
+	for i, a := range l {
+		out[i] = a.Address
+	}
+	return out
+}
+
+// selfSigned makes an ECDSA certificate for 127.0.0.1, ::1 and localhost that is its own CA.
+func selfSigned() (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "smtpsim", Organization: []string{"runbook test"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	return cert, certPEM, err
+}
+
+// countingListener counts accepted TCP connections (a STARTTLS upgrade starts a new
+// go-smtp session on the same connection, so sessions are not connections).
+type countingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.s.mu.Lock()
+		l.s.connections++
+		l.s.mu.Unlock()
+	}
+	return c, err
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+func (discardLogger) Println(...any)        {}
