@@ -72,10 +72,10 @@ type Server struct {
 }
 
 type hook struct {
-	flavor      Flavor
-	id          string
-	errStatus   int
-	errBody     string
+	flavor    Flavor
+	id        string
+	errStatus int
+	errBody   string
 }
 
 type fault struct {

@@ -1,0 +1,75 @@
+// Package notify holds the announcement steps of a release: e-mail to the user group,
+// chat messages, and notices to a role such as the service owner ("production is
+// verified; wider tests can start").
+//
+// # Step types
+//
+// notify.email (connection type smtp) sends one message.
+// Params: to (list of addresses), to_role (a role whose people's e-mail addresses are
+// added), cc, reply_to, subject, body (already rendered by ${{ }}), body_format
+// (text | markdown: markdown is sent as text/plain with a text/html alternative rendered
+// by goldmark). Outputs: message_id ("<runbook.HASH@from-domain>"), recipients
+// (list<string>, the bare addresses of to and cc).
+//
+// notify.chat (connection type chat) posts {"text": …} (plus channel and username when
+// given) to a Slack or Mattermost incoming webhook. Params: text (Markdown-ish; for Slack
+// [t](u) becomes <u|t> and **b** becomes *b*), channel, username. Outputs: delivered (bool).
+// Slack's plain-text errors (no_text, channel_is_archived, no_service, …) and
+// Mattermost's AppError JSON are turned into messages that say what to check; 429 is
+// returned as engine.RetryAfter with the Retry-After delay; 5xx and dropped connections
+// as engine.Transient.
+//
+// notify.role (no single connection: email_connection and chat_connection) tells the
+// people of a role by the channels given (email, chat or both): e-mail to their
+// addresses, and a chat message that starts with their chat handles as mentions.
+// Params: role, message, subject (default: the message's first line), channels,
+// body_format. Outputs: notified (list<string>, the logins reached by at least one channel).
+//
+// # Connections
+//
+// smtp: url smtp://HOST:587 (STARTTLS, required by default) or smtps://HOST:465;
+// settings from, username, starttls (required | opportunistic | none), auth
+// (auto | plain | login), ca_file, tls_skip_verify (tests only); the password is the
+// connection's secret (default env SMTP_PASSWORD), read only when username is set.
+// An injected *x509.CertPool in Connection.Client is trusted as well (rehearsals).
+//
+// chat: the webhook URL is itself a credential, so it is normally the secret
+// (token: {env: SLACK_WEBHOOK_URL}); url is used instead when given. Setting flavor
+// (slack | mattermost, guessed from the URL when absent), channel, username. Logs and
+// errors name only the webhook's host, never its path.
+//
+// # Why go-mail
+//
+// SMTP is sent with github.com/wneessen/go-mail rather than net/smtp or hand-written
+// SMTP: it does STARTTLS policy (mandatory/opportunistic), SMTPS, AUTH mechanism
+// negotiation (SCRAM, PLAIN, LOGIN), RFC 5322/2047 header encoding, multipart
+// alternatives and quoted-printable bodies, and returns SMTP reply codes so 4xx
+// (retry) and 5xx (permanent) can be told apart. net/smtp is frozen and does none of
+// the message formatting.
+//
+// # Idempotency and its limits
+//
+// Every effect is journalled: before sending, the step records its intent
+// ("email.sending"); once the server has accepted the message (250 after DATA) or the
+// webhook has answered ok, it records the result ("email.sent", "chat.delivered"). A
+// re-run or resume that finds the result sends nothing and returns the recorded outputs.
+// Keys are per foreach item; notify.role journals e-mail and chat separately, so a chat
+// failure retried does not resend the e-mail.
+//
+// Neither SMTP nor incoming webhooks can be asked whether a message already arrived, so
+// one window remains: a crash (or a dropped connection) after the server accepted the
+// message but before the journal write is followed, on the next attempt, by a second
+// send: delivery is at-least-once, never silently lost. The window is the round trip of
+// the final reply plus one journal write (milliseconds). For e-mail the second copy
+// carries the same Message-ID (derived from run id, step id and foreach item), which
+// many mail stores and clients use to show it once; chat has no such key, so a duplicate
+// post is possible in that window.
+//
+// # Simulators
+//
+// steps/notify/smtpsim is a real SMTP server (emersion/go-smtp) on 127.0.0.1 with
+// STARTTLS using a certificate generated at start (CAPEM to trust it), AUTH PLAIN and
+// LOGIN, stored messages with parsed headers and bodies, and fault injection.
+// steps/notify/chatsim simulates Slack and Mattermost incoming webhooks with their error
+// bodies, auto-created hooks, and fault injection (429 with Retry-After, 5xx, drops).
+package notify
