@@ -184,8 +184,11 @@ func (s *smtpServer) explain(err error) error {
 		if code != 0 {
 			return s.explainCode(code, detail)
 		}
-		if se.IsTemp() || isNetErr(err) {
-			return engine.Transient(fmt.Errorf("smtp: sending through %s failed: %s (the server may or may not have taken the message; a retry sends it again with the same Message-ID)", s, detail))
+		if se.IsTemp() || isNetErr(err) || strings.Contains(detail, "EOF") {
+			if se.Reason == mail.ErrSMTPDataClose || se.Reason == mail.ErrWriteContent {
+				detail += " (the server may or may not have taken the message; a retry sends it again with the same Message-ID)"
+			}
+			return engine.Transient(fmt.Errorf("smtp: sending through %s failed: %s", s, detail))
 		}
 		return fmt.Errorf("smtp: sending through %s failed: %s", s, detail)
 	}
@@ -210,15 +213,18 @@ func (s *smtpServer) explain(err error) error {
 
 func (s *smtpServer) explainCode(code int, text string) error {
 	text = strings.TrimSpace(text)
+	if !strings.Contains(text, strconv.Itoa(code)) {
+		text = strconv.Itoa(code) + " " + text
+	}
 	switch {
 	case code == 535 || code == 534 || code == 530 || code == 454 && strings.Contains(strings.ToLower(text), "auth"):
-		return fmt.Errorf("smtp: %s refused the login of user %q (%d %s): check the username setting and the password in %s", s, s.username, code, text, secretSource(s.conn, "SMTP_PASSWORD"))
+		return fmt.Errorf("smtp: %s refused the login of user %q (%s): check the username setting and the password in %s", s, s.username, text, secretSource(s.conn, "SMTP_PASSWORD"))
 	case code >= 400 && code < 500:
-		return engine.Transient(fmt.Errorf("smtp: %s answered %d %s (temporary; will try again)", s, code, text))
+		return engine.Transient(fmt.Errorf("smtp: %s answered %s (temporary; will try again)", s, text))
 	case code == 550 || code == 551 || code == 553:
-		return fmt.Errorf("smtp: %s refused a recipient or the sender (%d %s): check the addresses and that from is an address the account may send as", s, code, text)
+		return fmt.Errorf("smtp: %s refused a recipient or the sender (%s): check the addresses and that from is an address the account may send as", s, text)
 	}
-	return fmt.Errorf("smtp: %s refused the message (%d %s)", s, code, text)
+	return fmt.Errorf("smtp: %s refused the message (%s)", s, text)
 }
 
 func isNetErr(err error) bool {
