@@ -1,0 +1,459 @@
+package jenkins
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cessda/runbook/engine"
+)
+
+// Client is a small client of the Jenkins remote access API: just what triggering and
+// following a build needs. No maintained Go client exists, so it is written here.
+type Client struct {
+	base     *url.URL
+	user     string
+	token    string
+	tokenEnv string // named in the 401 message
+	hc       *http.Client
+
+	// Sleep waits between retries of a failed read (5xx, dropped connection); nil
+	// disables the retries. The step passes the run's clock.
+	Sleep   func(ctx context.Context, d time.Duration) error
+	Retries int // retries of a failed read (default 3)
+
+	crumbField, crumb string
+	crumbKnown        bool // the crumb issuer was asked (crumb == "" means CSRF is off)
+}
+
+// NewClient returns a client for the Jenkins at baseURL. hc is copied, not changed: the
+// copy gets a cookie jar (a crumb is tied to the web session) and stops at redirects
+// (201/303 carry the queue item in Location).
+func NewClient(baseURL, user, token string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/") + "/")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("jenkins: %q is not an http(s) URL", baseURL)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	cp := *hc
+	cp.Jar, _ = cookiejar.New(nil)
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{base: u, user: user, token: token, tokenEnv: "JENKINS_TOKEN", hc: &cp, Retries: 3}, nil
+}
+
+// JobPath turns a job's full name ("cessda.cdc.deploy/main", folders separated by "/")
+// into its URL path ("job/cessda.cdc.deploy/job/main/").
+func JobPath(full string) string {
+	var sb strings.Builder
+	for _, p := range strings.Split(strings.Trim(full, "/"), "/") {
+		sb.WriteString("job/")
+		sb.WriteString(url.PathEscape(p))
+		sb.WriteString("/")
+	}
+	return sb.String()
+}
+
+// JobURL is the job's absolute URL.
+func (c *Client) JobURL(full string) string { return c.base.String() + JobPath(full) }
+
+// HTTPError is a non-2xx answer.
+type HTTPError struct {
+	Method string
+	URL    string
+	Status int
+	Body   string // the first line of the body, for context
+	Msg    string // the whole message, when it says better what to check
+}
+
+func (e *HTTPError) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
+	msg := fmt.Sprintf("jenkins: %s %s: %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// StatusOf returns the HTTP status of err (0 when it is not an HTTPError).
+func StatusOf(err error) int {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.Status
+	}
+	return 0
+}
+
+// do sends one request and classifies failures: 401 and 403 get messages that say what to
+// check, 5xx and connection errors are engine.Transient.
+func (c *Client) do(ctx context.Context, method, ref string, form url.Values) (*http.Response, []byte, error) {
+	u, err := c.base.Parse(ref)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jenkins: bad URL %q: %v", ref, err)
+	}
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jenkins: %v", err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if c.user != "" || c.token != "" {
+		req.SetBasicAuth(c.user, c.token)
+	}
+	if method == http.MethodPost && c.crumb != "" {
+		req.Header.Set(c.crumbField, c.crumb)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		// url.Error names the method and URL; neither carries the token (it is in a header).
+		return nil, nil, engine.Transient(fmt.Errorf("jenkins: %s %s: %v", method, u.Redacted(), unwrapURLError(err)))
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	resp.Body.Close()
+	if err != nil {
+		return nil, nil, engine.Transient(fmt.Errorf("jenkins: %s %s: reading the answer: %v", method, u.Redacted(), err))
+	}
+	if resp.StatusCode < 400 {
+		return resp, b, nil
+	}
+	he := &HTTPError{Method: method, URL: u.Redacted(), Status: resp.StatusCode}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		he.Msg = fmt.Sprintf("jenkins: 401 Unauthorized from %s: check the user (%s) and %s", u.Redacted(), c.user, c.tokenEnv)
+		return resp, b, he
+	case resp.StatusCode == http.StatusForbidden && bytes.Contains(b, []byte("crumb")):
+		he.Body = "No valid crumb was included in the request"
+		return resp, b, he
+	case resp.StatusCode == http.StatusForbidden:
+		he.Msg = fmt.Sprintf("jenkins: 403 Forbidden from %s: user %s lacks a permission (Overall/Read, Job/Read or Job/Build); check the user and the job's permissions", u.Redacted(), c.user)
+		return resp, b, he
+	case resp.StatusCode == http.StatusTooManyRequests:
+		d, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return resp, b, engine.RetryAfter(he, time.Duration(d)*time.Second)
+	case resp.StatusCode >= 500:
+		he.Body = firstLine(b)
+		if bytes.Contains(b, []byte("not parameterized")) {
+			return resp, b, he // a permanent error dressed as a 500
+		}
+		return resp, b, engine.Transient(he)
+	case resp.StatusCode != http.StatusNotFound:
+		he.Body = firstLine(b)
+	}
+	return resp, b, he
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func firstLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if strings.HasPrefix(s, "<") {
+		return "" // an HTML page says nothing useful in one line
+	}
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// get reads with retries of transient failures.
+func (c *Client) get(ctx context.Context, ref string) (*http.Response, []byte, error) {
+	var last error
+	for attempt := 0; ; attempt++ {
+		resp, b, err := c.do(ctx, http.MethodGet, ref, nil)
+		if err == nil {
+			return resp, b, nil
+		}
+		last = err
+		if ok, _ := engine.IsTransient(err); !ok || c.Sleep == nil || attempt >= c.Retries {
+			return resp, b, last
+		}
+		if err := c.Sleep(ctx, time.Duration(1<<attempt)*time.Second); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+func (c *Client) getJSON(ctx context.Context, ref string, v any) error {
+	_, b, err := c.get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("jenkins: GET %s: the answer is not the expected JSON: %v", ref, err)
+	}
+	return nil
+}
+
+// post sends a POST with the crumb, fetching one first when the server issues crumbs,
+// and fetching a new one once when the server says the crumb is not valid. POSTs are
+// not retried here: whether a lost answer took effect is for the caller to find out.
+func (c *Client) post(ctx context.Context, ref string, form url.Values) (*http.Response, error) {
+	if !c.crumbKnown {
+		if err := c.fetchCrumb(ctx); err != nil {
+			return nil, err
+		}
+	}
+	resp, _, err := c.do(ctx, http.MethodPost, ref, form)
+	if StatusOf(err) == http.StatusForbidden && isCrumbError(err) {
+		if err := c.fetchCrumb(ctx); err != nil {
+			return nil, err
+		}
+		resp, _, err = c.do(ctx, http.MethodPost, ref, form)
+	}
+	return resp, err
+}
+
+func isCrumbError(err error) bool {
+	var he *HTTPError
+	return errors.As(err, &he) && strings.Contains(he.Body, "crumb")
+}
+
+// fetchCrumb asks the crumb issuer; a 404 means CSRF protection is off.
+func (c *Client) fetchCrumb(ctx context.Context) error {
+	var v struct {
+		Crumb             string `json:"crumb"`
+		CrumbRequestField string `json:"crumbRequestField"`
+	}
+	err := c.getJSON(ctx, "crumbIssuer/api/json", &v)
+	switch {
+	case StatusOf(err) == http.StatusNotFound:
+		c.crumb, c.crumbKnown = "", true
+		return nil
+	case err != nil:
+		return err
+	}
+	c.crumbField, c.crumb, c.crumbKnown = v.CrumbRequestField, v.Crumb, true
+	if c.crumbField == "" {
+		c.crumbField = "Jenkins-Crumb"
+	}
+	return nil
+}
+
+// ParamDef is a job's parameter definition.
+type ParamDef struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Default struct {
+		Value any `json:"value"`
+	} `json:"defaultParameterValue"`
+}
+
+// ParamValue is a parameter of a build or queue item.
+type ParamValue struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
+// String is the value as the trigger would have sent it.
+func (p ParamValue) String() string {
+	if p.Value == nil {
+		return ""
+	}
+	return fmt.Sprint(p.Value)
+}
+
+type action struct {
+	Parameters []ParamValue `json:"parameters"`
+}
+
+// Build is a build as the API shows it.
+type Build struct {
+	Number    int      `json:"number"`
+	URL       string   `json:"url"`
+	Building  bool     `json:"building"`
+	Result    string   `json:"result"`
+	Duration  int64    `json:"duration"` // ms, 0 while building
+	Timestamp int64    `json:"timestamp"`
+	QueueID   int      `json:"queueId"`
+	Actions   []action `json:"actions"`
+}
+
+// Params returns the build's parameters by name.
+func (b *Build) Params() map[string]string { return paramsOf(b.Actions) }
+
+func paramsOf(as []action) map[string]string {
+	m := map[string]string{}
+	for _, a := range as {
+		for _, p := range a.Parameters {
+			m[p.Name] = p.String()
+		}
+	}
+	return m
+}
+
+// Job is a job as the API shows it.
+type Job struct {
+	Class     string  `json:"_class"`
+	FullName  string  `json:"fullName"`
+	URL       string  `json:"url"`
+	Buildable bool    `json:"buildable"`
+	Builds    []Build `json:"builds"`
+	Property  []struct {
+		ParameterDefinitions []ParamDef `json:"parameterDefinitions"`
+	} `json:"property"`
+}
+
+// ParamDefs returns the job's parameter definitions.
+func (j *Job) ParamDefs() []ParamDef {
+	var out []ParamDef
+	for _, p := range j.Property {
+		out = append(out, p.ParameterDefinitions...)
+	}
+	return out
+}
+
+// IsFolder reports whether the item is a folder (it cannot be built).
+func (j *Job) IsFolder() bool {
+	return strings.Contains(j.Class, "Folder") || strings.Contains(j.Class, "OrganizationFolder")
+}
+
+// ErrJobNotFound is wrapped by Job when the server answers 404.
+var ErrJobNotFound = errors.New("job not found")
+
+const buildTree = "number,url,building,result,duration,timestamp,queueId,actions[parameters[name,value]]"
+
+// Job reads a job with its recent builds (newest first, at most limit) and parameters.
+func (c *Client) Job(ctx context.Context, full string, limit int) (*Job, error) {
+	tree := fmt.Sprintf("_class,fullName,url,buildable,builds[%s]{0,%d},property[parameterDefinitions[name,type,defaultParameterValue[value]]]", buildTree, limit)
+	var j Job
+	err := c.getJSON(ctx, JobPath(full)+"api/json?tree="+url.QueryEscape(tree), &j)
+	if StatusOf(err) == http.StatusNotFound {
+		return nil, fmt.Errorf("jenkins: job %q not found at %s (404): check the job's full path (folders as a/b) and that user %s can see it: %w", full, c.JobURL(full), c.user, ErrJobNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// QueueItem is an item of the build queue.
+type QueueItem struct {
+	ID         int      `json:"id"`
+	URL        string   `json:"url"`
+	Why        string   `json:"why"`
+	Blocked    bool     `json:"blocked"`
+	Cancelled  bool     `json:"cancelled"`
+	Actions    []action `json:"actions"`
+	Executable *struct {
+		Number int    `json:"number"`
+		URL    string `json:"url"`
+	} `json:"executable"`
+	Task struct {
+		URL string `json:"url"`
+	} `json:"task"`
+}
+
+// Params returns the item's parameters by name.
+func (q *QueueItem) Params() map[string]string { return paramsOf(q.Actions) }
+
+// ErrQueueItemGone is wrapped by QueueItem when the item is no longer known (Jenkins
+// forgets items five minutes after they leave the queue).
+var ErrQueueItemGone = errors.New("queue item gone")
+
+// QueueItem reads a queue item by its URL.
+func (c *Client) QueueItem(ctx context.Context, itemURL string) (*QueueItem, error) {
+	var q QueueItem
+	err := c.getJSON(ctx, strings.TrimRight(itemURL, "/")+"/api/json", &q)
+	if StatusOf(err) == http.StatusNotFound {
+		return nil, fmt.Errorf("jenkins: queue item %s is gone (404; Jenkins forgets items 5 minutes after they leave the queue): %w", itemURL, ErrQueueItemGone)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &q, nil
+}
+
+// Queue lists the items waiting in the build queue.
+func (c *Client) Queue(ctx context.Context) ([]QueueItem, error) {
+	var v struct {
+		Items []QueueItem `json:"items"`
+	}
+	err := c.getJSON(ctx, "queue/api/json?tree="+url.QueryEscape("items[id,url,why,blocked,task[url],actions[parameters[name,value]]]"), &v)
+	return v.Items, err
+}
+
+// Trigger queues a build of the job and returns the queue item's absolute URL. With no
+// parameters it posts to /build, otherwise to /buildWithParameters.
+func (c *Client) Trigger(ctx context.Context, full string, params map[string]string) (string, error) {
+	ref := JobPath(full) + "build"
+	form := url.Values{}
+	if len(params) > 0 {
+		ref = JobPath(full) + "buildWithParameters"
+		for k, v := range params {
+			form.Set(k, v)
+		}
+	}
+	resp, err := c.post(ctx, ref, form)
+	switch StatusOf(err) {
+	case 0:
+	case http.StatusNotFound:
+		return "", fmt.Errorf("jenkins: job %q not found at %s (404): check the job's full path (folders as a/b): %w", full, c.JobURL(full), ErrJobNotFound)
+	case http.StatusConflict:
+		return "", fmt.Errorf("jenkins: job %q is not buildable (409; disabled?): %w", full, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	loc := resp.Header.Get("Location")
+	if (resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusSeeOther) || !strings.Contains(loc, "/queue/item/") {
+		return "", fmt.Errorf("jenkins: POST %s answered %d with Location %q: nothing was queued (expected 201 and a queue item)", c.JobURL(full)+strings.TrimPrefix(ref, JobPath(full)), resp.StatusCode, loc)
+	}
+	u, err := resp.Request.URL.Parse(loc)
+	if err != nil {
+		return "", fmt.Errorf("jenkins: bad queue item location %q: %v", loc, err)
+	}
+	return u.String(), nil
+}
+
+// Build reads a build by its URL.
+func (c *Client) Build(ctx context.Context, buildURL string) (*Build, error) {
+	var b Build
+	err := c.getJSON(ctx, strings.TrimRight(buildURL, "/")+"/api/json?tree="+url.QueryEscape(buildTree), &b)
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// ProgressiveText reads the console from byte offset start. It returns the text, the
+// next offset (X-Text-Size) and whether more will come (X-More-Data).
+func (c *Client) ProgressiveText(ctx context.Context, buildURL string, start int64) (string, int64, bool, error) {
+	resp, b, err := c.get(ctx, strings.TrimRight(buildURL, "/")+"/logText/progressiveText?start="+strconv.FormatInt(start, 10))
+	if err != nil {
+		return "", start, true, err
+	}
+	next := start + int64(len(b))
+	if v := resp.Header.Get("X-Text-Size"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			next = n
+		}
+	}
+	return string(b), next, resp.Header.Get("X-More-Data") == "true", nil
+}

@@ -1,0 +1,1269 @@
+package jenkinssim
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Version is the Jenkins version the simulator claims in its X-Jenkins header.
+const Version = "2.479.3"
+
+// Default credentials, accepted when no WithUser option is given, so a rehearsal works
+// without seeding.
+const (
+	DefaultUser  = "runbook"
+	DefaultToken = "sim-token"
+)
+
+// Clock is the simulator's source of time. engine.FakeClock satisfies it, so a test can
+// share one clock between the step (which sleeps on it) and the simulated builds.
+type Clock interface{ Now() time.Time }
+
+// Param defines a job parameter.
+type Param struct {
+	Name        string
+	Type        string // "string" (default), "boolean", "choice", "text"
+	Default     string
+	Choices     []string
+	Description string
+}
+
+// Job defines a job. Path is the full name with folders separated by "/"
+// ("cessda.cdc.deploy/main"); the folders are created implicitly.
+type Job struct {
+	Path   string
+	Params []Param
+	// Script is what a build does; nil runs DefaultScript.
+	Script func(b *Build)
+	// Disabled jobs answer 409 to a trigger.
+	Disabled bool
+	// QuietPeriod: 0 takes the server's default, negative means none.
+	QuietPeriod time.Duration
+	// NoConcurrent blocks a queued build while another build of the job runs.
+	NoConcurrent bool
+}
+
+// DefaultScript is the script of auto-created jobs: a few log lines over a few
+// simulated seconds, then SUCCESS.
+func DefaultScript(b *Build) {
+	b.Logf("[Pipeline] Start of Pipeline")
+	for _, kv := range sortedParams(b.Params()) {
+		b.Logf("[Pipeline] echo %s", kv)
+	}
+	b.Sleep(2 * time.Second)
+	b.Logf("[Pipeline] sh")
+	b.Logf("+ ./deploy.sh")
+	b.Sleep(3 * time.Second)
+	b.Logf("[Pipeline] End of Pipeline")
+}
+
+func sortedParams(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// User is an account with an API token. ReadOnly users get 403 on every POST.
+type User struct {
+	Name     string
+	Token    string
+	ReadOnly bool
+}
+
+// CrumbMode is how the simulator protects POSTs against CSRF.
+type CrumbMode int
+
+const (
+	// CrumbsExemptAPITokens is current Jenkins: the crumb issuer answers, but requests
+	// authenticated with an API token skip the crumb check (since 2.96).
+	CrumbsExemptAPITokens CrumbMode = iota
+	// CrumbsRequired makes every POST carry a valid crumb, which is tied to the user and
+	// the web session (JSESSIONID cookie) it was issued to.
+	CrumbsRequired
+	// CrumbsOff disables CSRF protection: /crumbIssuer/api/json answers 404.
+	CrumbsOff
+)
+
+// Fault makes matching requests fail. Faults apply in the order injected.
+type Fault struct {
+	Method string // "" matches any method
+	Path   string // prefix of the URL path ("/job/a/buildWithParameters"); "" matches any
+	Status int    // answer with this status and Body instead (0: no status fault)
+	Body   string
+	Delay  time.Duration // real time to wait before answering (slow server)
+	Drop   bool          // close the connection without an answer
+	// AfterEffect applies the fault after the request took effect: the action happens,
+	// only the answer is lost (the worst case for an idempotent client).
+	AfterEffect bool
+	Times       int // how many matching requests to affect; 0 means all
+}
+
+// Request is one request the simulator received.
+type Request struct {
+	Method string
+	Path   string
+	Query  string
+	User   string // "" for anonymous or failed authentication
+	Status int    // 0 when the connection was dropped
+	Fault  bool   // a fault was injected into this request
+	At     time.Time
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithClock makes the simulator read simulated time from c (for example the run's
+// engine.FakeClock): builds progress only as c moves.
+func WithClock(c Clock) Option { return func(s *Server) { s.clock = c } }
+
+// WithSpeed sets how fast the default clock runs: simulated time = start + real elapsed
+// × factor. The default is 1000 (one real millisecond is one simulated second).
+func WithSpeed(factor float64) Option {
+	return func(s *Server) { s.clock = &speedClock{start: time.Now(), factor: factor} }
+}
+
+// WithQuietPeriod sets the default quiet period of queued builds (default 5s).
+func WithQuietPeriod(d time.Duration) Option { return func(s *Server) { s.quiet = d } }
+
+// WithLeftItemTTL sets how long a queue item that left the queue stays readable
+// (default 5 minutes, as Jenkins' leftItems cache).
+func WithLeftItemTTL(d time.Duration) Option { return func(s *Server) { s.leftTTL = d } }
+
+// WithCrumbs sets the CSRF mode (default CrumbsExemptAPITokens).
+func WithCrumbs(m CrumbMode) Option { return func(s *Server) { s.crumbs = m } }
+
+// WithAnonymousRead lets requests without credentials read (GET); they still cannot build.
+func WithAnonymousRead() Option { return func(s *Server) { s.anonRead = true } }
+
+// WithAutoCreate creates a job on first trigger, with the parameters it is called with
+// and DefaultScript, so a rehearsal of any playbook works without seeding. A job that is
+// read before it exists looks like an empty job.
+func WithAutoCreate() Option { return func(s *Server) { s.autoCreate = true } }
+
+// WithUser adds an account. Without any, DefaultUser/DefaultToken is accepted.
+func WithUser(name, token string) Option {
+	return func(s *Server) { s.users[name] = &User{Name: name, Token: token} }
+}
+
+// WithUsers adds accounts.
+func WithUsers(us ...User) Option {
+	return func(s *Server) {
+		for _, u := range us {
+			u := u
+			s.users[u.Name] = &u
+		}
+	}
+}
+
+// WithJobs defines jobs.
+func WithJobs(js ...Job) Option {
+	return func(s *Server) {
+		for _, j := range js {
+			s.addJob(j, false)
+		}
+	}
+}
+
+type speedClock struct {
+	start  time.Time
+	factor float64
+}
+
+func (c *speedClock) Now() time.Time {
+	return c.start.Add(time.Duration(float64(time.Since(c.start)) * c.factor))
+}
+
+type job struct {
+	def         Job
+	auto        bool
+	builds      []*Build
+	next        int
+	lastEnded   time.Time
+	triggers    int
+	queueCount  int
+	running     int
+	virtual     bool
+	lastSuccess time.Duration
+}
+
+func (j *job) estimatedDuration() int64 {
+	if j.lastSuccess == 0 {
+		return -1
+	}
+	return j.lastSuccess.Milliseconds()
+}
+
+type queueItem struct {
+	id           int
+	job          *job
+	params       []paramValue
+	user         string
+	inQueueSince time.Time
+	startAt      time.Time
+	left         bool
+	leftAt       time.Time
+	cancelled    bool
+	build        *Build
+}
+
+// Server is a stateful Jenkins on 127.0.0.1.
+type Server struct {
+	ts *httptest.Server
+
+	mu         sync.Mutex
+	clock      Clock
+	quiet      time.Duration
+	leftTTL    time.Duration
+	crumbs     CrumbMode
+	salt       string
+	anonRead   bool
+	autoCreate bool
+	users      map[string]*User
+	jobs       map[string]*job
+	folders    map[string]bool
+	queue      map[int]*queueItem
+	nextQueue  int
+	running    []*Build
+	faults     []*Fault
+	requests   []Request
+	aborters   map[*Build]string
+}
+
+// New starts a simulator on 127.0.0.1. Close it when done.
+func New(opts ...Option) *Server {
+	s := &Server{
+		quiet:     5 * time.Second,
+		leftTTL:   5 * time.Minute,
+		users:     map[string]*User{},
+		jobs:      map[string]*job{},
+		folders:   map[string]bool{},
+		queue:     map[int]*queueItem{},
+		nextQueue: 1,
+		aborters:  map[*Build]string{},
+		salt:      randHex(8),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.clock == nil {
+		s.clock = &speedClock{start: time.Now(), factor: 1000}
+	}
+	if len(s.users) == 0 {
+		s.users[DefaultUser] = &User{Name: DefaultUser, Token: DefaultToken}
+	}
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("jenkinssim: listen on 127.0.0.1: %v", err))
+	}
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	s.ts = ts
+	return s
+}
+
+// URL is the server's root URL, without a trailing slash ("http://127.0.0.1:PORT").
+func (s *Server) URL() string { return s.ts.URL }
+
+// Close shuts the server down and ends the scripts of running builds (ABORTED).
+func (s *Server) Close() {
+	s.ts.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.running) > 0 {
+		b := s.running[0]
+		b.aborted = true
+		s.aborters[b] = "SYSTEM"
+		b.step(s.clock.Now())
+		s.finished(b)
+	}
+}
+
+func (s *Server) rootURL() string { return s.ts.URL + "/" }
+
+// Now is the simulator's current simulated time.
+func (s *Server) Now() time.Time { return s.clock.Now() }
+
+// AddJob defines (or redefines) a job.
+func (s *Server) AddJob(j Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addJob(j, false)
+}
+
+// AddUser adds an account.
+func (s *Server) AddUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u.Name] = &u
+}
+
+func (s *Server) addJob(def Job, auto bool) *job {
+	def.Path = strings.Trim(def.Path, "/")
+	j := s.jobs[def.Path]
+	if j == nil {
+		j = &job{next: 1}
+		s.jobs[def.Path] = j
+	}
+	j.def, j.auto = def, auto
+	parts := strings.Split(def.Path, "/")
+	for i := 1; i < len(parts); i++ {
+		s.folders[strings.Join(parts[:i], "/")] = true
+	}
+	return j
+}
+
+// ExpireCrumbs changes the crumb salt, so every crumb issued so far becomes invalid
+// (as after a restart).
+func (s *Server) ExpireCrumbs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.salt = randHex(8)
+}
+
+// Inject adds a fault.
+func (s *Server) Inject(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &f)
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// Requests returns every request received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Writes returns the POST requests received so far.
+func (s *Server) Writes() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if r.Method == http.MethodPost {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Triggers counts the accepted trigger requests (201 or 303) for the job.
+func (s *Server) Triggers(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[strings.Trim(path, "/")]; j != nil {
+		return j.triggers
+	}
+	return 0
+}
+
+// Builds returns the job's builds, oldest first.
+func (s *Server) Builds(path string) []BuildInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	j := s.jobs[strings.Trim(path, "/")]
+	if j == nil {
+		return nil
+	}
+	out := make([]BuildInfo, 0, len(j.builds))
+	for _, b := range j.builds {
+		out = append(out, b.info())
+	}
+	return out
+}
+
+// Build returns one build of the job.
+func (s *Server) Build(path string, number int) (BuildInfo, bool) {
+	for _, b := range s.Builds(path) {
+		if b.Number == number {
+			return b, true
+		}
+	}
+	return BuildInfo{}, false
+}
+
+// SeedBuild adds a build of the job that started at the current simulated time, with
+// those parameters. With result "" it runs the job's script (it is building); otherwise
+// it is finished with that result. It returns the build number.
+func (s *Server) SeedBuild(path string, params map[string]string, result string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	j := s.jobs[strings.Trim(path, "/")]
+	if j == nil {
+		j = s.addJob(Job{Path: path}, true)
+	}
+	q := &queueItem{id: s.nextQueue, job: j, user: DefaultUser, inQueueSince: s.clock.Now(), startAt: s.clock.Now()}
+	s.nextQueue++
+	for _, k := range sortedKeys(params) {
+		q.params = append(q.params, paramValue{Name: k, Value: params[k]})
+	}
+	s.queue[q.id] = q
+	if result == "" {
+		s.startBuild(q, s.clock.Now())
+		return q.build.number
+	}
+	b := &Build{srv: s, job: j, number: j.next, queueID: q.id, params: q.params, user: q.user,
+		result: result, started: s.clock.Now(), ended: s.clock.Now()}
+	b.Logf("Started by user %s", b.user)
+	b.Logf("Finished: %s", result)
+	j.next++
+	j.builds = append(j.builds, b)
+	q.left, q.leftAt, q.build = true, s.clock.Now(), b
+	return b.number
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CancelQueueItem cancels a waiting queue item, as POST /queue/cancelItem?id=N does.
+func (s *Server) CancelQueueItem(id int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	return s.cancel(id)
+}
+
+func (s *Server) cancel(id int) bool {
+	q := s.queue[id]
+	if q == nil || q.left {
+		return false
+	}
+	q.left, q.cancelled, q.leftAt = true, true, s.clock.Now()
+	return true
+}
+
+// QueueItems returns the ids of the job's queue items that have not left the queue.
+func (s *Server) QueueItems(path string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	var out []int
+	for _, q := range s.queue {
+		if !q.left && q.job.def.Path == strings.Trim(path, "/") {
+			out = append(out, q.id)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Abort stops a running build (as POST …/N/stop); it ends ABORTED.
+func (s *Server) Abort(path string, number int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	return s.abort(path, number, DefaultUser)
+}
+
+func (s *Server) abort(path string, number int, user string) bool {
+	j := s.jobs[strings.Trim(path, "/")]
+	if j == nil {
+		return false
+	}
+	for _, b := range j.builds {
+		if b.number == number && b.building {
+			b.aborted = true
+			s.aborters[b] = user
+			b.step(s.clock.Now())
+			s.finished(b)
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) abortUser(b *Build) string { return s.aborters[b] }
+
+// advance runs the simulation up to the current simulated time: queue items whose quiet
+// period is over start builds, and sleeping builds wake, in time order.
+func (s *Server) advance() {
+	now := s.clock.Now()
+	for {
+		var (
+			at time.Time
+			bq *queueItem
+			bb *Build
+		)
+		for _, q := range s.queue {
+			if q.left {
+				continue
+			}
+			t := q.startAt
+			if q.job.def.NoConcurrent && q.job.running > 0 {
+				continue
+			}
+			if q.job.def.NoConcurrent && q.job.lastEnded.After(t) {
+				t = q.job.lastEnded
+			}
+			if t.After(now) {
+				continue
+			}
+			if bq == nil || t.Before(at) || (t.Equal(at) && q.id < bq.id) {
+				at, bq = t, q
+			}
+		}
+		for _, b := range s.running {
+			if b.wake.After(now) {
+				continue
+			}
+			if (bq == nil && bb == nil) || b.wake.Before(at) {
+				at, bb, bq = b.wake, b, nil
+			}
+		}
+		switch {
+		case bb != nil:
+			bb.step(bb.wake)
+			if !bb.building {
+				s.finished(bb)
+			}
+		case bq != nil:
+			s.startBuild(bq, at)
+		default:
+			return
+		}
+	}
+}
+
+func (s *Server) startBuild(q *queueItem, at time.Time) {
+	j := q.job
+	b := &Build{srv: s, job: j, number: j.next, queueID: q.id, params: q.params, user: q.user,
+		building: true, started: at}
+	j.next++
+	j.builds = append(j.builds, b)
+	j.running++
+	q.left, q.leftAt, q.build = true, at, b
+	s.running = append(s.running, b)
+	script := j.def.Script
+	if script == nil {
+		script = DefaultScript
+	}
+	b.start(script)
+	if !b.building {
+		s.finished(b)
+	}
+}
+
+func (s *Server) finished(b *Build) {
+	for i, r := range s.running {
+		if r == b {
+			s.running = append(s.running[:i], s.running[i+1:]...)
+			b.job.running--
+			break
+		}
+	}
+	b.job.lastEnded = b.ended
+	if b.result == Success {
+		b.job.lastSuccess = b.ended.Sub(b.started)
+	}
+}
+
+// ---- HTTP ----
+
+type recorder struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.h }
+func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+func (s *Server) takeFault(r *http.Request) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if (f.Method == "" || strings.EqualFold(f.Method, r.Method)) && strings.HasPrefix(r.URL.Path, f.Path) {
+			cp := *f
+			if f.Times > 0 {
+				f.Times--
+				if f.Times == 0 {
+					s.faults = append(s.faults[:i], s.faults[i+1:]...)
+				}
+			}
+			return &cp
+		}
+	}
+	return nil
+}
+
+func (s *Server) record(r *http.Request, user string, status int, fault bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		User: user, Status: status, Fault: fault, At: s.clock.Now()})
+}
+
+func drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	f := s.takeFault(r)
+	if f != nil && f.Delay > 0 {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+		}
+	}
+	if f != nil && !f.AfterEffect && (f.Drop || f.Status != 0) {
+		if f.Drop {
+			s.record(r, "", 0, true)
+			drop(w)
+			return
+		}
+		s.record(r, "", f.Status, true)
+		w.Header().Set("X-Jenkins", Version)
+		w.Header().Set("Content-Type", "text/html;charset=utf-8")
+		w.WriteHeader(f.Status)
+		fmt.Fprint(w, f.Body)
+		return
+	}
+	rec := &recorder{h: http.Header{}}
+	user := s.handle(rec, r)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	if f != nil && f.AfterEffect && (f.Drop || f.Status != 0) {
+		if f.Drop {
+			s.record(r, user, 0, true)
+			drop(w)
+			return
+		}
+		s.record(r, user, f.Status, true)
+		w.Header().Set("X-Jenkins", Version)
+		w.WriteHeader(f.Status)
+		fmt.Fprint(w, f.Body)
+		return
+	}
+	s.record(r, user, rec.status, f != nil)
+	for k, v := range rec.h {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.status)
+	w.Write(rec.body.Bytes())
+}
+
+const sessionCookie = "JSESSIONID.sim"
+
+func (s *Server) crumbFor(user, session string) string {
+	h := sha256.Sum256([]byte(s.salt + "|" + user + "|" + session))
+	return hex.EncodeToString(h[:16])
+}
+
+func textError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprint(w, "<html><head><title>Error 404 Not Found</title></head><body><h2>HTTP ERROR 404 Not Found</h2></body></html>")
+}
+
+func writeJSON(w http.ResponseWriter, r *http.Request, v map[string]any, defaultTree string) {
+	tree := r.URL.Query().Get("tree")
+	if tree == "" {
+		tree = defaultTree
+	}
+	var out any = v
+	if tree != "" {
+		t, err := parseTree(tree)
+		if err != nil {
+			textError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		out = prune(v, t)
+	}
+	b, _ := json.Marshal(out)
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.Write(b)
+}
+
+// handle answers one request (under the lock) and returns the authenticated user.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	w.Header().Set("X-Jenkins", Version)
+
+	var user *User
+	viaToken := false
+	if name, tok, ok := r.BasicAuth(); ok {
+		u := s.users[name]
+		if u == nil || u.Token != tok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Jenkins"`)
+			textError(w, http.StatusUnauthorized, "Invalid password/token for user: "+name)
+			return ""
+		}
+		user, viaToken = u, true
+	} else if !s.anonRead || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		w.Header().Set("X-You-Are-Authenticated-As", "anonymous")
+		w.Header().Set("X-Required-Permission", "hudson.model.Hudson.Read")
+		textError(w, http.StatusForbidden, "Authentication required")
+		return ""
+	}
+	uname := "anonymous"
+	if user != nil {
+		uname = user.Name
+	}
+	session := ""
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		session = c.Value
+	}
+
+	if r.Method == http.MethodPost && s.crumbs != CrumbsOff && !(s.crumbs == CrumbsExemptAPITokens && viaToken) {
+		got := r.Header.Get("Jenkins-Crumb")
+		if got == "" {
+			got = r.FormValue("Jenkins-Crumb")
+		}
+		if got == "" || got != s.crumbFor(uname, session) {
+			textError(w, http.StatusForbidden, "No valid crumb was included in the request")
+			return uname
+		}
+	}
+
+	path := strings.Trim(r.URL.Path, "/")
+	segs := strings.Split(path, "/")
+	switch {
+	case path == "" || path == "api/json":
+		s.rootJSON(w, r)
+	case path == "crumbIssuer/api/json":
+		if s.crumbs == CrumbsOff {
+			notFound(w)
+			return uname
+		}
+		if session == "" {
+			session = randHex(12)
+			http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session, Path: "/", HttpOnly: true})
+		}
+		writeJSON(w, r, map[string]any{"_class": "hudson.security.csrf.DefaultCrumbIssuer",
+			"crumb": s.crumbFor(uname, session), "crumbRequestField": "Jenkins-Crumb"}, "")
+	case segs[0] == "queue":
+		s.handleQueue(w, r, segs[1:], user)
+	case segs[0] == "job":
+		s.handleJob(w, r, segs, user)
+	default:
+		notFound(w)
+	}
+	return uname
+}
+
+func (s *Server) rootJSON(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, map[string]any{"_class": "hudson.model.Hudson", "url": s.rootURL(),
+		"useCrumbs": s.crumbs != CrumbsOff, "jobs": s.children("")}, "")
+}
+
+// children lists the top-level items of a folder ("" for the root).
+func (s *Server) children(folder string) []any {
+	seen := map[string]bool{}
+	var out []any
+	add := func(full string) {
+		rel := full
+		if folder != "" {
+			if !strings.HasPrefix(full, folder+"/") {
+				return
+			}
+			rel = full[len(folder)+1:]
+		}
+		name, _, nested := strings.Cut(rel, "/")
+		child := name
+		if folder != "" {
+			child = folder + "/" + name
+		}
+		if seen[child] {
+			return
+		}
+		seen[child] = true
+		class := "org.jenkinsci.plugins.workflow.job.WorkflowJob"
+		if nested || s.folders[child] {
+			class = "com.cloudbees.hudson.plugins.folder.Folder"
+		}
+		out = append(out, map[string]any{"_class": class, "name": name, "url": s.rootURL() + jobURLPath(child)})
+	}
+	var keys []string
+	for k := range s.jobs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !s.jobs[k].virtual {
+			add(k)
+		}
+	}
+	return out
+}
+
+// jobURLPath turns "a/b" into "job/a/job/b/".
+func jobURLPath(path string) string {
+	var sb strings.Builder
+	for _, p := range strings.Split(strings.Trim(path, "/"), "/") {
+		sb.WriteString("job/")
+		sb.WriteString(url.PathEscape(p))
+		sb.WriteString("/")
+	}
+	return sb.String()
+}
+
+func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request, rest []string, user *User) {
+	switch {
+	case len(rest) == 2 && rest[0] == "api" && rest[1] == "json":
+		var items []any
+		var ids []int
+		for id, q := range s.queue {
+			if !q.left {
+				ids = append(ids, id)
+			}
+		}
+		sort.Ints(ids)
+		for _, id := range ids {
+			items = append(items, s.queueItemJSON(s.queue[id]))
+		}
+		writeJSON(w, r, map[string]any{"_class": "hudson.model.Queue", "discoverableItems": []any{}, "items": items}, "")
+	case len(rest) == 1 && rest[0] == "cancelItem":
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			textError(w, http.StatusMethodNotAllowed, "This URL requires POST")
+			return
+		}
+		if user == nil || user.ReadOnly {
+			textError(w, http.StatusForbidden, userName(user)+" is missing the Job/Cancel permission")
+			return
+		}
+		id, _ := strconv.Atoi(r.FormValue("id"))
+		if q := s.queue[id]; q == nil {
+			notFound(w)
+			return
+		}
+		s.cancel(id)
+		w.WriteHeader(http.StatusNoContent)
+	case len(rest) >= 2 && rest[0] == "item":
+		id, err := strconv.Atoi(rest[1])
+		q := s.queue[id]
+		if err != nil || q == nil || (q.left && s.clock.Now().Sub(q.leftAt) > s.leftTTL) {
+			if q != nil {
+				delete(s.queue, id)
+			}
+			notFound(w)
+			return
+		}
+		if len(rest) == 2 || (len(rest) == 4 && rest[2] == "api" && rest[3] == "json") {
+			writeJSON(w, r, s.queueItemJSON(q), "")
+			return
+		}
+		notFound(w)
+	default:
+		notFound(w)
+	}
+}
+
+func userName(u *User) string {
+	if u == nil {
+		return "anonymous"
+	}
+	return u.Name
+}
+
+func (s *Server) queueItemJSON(q *queueItem) map[string]any {
+	var pl strings.Builder
+	var params []any
+	for _, p := range q.params {
+		fmt.Fprintf(&pl, "\n%s=%s", p.Name, p.Value)
+		params = append(params, map[string]any{"_class": "hudson.model.StringParameterValue", "name": p.Name, "value": p.Value})
+	}
+	var actions []any
+	if len(params) > 0 {
+		actions = append(actions, map[string]any{"_class": "hudson.model.ParametersAction", "parameters": params})
+	}
+	actions = append(actions, map[string]any{"_class": "hudson.model.CauseAction", "causes": []any{map[string]any{
+		"_class": "hudson.model.Cause$UserIdCause", "shortDescription": "Started by user " + q.user, "userId": q.user}}})
+	parts := strings.Split(q.job.def.Path, "/")
+	m := map[string]any{
+		"id": q.id, "url": fmt.Sprintf("queue/item/%d/", q.id), "inQueueSince": q.inQueueSince.UnixMilli(),
+		"params": pl.String(), "stuck": false, "actions": actions, "blocked": false, "buildable": false,
+		"task": map[string]any{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": parts[len(parts)-1],
+			"url": s.rootURL() + jobURLPath(q.job.def.Path)},
+	}
+	now := s.clock.Now()
+	switch {
+	case q.left:
+		m["_class"] = "hudson.model.Queue$LeftItem"
+		m["why"] = nil
+		m["cancelled"] = q.cancelled
+		m["executable"] = nil
+		if q.build != nil {
+			m["executable"] = map[string]any{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+				"number": q.build.number, "url": q.build.url()}
+		}
+	case q.startAt.After(now):
+		m["_class"] = "hudson.model.Queue$WaitingItem"
+		m["timestamp"] = q.startAt.UnixMilli()
+		m["why"] = fmt.Sprintf("In the quiet period. Expires in %.1f sec", q.startAt.Sub(now).Seconds())
+	default:
+		m["_class"] = "hudson.model.Queue$BlockedItem"
+		m["blocked"] = true
+		m["why"] = "Build #" + fmt.Sprint(q.job.next-1) + " is already in progress (ETA: N/A)"
+	}
+	return m
+}
+
+func (s *Server) handleJob(w http.ResponseWriter, r *http.Request, segs []string, user *User) {
+	var names []string
+	i := 0
+	for i+1 < len(segs) && segs[i] == "job" {
+		names = append(names, segs[i+1])
+		i += 2
+	}
+	rest := segs[i:]
+	full := strings.Join(names, "/")
+	if len(rest) > 0 && rest[len(rest)-1] == "" {
+		rest = rest[:len(rest)-1]
+	}
+	j := s.jobs[full]
+	if j == nil && s.folders[full] {
+		if len(rest) == 0 || (len(rest) == 2 && rest[0] == "api" && rest[1] == "json") {
+			parts := strings.Split(full, "/")
+			writeJSON(w, r, map[string]any{"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": parts[len(parts)-1],
+				"fullName": full, "url": s.rootURL() + jobURLPath(full), "jobs": s.children(full)}, "")
+			return
+		}
+		notFound(w)
+		return
+	}
+	trigger := len(rest) == 1 && (rest[0] == "build" || rest[0] == "buildWithParameters")
+	if j == nil && s.autoCreate && full != "" {
+		if trigger && r.Method == http.MethodPost && user != nil && !user.ReadOnly {
+			j = s.addJob(Job{Path: full}, true)
+		} else {
+			// reads see an empty job, which is not kept
+			j = &job{def: Job{Path: full}, auto: true, next: 1, virtual: true}
+		}
+	}
+	if j == nil {
+		notFound(w)
+		return
+	}
+	switch {
+	case len(rest) == 0 || (len(rest) == 2 && rest[0] == "api" && rest[1] == "json"):
+		writeJSON(w, r, s.jobJSON(j), defaultJobTree)
+	case trigger:
+		s.trigger(w, r, j, user, rest[0] == "buildWithParameters")
+	default:
+		b := s.findBuild(j, rest[0])
+		if b == nil {
+			notFound(w)
+			return
+		}
+		s.handleBuild(w, r, b, rest[1:], user)
+	}
+}
+
+const defaultJobTree = "name,fullName,displayName,url,buildable,color,inQueue,nextBuildNumber,concurrentBuild," +
+	"builds[number,url],firstBuild[number,url],lastBuild[number,url],lastCompletedBuild[number,url]," +
+	"lastSuccessfulBuild[number,url],lastFailedBuild[number,url],queueItem[id,url,why]," +
+	"property[parameterDefinitions[name,type,description,defaultParameterValue[name,value],choices]]"
+
+func (s *Server) findBuild(j *job, ref string) *Build {
+	bs := sortedBuilds(j.builds)
+	pick := func(ok func(*Build) bool) *Build {
+		for _, b := range bs {
+			if ok(b) {
+				return b
+			}
+		}
+		return nil
+	}
+	switch ref {
+	case "lastBuild":
+		return pick(func(*Build) bool { return true })
+	case "lastCompletedBuild":
+		return pick(func(b *Build) bool { return !b.building })
+	case "lastSuccessfulBuild":
+		return pick(func(b *Build) bool { return !b.building && (b.result == Success || b.result == Unstable) })
+	case "lastFailedBuild":
+		return pick(func(b *Build) bool { return !b.building && b.result == Failure })
+	}
+	n, err := strconv.Atoi(ref)
+	if err != nil {
+		return nil
+	}
+	return pick(func(b *Build) bool { return b.number == n })
+}
+
+func (s *Server) jobJSON(j *job) map[string]any {
+	parts := strings.Split(j.def.Path, "/")
+	var builds []any
+	bs := sortedBuilds(j.builds)
+	for _, b := range bs {
+		builds = append(builds, b.json())
+	}
+	perm := func(ref string) any {
+		if b := s.findBuild(j, ref); b != nil {
+			return b.json()
+		}
+		return nil
+	}
+	var first any
+	if len(j.builds) > 0 {
+		first = j.builds[0].json()
+	}
+	var qi any
+	for _, q := range s.queue {
+		if q.job == j && !q.left {
+			qi = s.queueItemJSON(q)
+		}
+	}
+	var defs []any
+	for _, p := range j.def.Params {
+		typ, class := "StringParameterDefinition", "hudson.model.StringParameterDefinition"
+		var dv any = p.Default
+		switch p.Type {
+		case "boolean":
+			typ, class = "BooleanParameterDefinition", "hudson.model.BooleanParameterDefinition"
+			dv = p.Default == "true"
+		case "choice":
+			typ, class = "ChoiceParameterDefinition", "hudson.model.ChoiceParameterDefinition"
+			if p.Default == "" && len(p.Choices) > 0 {
+				dv = p.Choices[0]
+			}
+		case "text":
+			typ, class = "TextParameterDefinition", "hudson.model.TextParameterDefinition"
+		}
+		d := map[string]any{"_class": class, "name": p.Name, "type": typ, "description": p.Description,
+			"defaultParameterValue": map[string]any{"_class": strings.Replace(class, "Definition", "Value", 1), "name": p.Name, "value": dv}}
+		if p.Type == "choice" {
+			d["choices"] = p.Choices
+		}
+		defs = append(defs, d)
+	}
+	var props []any
+	if len(defs) > 0 {
+		props = append(props, map[string]any{"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": defs})
+	}
+	color := "notbuilt"
+	if lc := s.findBuild(j, "lastCompletedBuild"); lc != nil {
+		color = map[string]string{Success: "blue", Unstable: "yellow", Failure: "red", Aborted: "aborted", NotBuilt: "notbuilt"}[lc.result]
+	}
+	if j.def.Disabled {
+		color = "disabled"
+	}
+	if j.running > 0 {
+		color += "_anime"
+	}
+	return map[string]any{
+		"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": parts[len(parts)-1], "fullName": j.def.Path,
+		"displayName": parts[len(parts)-1], "url": s.rootURL() + jobURLPath(j.def.Path), "buildable": !j.def.Disabled,
+		"color": color, "inQueue": qi != nil, "nextBuildNumber": j.next, "concurrentBuild": !j.def.NoConcurrent,
+		"builds": builds, "firstBuild": first, "lastBuild": perm("lastBuild"), "lastCompletedBuild": perm("lastCompletedBuild"),
+		"lastSuccessfulBuild": perm("lastSuccessfulBuild"), "lastFailedBuild": perm("lastFailedBuild"),
+		"queueItem": qi, "property": props,
+	}
+}
+
+func (s *Server) trigger(w http.ResponseWriter, r *http.Request, j *job, user *User, withParams bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		textError(w, http.StatusMethodNotAllowed, "This URL requires POST")
+		return
+	}
+	if user == nil || user.ReadOnly {
+		textError(w, http.StatusForbidden, userName(user)+" is missing the Job/Build permission")
+		return
+	}
+	if j.def.Disabled {
+		textError(w, http.StatusConflict, j.def.Path+" is not buildable!")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		textError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	reserved := map[string]bool{"delay": true, "token": true, "Jenkins-Crumb": true, "json": true, "cause": true}
+	if j.auto && withParams {
+		// an auto-created job takes whatever parameters it is called with
+		have := map[string]bool{}
+		for _, p := range j.def.Params {
+			have[p.Name] = true
+		}
+		for _, k := range sortedKeys(flatten(r.Form)) {
+			if !reserved[k] && !have[k] {
+				j.def.Params = append(j.def.Params, Param{Name: k})
+			}
+		}
+	}
+	if withParams && len(j.def.Params) == 0 {
+		textError(w, http.StatusInternalServerError, "java.lang.IllegalStateException: This build is not parameterized!")
+		return
+	}
+	if !withParams && len(j.def.Params) > 0 {
+		textError(w, http.StatusBadRequest, "This page expects a form submission")
+		return
+	}
+	var params []paramValue
+	for _, p := range j.def.Params {
+		v := p.Default
+		if p.Type == "choice" && v == "" && len(p.Choices) > 0 {
+			v = p.Choices[0]
+		}
+		if vs, ok := r.Form[p.Name]; ok && len(vs) > 0 {
+			v = vs[0]
+		}
+		if p.Type == "boolean" {
+			if v == "on" || strings.EqualFold(v, "true") {
+				v = "true"
+			} else {
+				v = "false"
+			}
+		}
+		params = append(params, paramValue{Name: p.Name, Value: v, Bool: p.Type == "boolean"})
+	}
+	quiet := s.quiet
+	if j.def.QuietPeriod > 0 {
+		quiet = j.def.QuietPeriod
+	} else if j.def.QuietPeriod < 0 {
+		quiet = 0
+	}
+	if d := r.Form.Get("delay"); d != "" {
+		n, err := strconv.Atoi(strings.TrimSuffix(d, "sec"))
+		if err != nil {
+			textError(w, http.StatusBadRequest, "Invalid delay parameter value: "+d)
+			return
+		}
+		quiet = time.Duration(n) * time.Second
+	}
+	now := s.clock.Now()
+	// An identical item still waiting absorbs the request (303 to the existing item).
+	for _, q := range s.queue {
+		if q.job == j && !q.left && samePV(q.params, params) {
+			j.triggers++
+			w.Header().Set("Location", fmt.Sprintf("/queue/item/%d/", q.id))
+			w.WriteHeader(http.StatusSeeOther)
+			return
+		}
+	}
+	q := &queueItem{id: s.nextQueue, job: j, params: params, user: user.Name, inQueueSince: now, startAt: now.Add(quiet)}
+	s.nextQueue++
+	s.queue[q.id] = q
+	j.triggers++
+	j.queueCount++
+	w.Header().Set("Location", fmt.Sprintf("/queue/item/%d/", q.id))
+	w.WriteHeader(http.StatusCreated)
+	s.advance() // a zero quiet period starts the build at once
+}
+
+func flatten(v url.Values) map[string]string {
+	m := map[string]string{}
+	for k, vs := range v {
+		if len(vs) > 0 {
+			m[k] = vs[0]
+		}
+	}
+	return m
+}
+
+func samePV(a, b []paramValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Value != b[i].Value {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request, b *Build, rest []string, user *User) {
+	switch {
+	case len(rest) == 0 || (len(rest) == 2 && rest[0] == "api" && rest[1] == "json"):
+		writeJSON(w, r, b.json(), defaultBuildTree)
+	case len(rest) == 2 && rest[0] == "logText" && rest[1] == "progressiveText":
+		start, _ := strconv.ParseInt(r.URL.Query().Get("start"), 10, 64)
+		log := b.log
+		if start < 0 || start > int64(len(log)) {
+			start = 0 // "text rolled over"
+		}
+		end := int64(len(log))
+		if b.building {
+			end = int64(bytes.LastIndexByte(log, '\n') + 1)
+			if end < start {
+				end = start
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+		w.Header().Set("X-Text-Size", strconv.FormatInt(end, 10))
+		if b.building {
+			w.Header().Set("X-More-Data", "true")
+		}
+		w.Write(log[start:end])
+	case len(rest) == 1 && rest[0] == "consoleText":
+		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+		w.Write(b.log)
+	case len(rest) == 1 && rest[0] == "stop":
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			textError(w, http.StatusMethodNotAllowed, "This URL requires POST")
+			return
+		}
+		if user == nil || user.ReadOnly {
+			textError(w, http.StatusForbidden, userName(user)+" is missing the Job/Cancel permission")
+			return
+		}
+		s.abort(b.job.def.Path, b.number, user.Name)
+		w.Header().Set("Location", b.url())
+		w.WriteHeader(http.StatusFound)
+	default:
+		notFound(w)
+	}
+}
+
+const defaultBuildTree = ""
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
