@@ -1,0 +1,237 @@
+// Package httpchecksim is an in-process web site for the tests and rehearsals of the
+// `http.check` step: it answers seeded paths with a status and body, follows scripted
+// redirects, records every request (with its headers, so tests can see where credentials
+// went) and injects faults (5xx answers, slow answers, dropped connections, 429 rate
+// limits). With WithAutoCreate every unknown path answers 200 "OK", so a rehearsal of any
+// playbook's smoke checks works without seeding.
+package httpchecksim
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Request is one request the server received.
+type Request struct {
+	Method string
+	Path   string // path and query, as sent
+	Host   string
+	Header http.Header
+	Time   time.Time
+}
+
+// Response is what a seeded path answers.
+type Response struct {
+	Status   int
+	Body     string
+	Header   http.Header
+	Location string // for redirects: the Location header
+}
+
+// Server is a scriptable web site on 127.0.0.1.
+type Server struct {
+	srv *httptest.Server
+
+	mu         sync.Mutex
+	autoCreate bool
+	routes     map[string][]Response // path -> answers; the last one repeats
+	requests   []Request
+	failNext   []int // statuses to answer next, whatever the path
+	dropNext   int
+	delay      time.Duration
+	rateLimit  int
+	retryAfter time.Duration
+	auth       string
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAutoCreate makes every path nobody seeded answer 200 with body "OK" instead of 404.
+func WithAutoCreate() Option { return func(s *Server) { s.autoCreate = true } }
+
+// WithDelay makes every answer wait d first (a slow site); see also SetDelay.
+func WithDelay(d time.Duration) Option { return func(s *Server) { s.delay = d } }
+
+// New starts a server on 127.0.0.1.
+func New(opts ...Option) *Server {
+	s := &Server{routes: map[string][]Response{}}
+	for _, o := range opts {
+		o(s)
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// URL is the server's base URL, "http://127.0.0.1:PORT".
+func (s *Server) URL() string { return s.srv.URL }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Handle seeds path (with its query, if the check sends one) to answer status and body.
+func (s *Server) Handle(path string, status int, body string) {
+	s.HandleSequence(path, Response{Status: status, Body: body})
+}
+
+// HandleSequence seeds path with answers given in turn; the last one repeats. It models a
+// site that becomes healthy: HandleSequence("/health", {503}, {503}, {200, "UP"}).
+func (s *Server) HandleSequence(path string, answers ...Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes[path] = append([]Response(nil), answers...)
+}
+
+// Redirect seeds path to redirect (with status, e.g. 302) to location, which may be
+// on another server.
+func (s *Server) Redirect(path string, status int, location string) {
+	s.HandleSequence(path, Response{Status: status, Location: location})
+}
+
+// FailNext makes the next n requests, whatever their path, answer status (e.g. 503).
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < n; i++ {
+		s.failNext = append(s.failNext, status)
+	}
+}
+
+// DropNext makes the next n requests end with the connection closed and no answer.
+func (s *Server) DropNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropNext += n
+}
+
+// RateLimitNext makes the next n requests answer 429 with a Retry-After of retryAfter.
+func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimit += n
+	s.retryAfter = retryAfter
+}
+
+// SetDelay makes every answer wait d first.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// RequireAuth makes every request whose Authorization header is not exactly header
+// answer 401 with a WWW-Authenticate challenge ("" turns the check off). It plays a site
+// behind a login, to test missing and wrong credentials.
+func (s *Server) RequireAuth(header string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.auth = header
+}
+
+// Requests returns the requests received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Writes counts the requests with a method other than GET, HEAD and OPTIONS.
+func (s *Server) Writes() int {
+	n := 0
+	for _, r := range s.Requests() {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone(), Time: time.Now()})
+	delay := s.delay
+	drop := s.dropNext > 0
+	if drop {
+		s.dropNext--
+	}
+	limited := !drop && s.rateLimit > 0
+	if limited {
+		s.rateLimit--
+	}
+	fail := 0
+	if !drop && !limited && len(s.failNext) > 0 {
+		fail, s.failNext = s.failNext[0], s.failNext[1:]
+	}
+	resp, ok := s.next(r.URL.RequestURI(), r.URL.Path)
+	retryAfter := s.retryAfter
+	denied := s.auth != "" && r.Header.Get("Authorization") != s.auth
+	s.mu.Unlock()
+
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch {
+	case drop:
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	case limited:
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+		http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+	case denied:
+		w.Header().Set("WWW-Authenticate", `Basic realm="httpchecksim"`)
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+	case fail != 0:
+		http.Error(w, http.StatusText(fail), fail)
+	case !ok:
+		http.NotFound(w, r)
+	default:
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		if resp.Location != "" {
+			w.Header().Set("Location", resp.Location)
+		}
+		status := resp.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write([]byte(resp.Body))
+		}
+	}
+}
+
+// next returns the answer for a request; s.mu is held.
+func (s *Server) next(uri, path string) (Response, bool) {
+	key := uri
+	answers, ok := s.routes[key]
+	if !ok {
+		key = path
+		answers, ok = s.routes[key]
+	}
+	if !ok {
+		if s.autoCreate {
+			return Response{Status: http.StatusOK, Body: "OK"}, true
+		}
+		return Response{}, false
+	}
+	if len(answers) > 1 {
+		s.routes[key] = answers[1:]
+	}
+	return answers[0], true
+}
