@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -113,7 +114,11 @@ func (h *chatHook) post(ctx context.Context, text, channel, username string) err
 		if ctx.Err() != nil {
 			return fmt.Errorf("chat: posting to the %s: %v", h, ctx.Err())
 		}
-		return engine.Transient(fmt.Errorf("chat: posting to the %s failed: %v (the message may or may not have been posted)", h, err))
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return engine.Transient(fmt.Errorf("chat: cannot connect to the %s: %v", h, err))
+		}
+		return &ambiguousError{engine.Transient(fmt.Errorf("chat: posting to the %s failed: %v (the message may or may not have been posted)", h, err))}
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -181,7 +186,7 @@ func (h *chatHook) explain(resp *http.Response, body []byte) error {
 		return engine.RetryAfter(err, retryAfter(resp.Header.Get("Retry-After")))
 	case code >= 500:
 		return engine.Transient(err)
-	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound || code == http.StatusGone:
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound:
 		return fmt.Errorf("%w; check the webhook URL in %s", err, secretSource(h.conn, "the connection's url"))
 	}
 	return err
@@ -216,10 +221,16 @@ func slackify(s string) string {
 	return mdBold.ReplaceAllString(s, "*$1*")
 }
 
-// chatRecord is what the journal keeps of a delivered post.
+// ambiguousError marks a failure after which the post may have arrived.
+type ambiguousError struct{ error }
+
+func (e *ambiguousError) Unwrap() error { return e.error }
+
+// chatRecord is what the journal keeps of a delivered post (or, with State, of an attempt).
 type chatRecord struct {
-	Hook string    `json:"hook"`
-	At   time.Time `json:"at"`
+	Hook  string    `json:"hook"`
+	At    time.Time `json:"at"`
+	State string    `json:"state,omitempty"` // "posting", or "not posted" after a definite failure
 }
 
 // deliverChat posts text unless the journal says it was posted in this run.
@@ -239,18 +250,24 @@ func deliverChat(ctx context.Context, sc *engine.StepContext, connName, key, tex
 		return err
 	}
 	intentKey := journalKey(sc, key+".posting")
-	if sc.Recall(intentKey, &rec) {
+	if sc.Recall(intentKey, &rec) && rec.State != "not posted" {
 		sc.Logf("an earlier attempt may have posted this message before it failed; posting it again")
 	}
-	rec = chatRecord{Hook: h.String(), At: sc.Now()}
+	rec = chatRecord{Hook: h.String(), At: sc.Now(), State: "posting"}
 	if err := sc.Record(intentKey, rec); err != nil {
 		return err
 	}
 	sc.Logf("posting to the %s", h)
 	if err := h.post(ctx, text, channel, username); err != nil {
+		var amb *ambiguousError
+		if !errors.As(err, &amb) {
+			failed := rec
+			failed.State = "not posted"
+			_ = sc.Record(intentKey, failed)
+		}
 		return err
 	}
-	rec.At = sc.Now()
+	rec.At, rec.State = sc.Now(), ""
 	if err := sc.Record(doneKey, rec); err != nil {
 		return fmt.Errorf("chat: the message was posted but the journal could not record it (a resume would post it again): %w", err)
 	}

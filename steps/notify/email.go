@@ -51,10 +51,13 @@ type emailSpec struct {
 
 // emailRecord is what the journal keeps of a sent message.
 type emailRecord struct {
-	MessageID  string    `json:"message_id"`
-	Recipients []string  `json:"recipients"`
-	Server     string    `json:"server"`
-	At         time.Time `json:"at"`
+	MessageID  string   `json:"message_id"`
+	Recipients []string `json:"recipients"`
+	Server     string   `json:"server"`
+	// State of an intent record: "sending", or "not sent" after a failure the server
+	// answered (so the message certainly did not go).
+	State string    `json:"state,omitempty"`
+	At    time.Time `json:"at"`
 }
 
 func (e *Email) spec(sc *engine.StepContext) (emailSpec, error) {
@@ -186,18 +189,23 @@ func deliverEmail(ctx context.Context, sc *engine.StepContext, connName string, 
 
 	intentKey := journalKey(sc, spec.key+".sending")
 	var prev emailRecord
-	if sc.Recall(intentKey, &prev) {
+	if sc.Recall(intentKey, &prev) && prev.State != "not sent" {
 		sc.Logf("an earlier attempt may have sent e-mail %q before it failed; sending it again with the same Message-ID so mail programs can show it once", spec.subject)
 	}
-	rec = emailRecord{MessageID: "<" + msgID + ">", Recipients: recipients, Server: srv.String(), At: sc.Now()}
+	rec = emailRecord{MessageID: "<" + msgID + ">", Recipients: recipients, Server: srv.String(), At: sc.Now(), State: "sending"}
 	if err := sc.Record(intentKey, rec); err != nil {
 		return rec, err
 	}
 	sc.Logf("sending e-mail %q to %s through %s", spec.subject, strings.Join(recipients, ", "), srv)
-	if err := srv.send(ctx, m); err != nil {
+	if ambiguous, err := srv.send(ctx, m); err != nil {
+		if !ambiguous {
+			failed := rec
+			failed.State = "not sent"
+			_ = sc.Record(intentKey, failed)
+		}
 		return rec, err
 	}
-	rec.At = sc.Now()
+	rec.At, rec.State = sc.Now(), ""
 	if err := sc.Record(sentKey, rec); err != nil {
 		return rec, fmt.Errorf("notify.email: the message was sent but the journal could not record it (a resume would send it again): %w", err)
 	}

@@ -256,6 +256,9 @@ func TestEmailTransientAndPermanentFaults(t *testing.T) {
 	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("%d messages after 451 and retry, want 1", n)
 	}
+	if strings.Contains(c.LogText(), "may have sent") {
+		t.Errorf("after a 451 the message certainly was not sent, but the log suggests it may have been:\n%s", c.LogText())
+	}
 
 	srv.FailNext(1, 554, "spam detected")
 	c = enginetest.NewContext(t, "announce2", conn)

@@ -161,15 +161,20 @@ func (s *smtpServer) client() (*mail.Client, error) {
 
 // send delivers one message and turns go-mail's errors into ones that name the server and
 // what to check, marked Transient when trying again may help.
-func (s *smtpServer) send(ctx context.Context, msg *mail.Msg) error {
+// ambiguous is true when the server may have taken the message although send failed
+// (the connection broke while the message's end or the server's reply was in flight).
+func (s *smtpServer) send(ctx context.Context, msg *mail.Msg) (ambiguous bool, err error) {
 	c, err := s.client()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		return s.explain(err)
+		var se *mail.SendError
+		ambiguous = errors.As(err, &se) && se.ErrorCode() == 0 &&
+			(se.Reason == mail.ErrSMTPDataClose || se.Reason == mail.ErrWriteContent)
+		return ambiguous, s.explain(err)
 	}
-	return nil
+	return false, nil
 }
 
 func (s *smtpServer) explain(err error) error {
