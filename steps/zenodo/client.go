@@ -471,6 +471,18 @@ func (c *Client) Upload(ctx context.Context, bucket, name, path string) (*Bucket
 	return &out, c.do(ctx, http.MethodPut, u, f, st.Size(), "application/octet-stream", &out)
 }
 
+// DeleteFile removes a file from a draft's bucket (DELETE {bucket}/{name}); a file that is
+// already gone is not an error.
+func (c *Client) DeleteFile(ctx context.Context, bucket, name string) error {
+	u := strings.TrimSuffix(bucket, "/") + "/" + url.PathEscape(name)
+	err := c.do(ctx, http.MethodDelete, u, nil, 0, "", nil)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return nil
+	}
+	return err
+}
+
 // fileMD5 returns the md5 hex of a local file.
 func fileMD5(path string) (string, int64, error) {
 	f, err := os.Open(path)

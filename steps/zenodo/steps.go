@@ -157,8 +157,10 @@ func (p *ReserveDOI) find(ctx context.Context, sc *engine.StepContext, c *Client
 		d, err := c.Get(ctx, id)
 		var ae *APIError
 		switch {
-		case err == nil:
+		case err == nil && (d.Version() == "" || d.Version() == p.Version):
 			return d, nil
+		case err == nil:
+			sc.Logf("deposition %d recorded earlier is for version %s, not %s; looking again", id, d.Version(), p.Version)
 		case errors.As(err, &ae) && (ae.Status == 404 || ae.Status == 410):
 			sc.Logf("deposition %d recorded earlier is gone; looking again", id)
 		default:
@@ -260,6 +262,9 @@ func (p *ReserveDOI) Run(ctx context.Context, sc *engine.StepContext) (engine.Ou
 			return nil, err
 		}
 		sc.Logf("made new-version draft %d of concept %d from record %d", d.ID, concept, latest.ID)
+		if v := d.Version(); v != "" && v != p.Version {
+			sc.Logf("Zenodo keeps one pending draft per concept: draft %d was started for version %s and now becomes %s", d.ID, v, p.Version)
+		}
 	} else {
 		d, err = c.Create(ctx, map[string]any{
 			"title": p.Title, "version": p.Version, "upload_type": "software", "prereserve_doi": true,
@@ -348,6 +353,7 @@ type Publish struct {
 	GitHubRelease      string    `json:"github_release" desc:"the GitHub release URL, added as a related identifier (isSupplementTo)"`
 	RelatedIdentifiers []Related `json:"related_identifiers" desc:"more related identifiers"`
 	Files              []File    `json:"files" desc:"files to upload: the release archive (git archive tarball, local or URL), README, CHANGELOG"`
+	KeepOtherFiles     bool      `json:"keep_other_files" desc:"keep files already in the draft that are not in files (by default they are removed, so a new version does not carry the previous version's archive)"`
 }
 
 // Validate checks cross-field rules.
@@ -523,8 +529,18 @@ func (p *Publish) upload(ctx context.Context, sc *engine.StepContext, c *Client,
 		return fmt.Errorf("zenodo: deposition %d has no links.bucket to upload to", d.ID)
 	}
 	have := map[string]string{}
+	want := map[string]bool{}
+	for _, f := range p.Files {
+		want[f.fileName()] = true
+	}
 	for _, f := range d.Files {
 		have[f.Filename] = f.MD5()
+		if !want[f.Filename] && !p.KeepOtherFiles {
+			if err := c.DeleteFile(ctx, bucket, f.Filename); err != nil {
+				return err
+			}
+			sc.Logf("removed %s, which is not one of this version's files", f.Filename)
+		}
 	}
 	for _, f := range p.Files {
 		name := f.fileName()

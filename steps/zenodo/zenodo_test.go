@@ -50,8 +50,8 @@ func releaseFiles(t *testing.T) (archive, readme, changelog string) {
 func publishStep(t *testing.T, id int, files []any) engine.Step {
 	return enginetest.Decode(t, "zenodo.publish", map[string]any{
 		"deposition_id": id, "version": "3.4.0", "title": "CESSDA Data Catalogue 3.4.0",
-		"description": "<p>Release 3.4.0</p>",
-		"creators":    []any{map[string]any{"name": "Doe, Jane", "affiliation": "CESSDA ERIC"}},
+		"description":    "<p>Release 3.4.0</p>",
+		"creators":       []any{map[string]any{"name": "Doe, Jane", "affiliation": "CESSDA ERIC"}},
 		"github_release": "https://github.com/cessda/cessda.cdc.versions/releases/tag/3.4.0",
 		"files":          files,
 	})
@@ -549,5 +549,30 @@ func TestErrorBodyForms(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "PUT "+srv.URL+"/api/deposit/depositions/7") {
 			t.Errorf("body %s: err = %v, want it to contain %q", tc.body, err, tc.want)
 		}
+	}
+}
+
+func TestPublishNewVersionDropsThePreviousArchive(t *testing.T) {
+	sim, conn := setup(t)
+	_, concept := sim.AddPublished(zenodosim.Published{Title: "CDC 3.3.0", Version: "3.3.0",
+		Files: map[string][]byte{"cessda.cdc-3.3.0.tar": []byte("old"), "README.md": []byte("# CDC\n")}})
+	res := run(t, reserveStep(t, map[string]any{"concept_id": concept}), enginetest.NewContext(t, "reserve", conn))
+	id := res["deposition_id"].(int)
+	archive, readme, changelog := releaseFiles(t)
+	out := run(t, publishStep(t, id, []any{map[string]any{"source": archive}, map[string]any{"source": readme}, map[string]any{"source": changelog}}),
+		enginetest.NewContext(t, "publish", conn))
+	if out["doi"] != res["doi"] || out["concept_doi"] != fmt.Sprintf("10.5281/zenodo.%d", concept) {
+		t.Errorf("outputs = %v (reserved %v)", out, res)
+	}
+	if _, ok := sim.FileData(id, "cessda.cdc-3.3.0.tar"); ok {
+		t.Error("the new version still holds the previous version's archive")
+	}
+	// README.md was copied from 3.3.0 with the same content: not uploaded again.
+	if sim.Uploads() != 2 {
+		t.Errorf("uploads = %d, want 2 (archive and CHANGELOG)", sim.Uploads())
+	}
+	d, _ := sim.Deposition(id)
+	if d["state"] != "done" || d["metadata"].(map[string]any)["version"] != "3.4.0" {
+		t.Errorf("deposition = %v", d)
 	}
 }

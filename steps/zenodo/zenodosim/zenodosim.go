@@ -606,6 +606,28 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 		d.Modified = s.now().UTC()
 		s.uploads++
 		writeJSON(w, 201, s.renderBucketFile(d, f))
+	case len(segs) == 3 && segs[0] == "files" && r.Method == http.MethodDelete:
+		if !s.scope(w, ti, ScopeWrite) {
+			return
+		}
+		d := s.deps[s.buckets[segs[1]]]
+		if d == nil || d.Owner != ti.owner {
+			writeError(w, 404, "Bucket does not exist.")
+			return
+		}
+		if d.Submitted {
+			writeError(w, 403, "The bucket is locked: files of a published record cannot be changed.")
+			return
+		}
+		for i, f := range d.Files {
+			if f.Key == segs[2] {
+				d.Files = append(d.Files[:i:i], d.Files[i+1:]...)
+				d.Modified = s.now().UTC()
+				w.WriteHeader(204)
+				return
+			}
+		}
+		writeError(w, 404, "Object does not exist.")
 	case len(segs) == 2 && segs[0] == "files" && r.Method == http.MethodGet:
 		id, ok := s.buckets[segs[1]]
 		d := s.deps[id]
@@ -959,6 +981,13 @@ func (s *Server) action(w http.ResponseWriter, d *deposition, name string) {
 			delete(md, "version")
 			delete(md, "publication_date")
 			draft.Metadata = md
+			// The new version starts with a copy of the previous version's files, as the
+			// legacy docs describe; the client removes or replaces what it does not want.
+			for _, f := range d.Files {
+				nf := *f
+				nf.ID = newUUID()
+				draft.Files = append(draft.Files, &nf)
+			}
 			s.created++
 			s.newVersions++
 		}
