@@ -1,12 +1,3 @@
-// Package zenodosim is an in-process, stateful simulator of the Zenodo deposit API (the
-// legacy REST surface that the InvenioRDM-based Zenodo serves), for tests and rehearsals of
-// the zenodo steps. It follows the current server code where it and the legacy docs disagree:
-// create answers 201 with a pre-reserved DOI, publish 202, newversion returns the new draft,
-// and validation errors use the RDM form {"errors":[{"field":..,"messages":[..]}]}.
-//
-// It listens on 127.0.0.1 only (net/http/httptest), records every request, and has options
-// for tokens and scopes, rate limits, and fault injection (5xx, slow answers, dropped
-// connections, lost responses after the effect happened).
 package zenodosim
 
 import (

@@ -1,0 +1,56 @@
+// Package zenodo archives a release on Zenodo: it reserves the DOI before the release (so
+// the changelog can cite it) and publishes the record afterwards, as CESSDA's guidelines ask
+// (record content: the `git archive` tarball, README and CHANGELOG; community cessda).
+//
+// No maintained Go client of the Zenodo deposit API exists, so Client is a small one for
+// what a release needs. It sends the token only as an Authorization: Bearer header, only
+// to the API's own host (a downloaded GitHub tarball never sees it), and reads both error
+// body forms: the legacy {"errors":[{"field","message"}]} and the InvenioRDM
+// {"errors":[{"field","messages":[...]}]}. 401, 403 and 415 get a hint of what to check;
+// 429 becomes engine.RetryAfter (Retry-After, else X-RateLimit-Reset); 5xx and network
+// failures become engine.Transient.
+//
+// # Connection type "zenodo"
+//
+// url defaults to https://zenodo.org/api/; the sandbox is https://sandbox.zenodo.org/api/
+// (a separate account and token, test DOIs 10.5072/...). The token defaults to the
+// environment variable ZENODO_TOKEN and needs the scopes deposit:write and deposit:actions.
+//
+// # zenodo.reserve_doi
+//
+// Params: title (required), version (required), concept_id (the product's concept record
+// id or any of its published versions' record ids; 0 starts a new concept).
+// Outputs: doi, deposition_id (int), bucket_url, html_url, concept_doi (empty for a first
+// version).
+//
+// Without concept_id it creates a draft with prereserve_doi and the title and version in
+// its metadata. With concept_id it calls actions/newversion on the concept's latest
+// published version (accepting both answers: the RDM one, the draft itself, and the legacy
+// one, the original with links.latest_draft) and sets the draft's title and version. The
+// draft id goes into the journal as soon as it exists. Before making anything it looks for
+// this version: the journalled id, else the owner's depositions with metadata.version equal
+// to version (of that concept, or with that title), else the concept's pending new-version
+// draft; a record already published for this version is returned as is.
+//
+// # zenodo.publish
+//
+// Params: deposition_id, version, title, description, creators [{name "Family, Given",
+// affiliation, orcid}] (all required); license (apache-2.0), upload_type (software),
+// access_right (open), publication_date (today on the run's clock), communities ([cessda]),
+// keywords, github_release (added as an isSupplementTo related identifier),
+// related_identifiers [{identifier, relation, resource_type}], files [{source, name}] where
+// source is a local path or an http(s) URL to download, keep_other_files (false: files in
+// the draft that are not listed, such as the previous version's archive copied by
+// newversion, are removed).
+// Outputs: doi, concept_doi, record_url, record_id (int).
+//
+// It replaces the draft's metadata with the complete set (never sending doi or
+// prereserve_doi back), uploads each file with PUT {bucket}/{name} unless a file of that
+// name with the same md5 is there, and publishes (202). A deposition already published for
+// this version gives its outputs without writing anything.
+//
+// # Simulator
+//
+// Package zenodosim is the stateful simulator these steps are tested against, following
+// the current (RDM) server; see its documentation.
+package zenodo
