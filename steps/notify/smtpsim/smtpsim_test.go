@@ -1,0 +1,72 @@
+package smtpsim_test
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/smtp"
+	"net/textproto"
+	"strings"
+	"testing"
+
+	"github.com/cessda/runbook/steps/notify/smtpsim"
+)
+
+// The server speaks SMTP as a real submission server does: AUTH only after STARTTLS,
+// 535 for wrong credentials, and the message stored with its headers parsed.
+func TestServerWithStandardLibraryClient(t *testing.T) {
+	srv, err := smtpsim.New(smtpsim.WithAuth("u", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := smtp.Dial(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("AUTH"); ok {
+		t.Error("AUTH offered before STARTTLS")
+	}
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		t.Fatal("STARTTLS not offered")
+	}
+	if err := c.StartTLS(&tls.Config{ServerName: "127.0.0.1", RootCAs: srv.CertPool()}); err != nil {
+		t.Fatalf("STARTTLS with the exported CA: %v", err)
+	}
+	err = c.Auth(smtp.PlainAuth("", "u", "wrong", "127.0.0.1"))
+	var tp *textproto.Error
+	if !errors.As(err, &tp) || tp.Code != 535 {
+		t.Fatalf("wrong password: %v, want 535", err)
+	}
+	// net/smtp quits after a refused AUTH: log in again on a new connection.
+	c, err = smtp.Dial(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.StartTLS(&tls.Config{ServerName: "127.0.0.1", RootCAs: srv.CertPool()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Auth(smtp.PlainAuth("", "u", "p", "127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("a@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("b@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write([]byte("From: A <a@example.org>\r\nTo: b@example.org\r\nSubject: =?utf-8?q?h=C3=A9llo?=\r\nMessage-ID: <x@y>\r\n\r\nbody line\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Messages()
+	if len(m) != 1 || m[0].Subject != "héllo" || m[0].MessageID != "<x@y>" || m[0].From != "a@example.org" ||
+		strings.TrimSpace(m[0].Text) != "body line" || !m[0].TLS || m[0].AuthUser != "u" || srv.AuthFailures() != 1 {
+		t.Fatalf("stored %+v, auth failures %d", m, srv.AuthFailures())
+	}
+}
