@@ -218,6 +218,9 @@ func (p *BuildStep) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 		case 401, 403, 404:
 			return plan, err
 		}
+		if errors.Is(err, ErrJobNotFound) {
+			return plan, err
+		}
 		plan.Details = append(plan.Details, "could not look the job up: "+err.Error())
 		return plan, nil
 	}
