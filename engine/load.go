@@ -1,0 +1,1211 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr/types"
+	"gopkg.in/yaml.v3"
+)
+
+// Limits on what a playbook may be. They keep a hostile or broken file from costing
+// more than a moment: a YAML alias bomb, a huge file, a runaway expression.
+const (
+	MaxPlaybookBytes = 2 << 20 // 2 MiB; a 1,000-step playbook is about 150 KiB
+	maxValues        = 200000  // values after alias expansion
+)
+
+var (
+	idRE        = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	nameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	topLevelKey = []string{"runbook", "product", "title", "description", "roles", "people", "inputs", "vars", "connections", "steps", "on_failure", "finally"}
+	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "continue_on_error", "role", "rollback", "checklist"}
+	inputKeys   = []string{"type", "description", "default", "required", "pattern", "enum"}
+	retryKeys   = []string{"attempts", "backoff", "max_delay"}
+	personKeys  = []string{"name", "email", "chat"}
+	inputTypes  = []string{"string", "int", "bool", "list"}
+)
+
+// LoadFile reads and validates a playbook file.
+func LoadFile(path string) (*Playbook, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Read one byte past the limit, so a huge file is refused without reading it all.
+	src, err := io.ReadAll(io.LimitReader(f, MaxPlaybookBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src)
+}
+
+// Parse validates a playbook. Every problem is reported at once, as an *InvalidError
+// whose lines read `file:line:col: message`.
+func Parse(file string, src []byte) (*Playbook, error) {
+	d := &diags{file: file}
+	if len(src) > MaxPlaybookBytes {
+		d.add(1, 1, "the file is larger than %d MiB, the most a playbook may be; split it into fragments", MaxPlaybookBytes>>20)
+		return nil, d.err()
+	}
+	if i := bytes.IndexByte(src, 0); i >= 0 || !utf8.Valid(src) {
+		line, col := 1, 1
+		if i >= 0 {
+			line, col = lineCol(src, i)
+		}
+		d.add(line, col, "this is not a text file: a playbook is YAML in UTF-8")
+		return nil, d.err()
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.add(1, 1, "the file is empty: a playbook needs at least runbook, product and steps")
+			return nil, d.err()
+		}
+		yamlError(d, src, err)
+		return nil, d.err()
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		d.add(extra.Line, extra.Column, "a second YAML document: a playbook file holds one document (remove the ---)")
+	}
+	l := &loader{d: d, file: file}
+	pb := l.playbook(&root)
+	if pb != nil {
+		pb.File, pb.Source = file, src
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return pb, nil
+}
+
+func lineCol(src []byte, off int) (int, int) {
+	line := 1 + bytes.Count(src[:off], []byte("\n"))
+	col := off - bytes.LastIndexByte(src[:off], '\n')
+	return line, col
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlError(d *diags, src []byte, err error) {
+	msg := err.Error()
+	// A tab in indentation is the commonest cause; say so plainly.
+	for i, line := range strings.Split(string(src), "\n") {
+		trimmed := strings.TrimLeft(line, " \t")
+		indent := line[:len(line)-len(trimmed)]
+		if j := strings.IndexByte(indent, '\t'); j >= 0 && trimmed != "" {
+			d.add(i+1, j+1, "a tab in indentation: YAML indents with spaces only")
+			return
+		}
+	}
+	if m := yamlLineRE.FindStringSubmatch(firstLine(msg)); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		d.add(n, 1, "invalid YAML: %s", m[2])
+		return
+	}
+	d.add(1, 1, "invalid YAML: %s", strings.TrimPrefix(firstLine(msg), "yaml: "))
+}
+
+type loader struct {
+	d      *diags
+	file   string
+	values int
+	bomb   bool
+}
+
+func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file, Line: n.Line, Col: n.Column} }
+
+func (l *loader) errAt(n *yaml.Node, format string, args ...any) {
+	l.d.add(n.Line, n.Column, format, args...)
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// mapping returns the keys of a mapping node in order, reporting unknown and duplicate
+// keys. allowed == nil accepts any key.
+func (l *loader) mapping(n *yaml.Node, what string, allowed []string) ([]string, map[string]*yaml.Node, map[string]*yaml.Node) {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		if n != nil {
+			l.errAt(n, "%s must be a mapping (key: value), not %s", what, kindName(n))
+		}
+		return nil, nil, nil
+	}
+	var order []string
+	vals := map[string]*yaml.Node{}
+	keys := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			l.errAt(k, "%s: keys must be plain names", what)
+			continue
+		}
+		if k.Value == "<<" {
+			l.errAt(k, "%s: merge keys (<<) are not supported; write the keys out", what)
+			continue
+		}
+		if prev, dup := keys[k.Value]; dup {
+			l.errAt(k, "%s: key %q appears twice (first at line %d)", what, k.Value, prev.Line)
+			continue
+		}
+		if allowed != nil && !contains(allowed, k.Value) {
+			l.errAt(k, "unknown key %q in %s%s; valid keys: %s", k.Value, what, didYouMean(k.Value, allowed), strings.Join(allowed, ", "))
+			continue
+		}
+		order = append(order, k.Value)
+		keys[k.Value] = k
+		vals[k.Value] = v
+	}
+	return order, vals, keys
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "empty"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+func (l *loader) str(n *yaml.Node, what string) (string, bool) {
+	n = resolve(n)
+	if n == nil {
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		l.errAt(n, "%s must be a string, not %s", what, kindName(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (l *loader) boolean(n *yaml.Node, what string) bool {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		l.errAt(n, "%s must be true or false, not %s", what, kindName(n))
+		return false
+	}
+	b, _ := strconv.ParseBool(n.Value)
+	return b
+}
+
+func (l *loader) integer(n *yaml.Node, what string) int {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		l.errAt(n, "%s must be a whole number, not %s", what, kindName(n))
+		return 0
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		l.errAt(n, "%s: %v", what, err)
+	}
+	return v
+}
+
+func (l *loader) duration(n *yaml.Node, what string) Duration {
+	s, ok := l.str(n, what)
+	if !ok {
+		return 0
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		l.errAt(resolve(n), "%s: %v", what, err)
+	}
+	return Duration(v)
+}
+
+// value converts a node to a Value, expanding aliases within a budget.
+func (l *loader) value(n *yaml.Node) *Value {
+	n = resolve(n)
+	l.values++
+	if l.values > maxValues {
+		if !l.bomb {
+			l.bomb = true
+			l.errAt(n, "the document expands to more than %d values (an alias bomb?); write it without aliases", maxValues)
+		}
+		return &Value{Node: n}
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		v := &Value{Node: n, kind: kindList}
+		for _, c := range n.Content {
+			if l.bomb {
+				break
+			}
+			v.List = append(v.List, l.value(c))
+		}
+		return v
+	case yaml.MappingNode:
+		v := &Value{Node: n, kind: kindMap}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if l.bomb {
+				break
+			}
+			k := resolve(n.Content[i])
+			v.Map = append(v.Map, MapEntry{Key: k.Value, KeyNode: k, Val: l.value(n.Content[i+1])})
+		}
+		return v
+	case yaml.ScalarNode:
+		if n.Tag == "!!str" && hasTemplate(n.Value) {
+			return &Value{Node: n, Tmpl: &Template{Src: n.Value}, kind: kindTemplate}
+		}
+		var lit any
+		if err := n.Decode(&lit); err != nil {
+			l.errAt(n, "%v", err)
+		}
+		return &Value{Node: n, Lit: lit, kind: kindLiteral}
+	}
+	return &Value{Node: n}
+}
+
+// exprPos is where the expression text at byte offset off of a scalar begins.
+func exprPos(file string, n *yaml.Node, off int) Pos {
+	col := n.Column + off
+	if n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle {
+		col++
+	}
+	if strings.Contains(n.Value[:min(off, len(n.Value))], "\n") || n.Style == yaml.LiteralStyle || n.Style == yaml.FoldedStyle {
+		col = n.Column
+	}
+	return Pos{File: file, Line: n.Line, Col: col}
+}
+
+// compileValue compiles every template in v against sc, and returns v's type.
+func (l *loader) compileValue(v *Value, sc *scope) Type {
+	switch v.kind {
+	case kindTemplate:
+		if v.Tmpl.Parts != nil {
+			return l.typeOf(v)
+		}
+		parts, offs, err := splitTemplate(v.Tmpl.Src)
+		if err != nil {
+			l.errAt(v.Node, "%v", err)
+			return TypeAny
+		}
+		v.Tmpl.Parts = parts
+		okAll := true
+		for i := range parts {
+			if parts[i].Expr != nil {
+				if !compileExpr(parts[i].Expr, sc, exprPos(l.file, v.Node, offs[i]), l.d) {
+					okAll = false
+				}
+			}
+		}
+		if v.Tmpl.Whole() {
+			if !okAll {
+				return TypeAny
+			}
+			return parts[0].Expr.Type
+		}
+		return TypeString
+	case kindList:
+		var et Type
+		for i, e := range v.List {
+			t := l.compileValue(e, sc)
+			if i == 0 {
+				et = t
+			} else if et != t {
+				et = TypeAny
+			}
+		}
+		if et == "" {
+			et = TypeAny
+		}
+		return ListOf(et)
+	case kindMap:
+		for _, e := range v.Map {
+			l.compileValue(e.Val, sc)
+		}
+		return TypeMap
+	}
+	return literalType(v.Lit)
+}
+
+func literalType(x any) Type {
+	switch x.(type) {
+	case string:
+		return TypeString
+	case int, int64:
+		return TypeInt
+	case float64:
+		return TypeFloat
+	case bool:
+		return TypeBool
+	}
+	return TypeAny
+}
+
+func (l *loader) playbook(root *yaml.Node) *Playbook {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	order, top, keys := l.mapping(doc, "the playbook", topLevelKey)
+	if top == nil {
+		return nil
+	}
+	_ = order
+	pb := &Playbook{Roles: map[string][]string{}, People: map[string]Person{}, byID: map[string]*StepDecl{}}
+	if n, ok := top["runbook"]; ok {
+		if v, ok := l.str(n, "runbook"); ok && v != "v1" {
+			l.errAt(resolve(n), "runbook: version %q is not supported; this runbook reads v1", v)
+		}
+		pb.Version = "v1"
+	} else {
+		l.d.add(doc.Line, doc.Column, "missing key \"runbook: v1\" (the playbook format version)")
+	}
+	if n, ok := top["product"]; ok {
+		pb.Product, _ = l.str(n, "product")
+		if pb.Product != "" && !idRE.MatchString(pb.Product) {
+			l.errAt(resolve(n), "product %q must be a lowercase code such as cdc, cvs, eqb or elsst", pb.Product)
+		}
+	} else {
+		l.d.add(doc.Line, doc.Column, "missing key \"product\" (the product code, e.g. cdc)")
+	}
+	if n, ok := top["title"]; ok {
+		pb.Title, _ = l.str(n, "title")
+	}
+	if n, ok := top["description"]; ok {
+		pb.Description, _ = l.str(n, "description")
+	}
+	l.roles(pb, top["roles"])
+	l.people(pb, top["people"])
+	l.inputs(pb, top["inputs"])
+	sc := l.baseScope(pb)
+	l.vars(pb, top["vars"], sc)
+	l.connections(pb, top["connections"])
+
+	// Collect every step first, so references can tell "later" from "unknown".
+	all := map[string]*StepDecl{}
+	index := map[string]int{}
+	var sections []struct {
+		sec   Section
+		nodes []*yaml.Node
+		dst   *[]*StepDecl
+	}
+	for _, s := range []struct {
+		sec Section
+		dst *[]*StepDecl
+	}{{SectionSteps, &pb.Steps}, {SectionOnFailure, &pb.OnFailure}, {SectionFinally, &pb.Finally}} {
+		n, ok := top[string(s.sec)]
+		if !ok {
+			if s.sec == SectionSteps {
+				l.d.add(doc.Line, doc.Column, "missing key \"steps\": a playbook needs at least one step")
+			}
+			continue
+		}
+		n = resolve(n)
+		if n.Kind != yaml.SequenceNode {
+			if n.Tag == "!!null" && s.sec != SectionSteps {
+				continue
+			}
+			l.errAt(n, "%s must be a list of steps, not %s", s.sec, kindName(n))
+			continue
+		}
+		if len(n.Content) == 0 && s.sec == SectionSteps {
+			l.errAt(keys["steps"], "steps is empty: a playbook needs at least one step")
+		}
+		sections = append(sections, struct {
+			sec   Section
+			nodes []*yaml.Node
+			dst   *[]*StepDecl
+		}{s.sec, n.Content, s.dst})
+	}
+	for _, s := range sections {
+		for i, n := range s.nodes {
+			st := l.stepHeader(resolve(n), s.sec, i)
+			if st == nil {
+				continue
+			}
+			if prev, dup := all[st.ID]; dup {
+				l.d.add(st.Pos.Line, st.Pos.Col, "duplicate step id %q (first at line %d); ids must be unique", st.ID, prev.Pos.Line)
+				continue
+			}
+			all[st.ID] = st
+			index[st.ID] = len(index)
+			*s.dst = append(*s.dst, st)
+		}
+	}
+	pb.byID = all
+	sc.allSteps = all
+	sc.stepIndex = index
+	stepsEnv := types.Map{}
+	sc.env["steps"] = stepsEnv
+	for _, s := range sections {
+		if s.sec != SectionSteps {
+			sc.env["failure"] = types.Map{"step": types.String, "error": types.String, "status": types.String}
+		}
+		for _, st := range *s.dst {
+			l.stepBody(pb, st, sc)
+			sc.visible[st.ID] = true
+			stepsEnv[st.ID] = stepEnvType(st)
+		}
+	}
+	return pb
+}
+
+func stepEnvType(st *StepDecl) types.Map {
+	outs := types.Map{}
+	for _, o := range st.stepType.Outputs {
+		t := exprType(o.Type)
+		if st.Foreach != nil {
+			t = types.Array(t)
+		}
+		outs[o.Name] = t
+	}
+	return types.Map{"status": types.String, "error": types.String, "attempts": types.Int, "outputs": outs}
+}
+
+func (l *loader) roles(pb *Playbook, n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	order, vals, keys := l.mapping(n, "roles", nil)
+	for _, name := range order {
+		if !nameRE.MatchString(name) {
+			l.errAt(keys[name], "role name %q must be a plain identifier such as service_owner", name)
+		}
+		v := resolve(vals[name])
+		var people []string
+		switch v.Kind {
+		case yaml.SequenceNode:
+			for _, c := range v.Content {
+				if s, ok := l.str(c, "a role's member"); ok {
+					people = append(people, s)
+				}
+			}
+		case yaml.ScalarNode:
+			if s, ok := l.str(v, "a role's member"); ok {
+				people = append(people, s)
+			}
+		default:
+			l.errAt(v, "role %s must list people (logins), not %s", name, kindName(v))
+		}
+		pb.Roles[name] = people
+		pb.RoleOrder = append(pb.RoleOrder, name)
+	}
+}
+
+func (l *loader) people(pb *Playbook, n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	order, vals, _ := l.mapping(n, "people", nil)
+	for _, login := range order {
+		_, f, _ := l.mapping(vals[login], "person "+login, personKeys)
+		p := Person{Login: login}
+		if x, ok := f["name"]; ok {
+			p.Name, _ = l.str(x, "name")
+		}
+		if x, ok := f["email"]; ok {
+			p.Email, _ = l.str(x, "email")
+			if p.Email != "" && !strings.Contains(p.Email, "@") {
+				l.errAt(resolve(x), "email %q is not an e-mail address", p.Email)
+			}
+		}
+		if x, ok := f["chat"]; ok {
+			p.Chat, _ = l.str(x, "chat")
+		}
+		pb.People[login] = p
+	}
+}
+
+func (l *loader) inputs(pb *Playbook, n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	order, vals, keys := l.mapping(n, "inputs", nil)
+	for _, name := range order {
+		if !nameRE.MatchString(name) {
+			l.errAt(keys[name], "input name %q must be a plain identifier", name)
+		}
+		in := &Input{Name: name, Type: TypeString, Pos: l.pos(keys[name])}
+		_, f, _ := l.mapping(vals[name], "input "+name, inputKeys)
+		if x, ok := f["type"]; ok {
+			if s, ok := l.str(x, "type"); ok {
+				if !contains(inputTypes, s) {
+					l.errAt(resolve(x), "input %s: unknown type %q%s; types: %s", name, s, didYouMean(s, inputTypes), strings.Join(inputTypes, ", "))
+				}
+				in.Type = Type(s)
+				if s == "list" {
+					in.Type = ListOf(TypeString)
+				}
+			}
+		}
+		if x, ok := f["description"]; ok {
+			in.Description, _ = l.str(x, "description")
+		}
+		if x, ok := f["required"]; ok {
+			in.Required = l.boolean(x, "required")
+		}
+		if x, ok := f["pattern"]; ok {
+			if s, ok := l.str(x, "pattern"); ok {
+				re, err := regexp.Compile("^(?:" + strings.TrimSuffix(strings.TrimPrefix(s, "^"), "$") + ")$")
+				if err != nil {
+					l.errAt(resolve(x), "input %s: bad pattern %q: %v", name, s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+				} else if in.Type != TypeString {
+					l.errAt(resolve(x), "input %s: a pattern applies only to string inputs", name)
+				} else {
+					in.Pattern = re
+				}
+			}
+		}
+		if x, ok := f["enum"]; ok {
+			x = resolve(x)
+			if x.Kind != yaml.SequenceNode {
+				l.errAt(x, "input %s: enum must be a list", name)
+			}
+			for _, c := range x.Content {
+				if s, ok := l.str(c, "an enum value"); ok {
+					in.Enum = append(in.Enum, s)
+				}
+			}
+		}
+		if x, ok := f["default"]; ok {
+			x = resolve(x)
+			v, err := inputFromNode(in, x)
+			if err != nil {
+				l.errAt(x, "input %s: default %v", name, err)
+			} else {
+				in.Default, in.HasDefault = v, true
+			}
+		}
+		pb.Inputs = append(pb.Inputs, in)
+	}
+}
+
+func inputFromNode(in *Input, n *yaml.Node) (any, error) {
+	var raw any
+	if err := n.Decode(&raw); err != nil {
+		return nil, err
+	}
+	if s, ok := raw.(string); ok {
+		return in.parse(s)
+	}
+	return in.check(raw)
+}
+
+// parse converts a --set string to the input's type and checks it.
+func (in *Input) parse(s string) (any, error) {
+	switch in.Type {
+	case TypeInt:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", s)
+		}
+		return in.check(n)
+	case TypeBool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", s)
+		}
+		return b, nil
+	case ListOf(TypeString):
+		var list []any
+		if strings.HasPrefix(strings.TrimSpace(s), "[") {
+			if err := yaml.Unmarshal([]byte(s), &list); err != nil {
+				return nil, fmt.Errorf("%q is not a list: %v", s, err)
+			}
+		} else if s != "" {
+			for _, p := range strings.Split(s, ",") {
+				list = append(list, strings.TrimSpace(p))
+			}
+		}
+		return in.check(list)
+	}
+	return in.check(s)
+}
+
+func (in *Input) check(v any) (any, error) {
+	switch in.Type {
+	case TypeString:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("must be a string, not %v", v)
+		}
+		if in.Pattern != nil && !in.Pattern.MatchString(s) {
+			return nil, fmt.Errorf("%q does not match the pattern %s", s, in.Pattern.String()[4:len(in.Pattern.String())-2])
+		}
+		if len(in.Enum) > 0 && !contains(in.Enum, s) {
+			return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(in.Enum, ", "))
+		}
+		return s, nil
+	case TypeInt:
+		n, ok := v.(int)
+		if !ok {
+			return nil, fmt.Errorf("must be a whole number, not %v", v)
+		}
+		return n, nil
+	case TypeBool:
+		b, ok := v.(bool)
+		if !ok {
+			return nil, fmt.Errorf("must be true or false, not %v", v)
+		}
+		return b, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("must be a list, not %v", v)
+	}
+	out := make([]any, len(list))
+	for i, e := range list {
+		out[i] = fmt.Sprint(e)
+	}
+	return out, nil
+}
+
+func (l *loader) baseScope(pb *Playbook) *scope {
+	inputs := types.Map{}
+	for _, in := range pb.Inputs {
+		inputs[in.Name] = exprType(in.Type)
+	}
+	roles := types.Map{}
+	for r := range pb.Roles {
+		roles[r] = types.Array(types.String)
+	}
+	env := types.Map{
+		"inputs":   inputs,
+		"vars":     types.Map{},
+		"roles":    roles,
+		"run":      types.Map{"id": types.String, "actor": types.String, "mode": types.String, "rehearsal": types.Bool, "started_at": types.String, "plan_hash": types.String},
+		"playbook": types.Map{"product": types.String, "title": types.String, "file": types.String},
+	}
+	return &scope{env: env, visible: map[string]bool{}, allSteps: map[string]*StepDecl{}}
+}
+
+func (l *loader) vars(pb *Playbook, n *yaml.Node, sc *scope) {
+	if n == nil {
+		return
+	}
+	order, vals, keys := l.mapping(n, "vars", nil)
+	varsEnv := sc.env["vars"].(types.Map)
+	for _, name := range order {
+		if !nameRE.MatchString(name) {
+			l.errAt(keys[name], "var name %q must be a plain identifier", name)
+		}
+		v := l.value(vals[name])
+		t := l.compileValue(v, sc)
+		for _, dep := range templateDepsOf(v) {
+			l.errAt(v.Node, "var %s reads step %q: vars are computed before any step runs; use the step's output where it is needed", name, dep)
+		}
+		pb.Vars = append(pb.Vars, &Var{Name: name, Value: v, Type: t, Pos: l.pos(keys[name])})
+		varsEnv[name] = exprType(t)
+	}
+}
+
+func templateDepsOf(v *Value) []string {
+	var out []string
+	walkValue(v, func(x *Value) {
+		if x.Tmpl != nil {
+			out = append(out, x.Tmpl.Deps()...)
+		}
+	})
+	return out
+}
+
+func walkValue(v *Value, f func(*Value)) {
+	if v == nil {
+		return
+	}
+	f(v)
+	for _, e := range v.List {
+		walkValue(e, f)
+	}
+	for _, e := range v.Map {
+		walkValue(e.Val, f)
+	}
+}
+
+func (l *loader) connections(pb *Playbook, n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	order, vals, keys := l.mapping(n, "connections", nil)
+	for _, name := range order {
+		if !nameRE.MatchString(name) {
+			l.errAt(keys[name], "connection name %q must be a plain identifier", name)
+		}
+		c := &ConnectionDecl{Name: name, Settings: map[string]string{}, Pos: l.pos(keys[name])}
+		corder, f, fkeys := l.mapping(vals[name], "connection "+name, nil)
+		if f == nil {
+			continue
+		}
+		typNode, ok := f["type"]
+		if !ok {
+			l.errAt(keys[name], "connection %s: missing key \"type\"", name)
+			continue
+		}
+		c.Type, _ = l.str(typNode, "type")
+		ct, known := LookupConnectionType(c.Type)
+		if !known {
+			var names []string
+			for _, t := range ConnectionTypes() {
+				names = append(names, t.Name)
+			}
+			l.errAt(resolve(typNode), "connection %s: unknown type %q%s; types: %s", name, c.Type, didYouMean(c.Type, names), strings.Join(names, ", "))
+			continue
+		}
+		allowed := []string{"type", "url", "token"}
+		for k := range ct.Settings {
+			allowed = append(allowed, k)
+		}
+		sort.Strings(allowed[3:])
+		c.TokenEnv = ct.DefaultTokenEnv
+		c.URL = ct.DefaultURL
+		for _, k := range corder {
+			v := f[k]
+			switch k {
+			case "type":
+			case "url":
+				c.URL, _ = l.str(v, "url")
+			case "token":
+				_, tf, _ := l.mapping(v, "token of connection "+name, []string{"env", "file"})
+				if e, ok := tf["env"]; ok {
+					c.TokenEnv, _ = l.str(e, "token.env")
+				}
+				if fl, ok := tf["file"]; ok {
+					c.TokenFile, _ = l.str(fl, "token.file")
+					c.TokenEnv = ""
+				}
+				if rv := resolve(v); rv.Kind == yaml.ScalarNode {
+					// Kind-of-mistake worth its own message: never a literal secret.
+					l.errAt(rv, "connection %s: token must name where the secret is ({env: NAME} or {file: PATH}); secrets are never written in playbooks", name)
+				}
+			default:
+				if !contains(allowed, k) {
+					l.errAt(fkeys[k], "unknown key %q in connection %s (%s)%s; valid keys: %s", k, name, c.Type, didYouMean(k, allowed), strings.Join(allowed, ", "))
+					continue
+				}
+				s, _ := l.str(v, k)
+				c.Settings[k] = s
+			}
+		}
+		pb.Connections = append(pb.Connections, c)
+	}
+}
+
+// stepHeader reads what is needed to know a step exists: its id, type and place.
+func (l *loader) stepHeader(n *yaml.Node, sec Section, i int) *StepDecl {
+	if n.Kind != yaml.MappingNode {
+		l.errAt(n, "%s[%d] must be a step (a mapping with id and type), not %s", sec, i, kindName(n))
+		return nil
+	}
+	_, f, _ := l.mapping(n, "step", stepKeys)
+	st := &StepDecl{Section: sec, Index: i, Pos: l.pos(n), Parallel: 1, node: n}
+	idNode, ok := f["id"]
+	if !ok {
+		l.errAt(n, "%s[%d]: missing key \"id\" (a snake_case name for the step)", sec, i)
+		return nil
+	}
+	st.ID, _ = l.str(idNode, "id")
+	if st.ID != "" && !idRE.MatchString(st.ID) {
+		l.errAt(resolve(idNode), "step id %q must be snake_case (lowercase letters, digits and single underscores, starting with a letter), e.g. %q", st.ID, snake(st.ID))
+	}
+	st.Pos = l.pos(resolve(idNode))
+	t, ok := f["type"]
+	if !ok {
+		l.errAt(n, "step %s: missing key \"type\"", st.ID)
+		return st
+	}
+	st.Type, _ = l.str(t, "type")
+	stype, known := LookupStepType(st.Type)
+	if !known {
+		var names []string
+		for _, t := range StepTypes() {
+			names = append(names, t.Name)
+		}
+		l.errAt(resolve(t), "step %s: unknown step type %q%s; run `runbook steps` for the list", st.ID, st.Type, didYouMean(st.Type, names))
+	} else {
+		st.stepType = stype
+		st.params = ParamsOf(stype)
+	}
+	return st
+}
+
+var snakeRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	out := strings.Trim(snakeRE.ReplaceAllString(b.String(), "_"), "_")
+	if out == "" || out[0] < 'a' || out[0] > 'z' {
+		out = "step_" + out
+	}
+	return out
+}
+
+// stepBody validates and compiles the rest of a step against what it may see.
+func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
+	n := resolve(l.stepNode(st))
+	if n == nil {
+		return
+	}
+	_, f, _ := l.mapping(n, "step", stepKeys)
+	sc := base
+	if x, ok := f["name"]; ok {
+		st.Name, _ = l.str(x, "name")
+	}
+	if x, ok := f["description"]; ok {
+		st.Description, _ = l.str(x, "description")
+	}
+	if x, ok := f["role"]; ok {
+		st.Role, _ = l.str(x, "role")
+		if _, ok := pb.Roles[st.Role]; !ok && st.Role != "" {
+			l.errAt(resolve(x), "step %s: unknown role %q%s; declare it under roles", st.ID, st.Role, didYouMean(st.Role, pb.RoleOrder))
+		}
+	}
+	if x, ok := f["checklist"]; ok {
+		st.Checklist, _ = l.str(x, "checklist")
+	}
+	if x, ok := f["continue_on_error"]; ok {
+		st.ContinueOnError = l.boolean(x, "continue_on_error")
+	}
+	if x, ok := f["rollback"]; ok {
+		st.Rollback = l.boolean(x, "rollback")
+	}
+	if x, ok := f["timeout"]; ok {
+		st.Timeout = l.duration(x, "timeout")
+	}
+	if x, ok := f["parallel"]; ok {
+		st.Parallel = l.integer(x, "parallel")
+		if st.Parallel < 1 {
+			l.errAt(resolve(x), "parallel must be at least 1")
+		}
+	}
+	st.Retry = RetryPolicy{Attempts: 1, Backoff: Duration(2e9), MaxDelay: Duration(60e9)}
+	if x, ok := f["retry"]; ok {
+		_, rf, _ := l.mapping(x, "retry", retryKeys)
+		if a, ok := rf["attempts"]; ok {
+			st.Retry.Attempts = l.integer(a, "retry.attempts")
+			if st.Retry.Attempts < 1 || st.Retry.Attempts > 100 {
+				l.errAt(resolve(a), "retry.attempts must be between 1 and 100")
+			}
+		}
+		if b, ok := rf["backoff"]; ok {
+			st.Retry.Backoff = l.duration(b, "retry.backoff")
+		}
+		if m, ok := rf["max_delay"]; ok {
+			st.Retry.MaxDelay = l.duration(m, "retry.max_delay")
+		}
+	}
+	if x, ok := f["foreach"]; ok {
+		st.Foreach = l.value(x)
+		t := l.compileValue(st.Foreach, sc)
+		if st.Foreach.kind == kindLiteral || (st.Foreach.kind == kindTemplate && !st.Foreach.Tmpl.Whole()) || (!strings.HasPrefix(string(t), "list<") && t != TypeAny) {
+			l.errAt(resolve(x), "step %s: foreach must be a list or an expression giving one, not %s", st.ID, t)
+		}
+		sc = sc.clone()
+		sc.env["item"] = exprType(elemType(t))
+		if t == TypeAny {
+			sc.env["item"] = types.Any
+		}
+	}
+	if x, ok := f["when"]; ok {
+		if s, ok := l.str(x, "when"); ok {
+			xn := resolve(x)
+			src, off := s, 0
+			if t := strings.TrimSpace(s); strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") {
+				src = strings.TrimSpace(t[3 : len(t)-2])
+				off = strings.Index(s, src)
+			}
+			e := &Expr{Src: src}
+			if compileExpr(e, sc, exprPos(l.file, xn, off), l.d) {
+				if e.Type != TypeBool && e.Type != TypeAny {
+					l.errAt(xn, "step %s: condition %q must be true or false, but it gives %s", st.ID, src, e.Type)
+				} else {
+					st.When = e
+				}
+			}
+		}
+	}
+	if st.stepType.Name == "" {
+		return
+	}
+	withNode, hasWith := f["with"]
+	if hasWith {
+		st.With = l.value(withNode)
+		if st.With.kind != kindMap {
+			if st.With.Node.Tag != "!!null" {
+				l.errAt(st.With.Node, "step %s: with must be a mapping of parameters, not %s", st.ID, kindName(st.With.Node))
+			}
+			st.With = &Value{Node: st.With.Node, kind: kindMap}
+		}
+	} else {
+		st.With = &Value{Node: n, kind: kindMap}
+	}
+	l.checkParams(pb, st, st.With, st.params, sc, "")
+	if !hasTemplates(st.With) && len(l.d.list) == 0 {
+		with, _ := literalMap(st.With)
+		s, err := decodeParams(st.stepType, with)
+		if err != nil {
+			l.errAt(st.With.Node, "step %s: %v", st.ID, err)
+		} else if v, ok := s.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				l.errAt(st.With.Node, "step %s (%s): %v", st.ID, st.Type, err)
+			}
+		}
+	}
+}
+
+// stepNode finds the YAML node of a step again (headers keep only positions).
+func (l *loader) stepNode(st *StepDecl) *yaml.Node { return st.node }
+
+func hasTemplates(v *Value) bool {
+	found := false
+	walkValue(v, func(x *Value) {
+		if x.kind == kindTemplate {
+			found = true
+		}
+	})
+	return found
+}
+
+func literalMap(v *Value) (map[string]any, bool) {
+	out := map[string]any{}
+	for _, e := range v.Map {
+		out[e.Key] = literal(e.Val)
+	}
+	return out, true
+}
+
+func literal(v *Value) any {
+	switch v.kind {
+	case kindList:
+		l := make([]any, len(v.List))
+		for i, e := range v.List {
+			l[i] = literal(e)
+		}
+		return l
+	case kindMap:
+		m, _ := literalMap(v)
+		return m
+	}
+	return v.Lit
+}
+
+// checkParams checks a `with:` mapping (or a nested object) against the parameters.
+func (l *loader) checkParams(pb *Playbook, st *StepDecl, with *Value, params []Param, sc *scope, prefix string) {
+	byName := map[string]Param{}
+	var names []string
+	for _, p := range params {
+		byName[p.Name] = p
+		names = append(names, p.Name)
+	}
+	given := map[string]bool{}
+	for _, e := range with.Map {
+		p, ok := byName[e.Key]
+		if !ok {
+			l.errAt(e.KeyNode, "step %s (%s): unknown parameter %q%s; parameters: %s", st.ID, st.Type, prefix+e.Key, didYouMean(e.Key, names), strings.Join(names, ", "))
+			continue
+		}
+		given[e.Key] = true
+		got := l.compileValue(e.Val, sc)
+		l.checkValueType(st, p, e.Val, got, sc, prefix)
+		if p.Name == "connection" && prefix == "" && e.Val.kind == kindLiteral {
+			name, _ := e.Val.Lit.(string)
+			l.checkConnection(pb, st, name, e.Val.Node)
+		}
+	}
+	for _, p := range params {
+		if p.Required && !given[p.Name] && p.Default == "" {
+			l.errAt(with.Node, "step %s (%s): missing required parameter %q (%s)", st.ID, st.Type, prefix+p.Name, p.Desc)
+		}
+	}
+	if prefix == "" && st.stepType.Connection != "" && !given["connection"] {
+		l.checkConnection(pb, st, "", with.Node)
+	}
+}
+
+func (l *loader) checkConnection(pb *Playbook, st *StepDecl, name string, at *yaml.Node) {
+	want := st.stepType.Connection
+	if want == "" {
+		return
+	}
+	if _, err := findConnection(pb.Connections, name, want); err != nil {
+		l.errAt(at, "step %s (%s): %v", st.ID, st.Type, err)
+	}
+}
+
+func findConnection(conns []*ConnectionDecl, name, typ string) (*ConnectionDecl, error) {
+	var names []string
+	var ofType []*ConnectionDecl
+	for _, c := range conns {
+		names = append(names, c.Name)
+		if c.Type == typ {
+			ofType = append(ofType, c)
+		}
+		if name != "" && c.Name == name {
+			if c.Type != typ {
+				return nil, fmt.Errorf("connection %q is of type %s, but this step needs a %s connection", name, c.Type, typ)
+			}
+			return c, nil
+		}
+	}
+	if name != "" {
+		return nil, fmt.Errorf("no connection named %q%s; declare it under connections", name, didYouMean(name, names))
+	}
+	if len(ofType) == 1 {
+		return ofType[0], nil
+	}
+	for _, c := range ofType {
+		if c.Name == typ {
+			return c, nil
+		}
+	}
+	if len(ofType) == 0 {
+		return nil, fmt.Errorf("needs a %s connection: declare one under connections (connections: {%s: {type: %s}})", typ, typ, typ)
+	}
+	return nil, fmt.Errorf("there are %d %s connections; say which with `connection:`", len(ofType), typ)
+}
+
+func (l *loader) checkValueType(st *StepDecl, p Param, v *Value, got Type, sc *scope, prefix string) {
+	name := prefix + p.Name
+	switch v.kind {
+	case kindLiteral:
+		if v.Lit == nil {
+			return
+		}
+		if p.Type == TypeString {
+			// A YAML scalar such as 3 or true is fine where a string is wanted; the engine
+			// passes its text.
+			if len(p.Enum) > 0 {
+				if s := fmt.Sprint(v.Lit); !contains(p.Enum, s) {
+					l.errAt(v.Node, "step %s (%s): parameter %s must be one of %s, not %q", st.ID, st.Type, name, strings.Join(p.Enum, ", "), s)
+				}
+			}
+			return
+		}
+		if p.Type == TypeDuration {
+			if s, ok := v.Lit.(string); ok {
+				if _, err := ParseDuration(s); err != nil {
+					l.errAt(v.Node, "step %s (%s): parameter %s: %v", st.ID, st.Type, name, err)
+				}
+				return
+			}
+		}
+		if !assignable(p.Type, got) {
+			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not %s %s", st.ID, st.Type, name, article(p.Type), got, kindName(v.Node))
+		}
+	case kindTemplate:
+		if !v.Tmpl.Whole() {
+			if p.Type != TypeString && p.Type != TypeDuration && p.Type != TypeAny {
+				l.errAt(v.Node, "step %s (%s): parameter %s must be %s, but this text template gives a string", st.ID, st.Type, name, article(p.Type))
+			}
+			return
+		}
+		if p.Type == TypeString && got != TypeString && got != TypeAny && !strings.HasPrefix(string(got), "list") && !strings.HasPrefix(string(got), "map") {
+			return // numbers and booleans print as text
+		}
+		if !assignable(p.Type, got) {
+			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, but the expression %q gives %s", st.ID, st.Type, name, article(p.Type), v.Tmpl.Parts[0].Expr.Src, got)
+		}
+	case kindList:
+		if !strings.HasPrefix(string(p.Type), "list<") && p.Type != TypeAny {
+			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not a list", st.ID, st.Type, name, article(p.Type))
+			return
+		}
+		et := elemType(p.Type)
+		for i, e := range v.List {
+			ep := Param{Name: fmt.Sprintf("%s[%d]", p.Name, i), Type: et, Fields: p.Fields}
+			if len(p.Fields) > 0 && e.kind == kindMap {
+				l.checkParams(nil, st, e, p.Fields, sc, fmt.Sprintf("%s%s[%d].", prefix, p.Name, i))
+				continue
+			}
+			l.checkValueType(st, ep, e, l.typeOf(e), sc, prefix)
+		}
+	case kindMap:
+		if p.Type != TypeMap && !strings.HasPrefix(string(p.Type), "map<") && p.Type != TypeAny {
+			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not a mapping", st.ID, st.Type, name, article(p.Type))
+			return
+		}
+		if len(p.Fields) > 0 && !strings.HasPrefix(string(p.Type), "map<") {
+			l.checkParams(nil, st, v, p.Fields, sc, name+".")
+			return
+		}
+		if strings.HasPrefix(string(p.Type), "map<") {
+			et := elemType(p.Type)
+			for _, e := range v.Map {
+				ep := Param{Name: e.Key, Type: et, Fields: p.Fields}
+				l.checkValueType(st, ep, e.Val, l.typeOf(e.Val), sc, name+".")
+			}
+		}
+	}
+}
+
+// typeOf is the type of an already compiled value.
+func (l *loader) typeOf(v *Value) Type {
+	switch v.kind {
+	case kindTemplate:
+		if v.Tmpl.Whole() && v.Tmpl.Parts[0].Expr != nil {
+			if v.Tmpl.Parts[0].Expr.Type == "" {
+				return TypeAny
+			}
+			return v.Tmpl.Parts[0].Expr.Type
+		}
+		return TypeString
+	case kindList:
+		return ListOf(TypeAny)
+	case kindMap:
+		return TypeMap
+	}
+	return literalType(v.Lit)
+}
+
+func article(t Type) string {
+	switch t {
+	case TypeInt:
+		return "a whole number (int)"
+	case TypeBool:
+		return "true or false (bool)"
+	case TypeString:
+		return "a string"
+	case TypeFloat:
+		return "a number"
+	case TypeDuration:
+		return "a duration such as \"90s\""
+	case TypeMap:
+		return "a mapping"
+	}
+	return "a " + string(t)
+}

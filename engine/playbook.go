@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"regexp"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Playbook is a validated playbook: everything in it has been checked, every expression
+// compiled and type-checked, and it is ready to plan or run.
+type Playbook struct {
+	File        string
+	Source      []byte
+	Version     string
+	Product     string
+	Title       string
+	Description string
+	Roles       map[string][]string
+	RoleOrder   []string
+	People      map[string]Person
+	Inputs      []*Input
+	Vars        []*Var
+	Connections []*ConnectionDecl
+	Steps       []*StepDecl
+	OnFailure   []*StepDecl
+	Finally     []*StepDecl
+
+	byID map[string]*StepDecl
+}
+
+// Input is a typed input given with --set.
+type Input struct {
+	Name        string
+	Type        Type
+	Description string
+	Default     any
+	HasDefault  bool
+	Required    bool
+	Pattern     *regexp.Regexp
+	Enum        []string
+	Pos         Pos
+}
+
+// Var is a playbook variable: a literal or a template over inputs and earlier vars.
+type Var struct {
+	Name  string
+	Value *Value
+	Type  Type
+	Pos   Pos
+}
+
+// ConnectionDecl is a connection as the playbook declares it.
+type ConnectionDecl struct {
+	Name      string
+	Type      string
+	URL       string
+	Settings  map[string]string
+	TokenEnv  string
+	TokenFile string
+	Pos       Pos
+}
+
+// Section is where a step is declared.
+type Section string
+
+// The sections of a playbook.
+const (
+	SectionSteps     Section = "steps"
+	SectionOnFailure Section = "on_failure"
+	SectionFinally   Section = "finally"
+)
+
+// StepDecl is one step as the playbook declares it, validated and compiled.
+type StepDecl struct {
+	ID              string
+	Type            string
+	Name            string
+	Description     string
+	Role            string
+	When            *Expr
+	With            *Value // a map
+	Foreach         *Value // a list, or a template giving one
+	Parallel        int
+	Retry           RetryPolicy
+	Timeout         Duration
+	ContinueOnError bool
+	// Rollback marks a step that reverts the release: when the run failed and this step
+	// (in on_failure) succeeds, the run ends rolled_back.
+	Rollback bool
+	// Checklist is the release-issue checklist item this step stands for, if any.
+	Checklist string
+	Section   Section
+	Index     int // position in its section
+	Pos       Pos
+
+	stepType StepType
+	params   []Param
+	node     *yaml.Node
+}
+
+// StepType returns the registered type of the step.
+func (s *StepDecl) StepType() StepType { return s.stepType }
+
+// Title is the step's name, or its id.
+func (s *StepDecl) Title() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return s.ID
+}
+
+// RetryPolicy says how a step is retried after transient errors.
+type RetryPolicy struct {
+	Attempts int      `json:"attempts"`
+	Backoff  Duration `json:"backoff"`
+	MaxDelay Duration `json:"max_delay"`
+}
+
+// Step returns the step with that id, in any section.
+func (p *Playbook) Step(id string) *StepDecl { return p.byID[id] }
+
+// AllSteps returns the steps of every section in order.
+func (p *Playbook) AllSteps() []*StepDecl {
+	out := make([]*StepDecl, 0, len(p.Steps)+len(p.OnFailure)+len(p.Finally))
+	out = append(out, p.Steps...)
+	out = append(out, p.OnFailure...)
+	return append(out, p.Finally...)
+}
+
+// Value is a value from the playbook: a literal, a string template with ${{ }}
+// expressions, a list or a map. It keeps its place in the file.
+type Value struct {
+	Node *yaml.Node
+	Lit  any       // literal scalar (string, int, float64, bool, nil)
+	Tmpl *Template // string with expressions
+	List []*Value
+	Map  []MapEntry
+	kind valueKind
+}
+
+type valueKind int
+
+const (
+	kindLiteral valueKind = iota
+	kindTemplate
+	kindList
+	kindMap
+)
+
+// MapEntry is one key of a map Value.
+type MapEntry struct {
+	Key     string
+	KeyNode *yaml.Node
+	Val     *Value
+}
+
+// Get returns the entry with that key, or nil.
+func (v *Value) Get(key string) *Value {
+	if v == nil {
+		return nil
+	}
+	for _, e := range v.Map {
+		if e.Key == key {
+			return e.Val
+		}
+	}
+	return nil
+}
+
+// Pos returns where the value is.
+func (v *Value) pos(file string) Pos {
+	if v == nil || v.Node == nil {
+		return Pos{File: file}
+	}
+	return Pos{File: file, Line: v.Node.Line, Col: v.Node.Column}
+}

@@ -1,0 +1,442 @@
+package engine
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RunStatus is the overall outcome of a run.
+type RunStatus string
+
+// Run statuses.
+const (
+	RunRunning    RunStatus = "running"
+	RunSucceeded  RunStatus = "succeeded"
+	RunFailed     RunStatus = "failed"
+	RunRejected   RunStatus = "rejected"
+	RunRolledBack RunStatus = "rolled_back"
+	RunCancelled  RunStatus = "cancelled"
+	RunWaiting    RunStatus = "waiting"
+)
+
+// StepStatus is the outcome of a step (or of one foreach item).
+type StepStatus string
+
+// Step statuses.
+const (
+	StepPending   StepStatus = "pending"
+	StepRunning   StepStatus = "running"
+	StepSucceeded StepStatus = "succeeded"
+	StepFailed    StepStatus = "failed"
+	StepSkipped   StepStatus = "skipped"
+	StepCancelled StepStatus = "cancelled"
+	StepWaiting   StepStatus = "waiting"
+	StepRejected  StepStatus = "rejected"
+	StepPlanned   StepStatus = "planned"
+)
+
+// Done reports whether the status is final for a resumed run: such steps are not run again.
+func (s StepStatus) Done() bool { return s == StepSucceeded || s == StepSkipped }
+
+// Link is a named URL in the report: an issue, a tag, a build, a DOI, a release.
+type Link struct {
+	Title string `json:"title"`
+	URL   string `json:"url"`
+	Step  string `json:"step,omitempty"`
+}
+
+// Session is one process's stretch of a run; a resumed run has several.
+type Session struct {
+	N         int        `json:"n"`
+	Actor     string     `json:"actor"`
+	Host      string     `json:"host,omitempty"`
+	PID       int        `json:"pid,omitempty"`
+	Command   string     `json:"command,omitempty"`
+	StartedAt time.Time  `json:"started_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
+	Status    RunStatus  `json:"status"`
+}
+
+// Choice is a decision a person made about a failed or waiting step.
+type Choice struct {
+	Step   string    `json:"step"`
+	Action string    `json:"action"` // retry, skip, rollback, stop, confirm, refuse
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Report is a run's JSON release report. It is a projection of the run's journal: every
+// change is an Event, appended durably to the journal and applied here.
+type Report struct {
+	ReportVersion  int            `json:"report_version"`
+	RunID          string         `json:"run_id"`
+	Playbook       string         `json:"playbook"`
+	PlaybookSHA256 string         `json:"playbook_sha256"`
+	Product        string         `json:"product"`
+	Title          string         `json:"title,omitempty"`
+	Mode           string         `json:"mode"`
+	Actor          string         `json:"actor"`
+	Inputs         map[string]any `json:"inputs"`
+	PlanHash       string         `json:"plan_hash"`
+	Status         RunStatus      `json:"status"`
+	Reason         string         `json:"reason,omitempty"`
+	FailedStep     string         `json:"failed_step,omitempty"`
+	StartedAt      time.Time      `json:"started_at"`
+	FinishedAt     *time.Time     `json:"finished_at,omitempty"`
+	DurationMS     int64          `json:"duration_ms"`
+	Sessions       []Session      `json:"sessions"`
+	Steps          []*StepReport  `json:"steps"`
+	Choices        []Choice       `json:"choices,omitempty"`
+	Links          []Link         `json:"links,omitempty"`
+
+	index map[string]*StepReport
+	mu    sync.Mutex
+}
+
+// StepReport is one step's record.
+type StepReport struct {
+	ID         string                     `json:"id"`
+	Type       string                     `json:"type"`
+	Name       string                     `json:"name,omitempty"`
+	Role       string                     `json:"role,omitempty"`
+	Performers []string                   `json:"performers,omitempty"`
+	Section    Section                    `json:"section"`
+	Status     StepStatus                 `json:"status"`
+	Skipped    string                     `json:"skipped_because,omitempty"`
+	Attempts   int                        `json:"attempts"`
+	Session    int                        `json:"session,omitempty"`
+	StartedAt  *time.Time                 `json:"started_at,omitempty"`
+	FinishedAt *time.Time                 `json:"finished_at,omitempty"`
+	DurationMS int64                      `json:"duration_ms"`
+	Params     map[string]any             `json:"params,omitempty"`
+	Outputs    map[string]any             `json:"outputs,omitempty"`
+	Error      string                     `json:"error,omitempty"`
+	Links      []Link                     `json:"links,omitempty"`
+	Items      []*ItemReport              `json:"items,omitempty"`
+	Journal    map[string]json.RawMessage `json:"journal,omitempty"`
+	LogTail    []string                   `json:"log_tail,omitempty"`
+}
+
+// ItemReport is one foreach item's record.
+type ItemReport struct {
+	Index      int                        `json:"index"`
+	Item       any                        `json:"item"`
+	Status     StepStatus                 `json:"status"`
+	Attempts   int                        `json:"attempts"`
+	StartedAt  *time.Time                 `json:"started_at,omitempty"`
+	FinishedAt *time.Time                 `json:"finished_at,omitempty"`
+	Params     map[string]any             `json:"params,omitempty"`
+	Outputs    map[string]any             `json:"outputs,omitempty"`
+	Error      string                     `json:"error,omitempty"`
+	Links      []Link                     `json:"links,omitempty"`
+	Journal    map[string]json.RawMessage `json:"journal,omitempty"`
+}
+
+const logTailLines = 20
+
+// Event is one change to a run, as written to its journal.
+type Event struct {
+	Kind string    `json:"k"` // run, session, start, kv, end, link, log, choice, run_end, items
+	Time time.Time `json:"t"`
+	Step string    `json:"s,omitempty"`
+	Item int       `json:"i,omitempty"` // foreach item index + 1; 0 for the step itself
+
+	// run
+	Header *Report `json:"header,omitempty"`
+	// session
+	Session *Session `json:"session,omitempty"`
+	// start / end
+	Attempt int            `json:"attempt,omitempty"`
+	Params  map[string]any `json:"params,omitempty"`
+	Status  string         `json:"status,omitempty"`
+	Outputs map[string]any `json:"outputs,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
+	// kv
+	Key   string          `json:"key,omitempty"`
+	Value json.RawMessage `json:"value,omitempty"`
+	// link
+	Link *Link `json:"link,omitempty"`
+	// log
+	Line string `json:"line,omitempty"`
+	// choice
+	Choice *Choice `json:"choice,omitempty"`
+	// items: the foreach items of a step
+	Items []any `json:"items,omitempty"`
+}
+
+// newReport starts a report for a playbook.
+func newReport(pb *Playbook) *Report {
+	r := &Report{ReportVersion: 1, Status: RunRunning, index: map[string]*StepReport{}}
+	for _, st := range pb.AllSteps() {
+		sr := &StepReport{ID: st.ID, Type: st.Type, Name: st.Name, Role: st.Role, Section: st.Section, Status: StepPending}
+		if st.Role != "" {
+			sr.Performers = pb.Roles[st.Role]
+		}
+		r.Steps = append(r.Steps, sr)
+		r.index[st.ID] = sr
+	}
+	return r
+}
+
+// Step returns a step's record.
+func (r *Report) Step(id string) *StepReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.index[id]
+}
+
+func (r *Report) reindex() {
+	r.index = map[string]*StepReport{}
+	for _, s := range r.Steps {
+		r.index[s.ID] = s
+	}
+}
+
+func (sr *StepReport) item(i int) *ItemReport {
+	for len(sr.Items) < i {
+		sr.Items = append(sr.Items, &ItemReport{Index: len(sr.Items), Status: StepPending})
+	}
+	return sr.Items[i-1]
+}
+
+// apply changes the report by one event. Replaying a journal's events rebuilds the report.
+func (r *Report) apply(ev *Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch ev.Kind {
+	case "run":
+		h := ev.Header
+		r.ReportVersion, r.RunID, r.Playbook, r.PlaybookSHA256, r.Product = 1, h.RunID, h.Playbook, h.PlaybookSHA256, h.Product
+		r.Title, r.Mode, r.Actor, r.Inputs, r.PlanHash, r.Status, r.StartedAt = h.Title, h.Mode, h.Actor, h.Inputs, h.PlanHash, RunRunning, ev.Time
+		if len(h.Steps) > 0 {
+			r.Steps = make([]*StepReport, len(h.Steps))
+			for i, s := range h.Steps {
+				c := *s
+				r.Steps[i] = &c
+			}
+			r.reindex()
+		}
+	case "session":
+		s := *ev.Session
+		r.Sessions = append(r.Sessions, s)
+		r.Status = RunRunning
+		r.FinishedAt = nil
+		r.Reason, r.FailedStep = "", ""
+	case "items":
+		sr := r.index[ev.Step]
+		if sr == nil {
+			return
+		}
+		sr.Items = sr.Items[:0]
+		for i, it := range ev.Items {
+			sr.Items = append(sr.Items, &ItemReport{Index: i, Item: it, Status: StepPending})
+		}
+	case "start":
+		sr := r.index[ev.Step]
+		if sr == nil {
+			return
+		}
+		t := ev.Time
+		if ev.Item > 0 {
+			it := sr.item(ev.Item)
+			it.Status, it.Attempts, it.Params, it.Error = StepRunning, ev.Attempt, ev.Params, ""
+			if it.StartedAt == nil || ev.Attempt == 1 {
+				it.StartedAt = &t
+			}
+			it.FinishedAt = nil
+			if sr.Status != StepRunning {
+				sr.Status, sr.StartedAt, sr.Error = StepRunning, &t, ""
+			}
+			return
+		}
+		sr.Status, sr.Attempts, sr.Error, sr.Skipped = StepRunning, ev.Attempt, "", ""
+		if ev.Params != nil {
+			sr.Params = ev.Params
+		}
+		if sr.StartedAt == nil || ev.Attempt <= 1 {
+			sr.StartedAt = &t
+		}
+		sr.FinishedAt = nil
+		if len(r.Sessions) > 0 {
+			sr.Session = r.Sessions[len(r.Sessions)-1].N
+		}
+	case "end":
+		sr := r.index[ev.Step]
+		if sr == nil {
+			return
+		}
+		t := ev.Time
+		if ev.Item > 0 {
+			it := sr.item(ev.Item)
+			it.Status, it.Outputs, it.Error, it.FinishedAt = StepStatus(ev.Status), ev.Outputs, ev.Error, &t
+			if ev.Attempt > 0 {
+				it.Attempts = ev.Attempt
+			}
+			return
+		}
+		sr.Status, sr.Error, sr.FinishedAt = StepStatus(ev.Status), ev.Error, &t
+		if ev.Outputs != nil {
+			sr.Outputs = ev.Outputs
+		}
+		if ev.Attempt > 0 {
+			sr.Attempts = ev.Attempt
+		}
+		if ev.Status == string(StepSkipped) {
+			sr.Skipped = ev.Reason
+		}
+		if sr.StartedAt != nil {
+			sr.DurationMS = t.Sub(*sr.StartedAt).Milliseconds()
+		}
+		if len(r.Sessions) > 0 && sr.Session == 0 {
+			sr.Session = r.Sessions[len(r.Sessions)-1].N
+		}
+	case "kv":
+		sr := r.index[ev.Step]
+		if sr == nil {
+			return
+		}
+		if ev.Item > 0 {
+			it := sr.item(ev.Item)
+			if it.Journal == nil {
+				it.Journal = map[string]json.RawMessage{}
+			}
+			it.Journal[ev.Key] = ev.Value
+			return
+		}
+		if sr.Journal == nil {
+			sr.Journal = map[string]json.RawMessage{}
+		}
+		sr.Journal[ev.Key] = ev.Value
+	case "link":
+		l := *ev.Link
+		l.Step = ev.Step
+		if sr := r.index[ev.Step]; sr != nil {
+			if ev.Item > 0 {
+				it := sr.item(ev.Item)
+				it.Links = appendLink(it.Links, l)
+			}
+			sr.Links = appendLink(sr.Links, l)
+		}
+		r.Links = appendLink(r.Links, l)
+	case "log":
+		if sr := r.index[ev.Step]; sr != nil {
+			sr.LogTail = append(sr.LogTail, ev.Line)
+			if len(sr.LogTail) > logTailLines {
+				sr.LogTail = sr.LogTail[len(sr.LogTail)-logTailLines:]
+			}
+		}
+	case "choice":
+		r.Choices = append(r.Choices, *ev.Choice)
+	case "run_end":
+		t := ev.Time
+		r.Status, r.Reason, r.FinishedAt = RunStatus(ev.Status), ev.Reason, &t
+		r.FailedStep = ev.Step
+		r.DurationMS = t.Sub(r.StartedAt).Milliseconds()
+		if n := len(r.Sessions); n > 0 {
+			r.Sessions[n-1].EndedAt = &t
+			r.Sessions[n-1].Status = r.Status
+		}
+	}
+}
+
+func appendLink(list []Link, l Link) []Link {
+	for _, x := range list {
+		if x.URL == l.URL && x.Title == l.Title {
+			return list
+		}
+	}
+	return append(list, l)
+}
+
+// marshal encodes the report.
+func (r *Report) marshal() ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return json.MarshalIndent(r, "", "  ")
+}
+
+// Clone returns a deep copy (through JSON) for callers that keep it.
+func (r *Report) Clone() *Report {
+	b, _ := r.marshal()
+	var out Report
+	_ = json.Unmarshal(b, &out)
+	out.reindex()
+	return &out
+}
+
+// StepsBy returns the steps with the given status.
+func (r *Report) StepsBy(status StepStatus) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, s := range r.Steps {
+		if s.Status == status {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// Redactor replaces secrets in text with "***".
+type Redactor struct {
+	mu      sync.RWMutex
+	secrets []string
+}
+
+// Add registers a secret value (values shorter than 4 characters are ignored: too common
+// to redact without destroying the text).
+func (rd *Redactor) Add(s string) {
+	if len(s) < 4 {
+		return
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	for _, x := range rd.secrets {
+		if x == s {
+			return
+		}
+	}
+	rd.secrets = append(rd.secrets, s)
+	sort.Slice(rd.secrets, func(i, j int) bool { return len(rd.secrets[i]) > len(rd.secrets[j]) })
+}
+
+// String redacts a string.
+func (rd *Redactor) String(s string) string {
+	if rd == nil {
+		return s
+	}
+	rd.mu.RLock()
+	defer rd.mu.RUnlock()
+	for _, x := range rd.secrets {
+		if strings.Contains(s, x) {
+			s = strings.ReplaceAll(s, x, "***")
+		}
+	}
+	return s
+}
+
+// Value redacts every string inside a JSON-shaped value.
+func (rd *Redactor) Value(v any) any {
+	switch x := v.(type) {
+	case string:
+		return rd.String(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = rd.Value(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = rd.Value(e)
+		}
+		return out
+	}
+	return v
+}

@@ -1,0 +1,891 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a run.
+type Options struct {
+	// Inputs are the resolved inputs (see Playbook.ResolveInputs).
+	Inputs map[string]any
+	// Mode is "run" or "rehearsal".
+	Mode string
+	// Actor is who runs the release (a login); recorded in the report.
+	Actor string
+	// RunID names the run; NewRunID when empty.
+	RunID string
+	// Command is the command line, for the report's session record.
+	Command string
+	Clock   Clock
+	// Store keeps the run durable; a MemStore when nil.
+	Store Store
+	// Prompter asks a person on a terminal; nil when not interactive.
+	Prompter Prompter
+	// Observer sees every event (already redacted), for progress displays.
+	Observer func(*Event)
+	// Connect builds a connection from its declaration; rehearsals point them at
+	// simulators. Nil builds the real connection.
+	Connect func(*ConnectionDecl) (*Connection, error)
+	// ReportInterval is the longest the report document lags behind the journal while
+	// steps run (the journal itself is always current). 0 means 200ms.
+	ReportInterval time.Duration
+	// Redactor collects secrets; a fresh one when nil.
+	Redactor *Redactor
+	// Seed makes retry jitter reproducible (0: random).
+	Seed uint64
+	// Retry, Skip and Confirm carry an operator's choices into a resumed run.
+	Retry   []string
+	Skip    map[string]string // step id -> reason
+	Confirm map[string]Confirmation
+}
+
+// Run is one execution of a playbook.
+type Run struct {
+	pb     *Playbook
+	opts   Options
+	report *Report
+	store  Store
+	writer *reportWriter
+	red    *Redactor
+	clock  Clock
+	rng    *mrand.Rand
+	rngMu  sync.Mutex
+
+	mu       sync.Mutex
+	base     map[string]any
+	stepVals map[string]any
+	conns    map[string]*Connection
+	session  int
+	planHash string
+}
+
+// NewRunID returns a new run id: the time and a random suffix, sortable and unique.
+func NewRunID(product string, t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%s", product, t.UTC().Format("20060102-150405"), hex.EncodeToString(b[:]))
+}
+
+func (o *Options) defaults(pb *Playbook) {
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.Store == nil {
+		o.Store = &MemStore{}
+	}
+	if o.Mode == "" {
+		o.Mode = "run"
+	}
+	if o.RunID == "" {
+		o.RunID = NewRunID(pb.Product, o.Clock.Now())
+	}
+	if o.Redactor == nil {
+		o.Redactor = &Redactor{}
+	}
+	if o.ReportInterval == 0 {
+		o.ReportInterval = 200 * time.Millisecond
+	}
+	if o.Actor == "" {
+		o.Actor = CurrentActor()
+	}
+}
+
+// CurrentActor is who runs runbook: RUNBOOK_ACTOR, GITHUB_ACTOR, or the OS user.
+func CurrentActor() string {
+	for _, k := range []string{"RUNBOOK_ACTOR", "GITHUB_ACTOR", "USER", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return "unknown"
+}
+
+// Execute runs a playbook from the start.
+func Execute(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
+	opts.defaults(pb)
+	r := newRun(pb, opts)
+	header := newReport(pb)
+	header.RunID, header.Playbook, header.PlaybookSHA256 = opts.RunID, pb.File, sha256Hex(pb.Source)
+	header.Product, header.Title, header.Mode, header.Actor = pb.Product, pb.Title, opts.Mode, opts.Actor
+	header.Inputs = r.red.Value(opts.Inputs).(map[string]any)
+	header.PlanHash = r.planHash
+	if err := r.emit(&Event{Kind: "run", Header: header}, true); err != nil {
+		return nil, err
+	}
+	return r.execute(ctx)
+}
+
+// Resume continues a run from its journal: steps that succeeded (or were skipped) are
+// not run again; a step that was interrupted runs again, and finds what it already made.
+func Resume(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
+	if opts.Store == nil {
+		return nil, errors.New("resume needs the run's store")
+	}
+	evs, err := opts.Store.Events()
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 || evs[0].Kind != "run" {
+		return nil, errors.New("the run's journal is empty or does not start with the run's header")
+	}
+	h := evs[0].Header
+	if sum := sha256Hex(pb.Source); h.PlaybookSHA256 != "" && sum != h.PlaybookSHA256 {
+		return nil, fmt.Errorf("the playbook %s changed since run %s started (sha256 %s, now %s); resume with the playbook as it was, or start a new run", pb.File, h.RunID, h.PlaybookSHA256[:12], sum[:12])
+	}
+	opts.RunID, opts.Inputs, opts.Mode = h.RunID, h.Inputs, h.Mode
+	if opts.Mode == "" {
+		opts.Mode = "run"
+	}
+	opts.defaults(pb)
+	r := newRun(pb, opts)
+	for _, ev := range evs {
+		r.report.apply(ev)
+		if ev.Kind == "session" {
+			r.session = ev.Session.N
+		}
+	}
+	r.report.index = map[string]*StepReport{}
+	r.report.reindex()
+	// Steps already done feed expressions as they did before.
+	for _, sr := range r.report.Steps {
+		if sr.Status.Done() {
+			r.setStepVal(pb.Step(sr.ID), sr)
+		}
+	}
+	return r.execute(ctx)
+}
+
+func newRun(pb *Playbook, opts Options) *Run {
+	r := &Run{pb: pb, opts: opts, store: opts.Store, red: opts.Redactor, clock: opts.Clock,
+		report: newReport(pb), stepVals: map[string]any{}, conns: map[string]*Connection{}}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	r.rng = mrand.New(mrand.NewPCG(seed, seed>>1|1))
+	r.writer = &reportWriter{store: opts.Store, report: r.report, interval: opts.ReportInterval}
+	r.planHash = PlanHash(pb, opts.Inputs)
+	roles := map[string]any{}
+	for k, v := range pb.Roles {
+		l := make([]any, len(v))
+		for i, p := range v {
+			l[i] = p
+		}
+		roles[k] = l
+	}
+	r.base = map[string]any{
+		"inputs":   opts.Inputs,
+		"roles":    roles,
+		"playbook": map[string]any{"product": pb.Product, "title": pb.Title, "file": pb.File},
+		"run": map[string]any{"id": opts.RunID, "actor": opts.Actor, "mode": opts.Mode, "rehearsal": opts.Mode == "rehearsal",
+			"started_at": opts.Clock.Now().UTC().Format(time.RFC3339), "plan_hash": r.planHash},
+		"steps": r.stepVals,
+	}
+	return r
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// emit redacts an event, appends it to the journal, applies it to the report and tells
+// the observer. sync makes the append durable before returning.
+func (r *Run) emit(ev *Event, sync bool) error {
+	if ev.Time.IsZero() {
+		ev.Time = r.clock.Now().UTC()
+	}
+	r.redactEvent(ev)
+	if err := r.store.Append(ev, sync); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	r.report.apply(ev)
+	if ev.Kind == "run_end" || ev.Kind == "run" || ev.Kind == "session" {
+		if err := r.writer.flush(); err != nil {
+			return err
+		}
+	} else if ev.Kind != "log" {
+		r.writer.changed()
+	}
+	if r.opts.Observer != nil {
+		r.opts.Observer(ev)
+	}
+	return nil
+}
+
+func (r *Run) redactEvent(ev *Event) {
+	if ev.Params != nil {
+		ev.Params = r.red.Value(ev.Params).(map[string]any)
+	}
+	if ev.Outputs != nil {
+		ev.Outputs = r.red.Value(ev.Outputs).(map[string]any)
+	}
+	ev.Error = r.red.String(ev.Error)
+	ev.Reason = r.red.String(ev.Reason)
+	ev.Line = r.red.String(ev.Line)
+	if ev.Link != nil {
+		l := *ev.Link
+		l.URL, l.Title = r.red.String(l.URL), r.red.String(l.Title)
+		ev.Link = &l
+	}
+}
+
+// execute runs the sections in order and ends the session.
+func (r *Run) execute(ctx context.Context) (*Report, error) {
+	r.session++
+	host, _ := os.Hostname()
+	if err := r.emit(&Event{Kind: "session", Session: &Session{N: r.session, Actor: r.opts.Actor, Host: host, PID: os.Getpid(),
+		Command: r.red.String(r.opts.Command), StartedAt: r.clock.Now().UTC(), Status: RunRunning}}, true); err != nil {
+		return nil, err
+	}
+	for id, reason := range r.opts.Skip {
+		if r.pb.Step(id) == nil {
+			return nil, fmt.Errorf("--skip %s: the playbook has no such step", id)
+		}
+		r.emit(&Event{Kind: "choice", Choice: &Choice{Step: id, Action: "skip", By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: reason}}, true)
+		r.emit(&Event{Kind: "end", Step: id, Status: string(StepSkipped), Reason: "skipped by " + r.opts.Actor + ": " + reason}, true)
+		r.setStepVal(r.pb.Step(id), r.report.Step(id))
+	}
+	for _, id := range r.opts.Retry {
+		if r.pb.Step(id) == nil {
+			return nil, fmt.Errorf("--retry %s: the playbook has no such step", id)
+		}
+		r.emit(&Event{Kind: "choice", Choice: &Choice{Step: id, Action: "retry", By: r.opts.Actor, At: r.clock.Now().UTC()}}, true)
+	}
+	for id, c := range r.opts.Confirm {
+		if r.pb.Step(id) == nil {
+			return nil, fmt.Errorf("--confirm %s: the playbook has no such step", id)
+		}
+		action := "confirm"
+		if c.Answer == "no" {
+			action = "refuse"
+		}
+		b, _ := json.Marshal(c)
+		r.emit(&Event{Kind: "choice", Choice: &Choice{Step: id, Action: action, By: c.By, At: c.At, Reason: c.Reason}}, true)
+		r.emit(&Event{Kind: "kv", Step: id, Key: "confirmation", Value: b}, true)
+	}
+
+	status, reason, failed := r.section(ctx, r.pb.Steps, nil)
+	final := status
+	if status == RunFailed {
+		fenv := map[string]any{"step": failed, "error": reason, "status": string(status)}
+		st2, _, _ := r.section(ctx, r.pb.OnFailure, fenv)
+		rolledBack := false
+		for _, s := range r.pb.OnFailure {
+			if s.Rollback && r.report.Step(s.ID).Status == StepSucceeded {
+				rolledBack = true
+			}
+		}
+		if rolledBack {
+			final = RunRolledBack
+		}
+		if st2 == RunCancelled {
+			final = RunCancelled
+		}
+	}
+	if final != RunWaiting && final != RunCancelled {
+		fenv := map[string]any{"step": failed, "error": reason, "status": string(final)}
+		st3, reason3, failed3 := r.section(ctx, r.pb.Finally, fenv)
+		if st3 == RunCancelled {
+			final = RunCancelled
+		} else if st3 != RunSucceeded && final == RunSucceeded {
+			final, reason, failed = st3, reason3, failed3
+		}
+	}
+	if err := r.emit(&Event{Kind: "run_end", Status: string(final), Reason: reason, Step: failed}, true); err != nil {
+		return nil, err
+	}
+	r.writer.stop()
+	return r.report, r.writer.flush()
+}
+
+// section runs a list of steps. It returns the run status it leads to, a reason and the
+// step that decided it.
+func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string]any) (RunStatus, string, string) {
+	for _, st := range steps {
+		sr := r.report.Step(st.ID)
+		if sr.Status.Done() {
+			continue
+		}
+		if ctx.Err() != nil {
+			return RunCancelled, "interrupted", st.ID
+		}
+		status, errText := r.step(ctx, st, failure)
+		r.setStepVal(st, r.report.Step(st.ID))
+		switch status {
+		case StepSucceeded, StepSkipped:
+		case StepFailed:
+			if st.ContinueOnError {
+				continue
+			}
+			return RunFailed, errText, st.ID
+		case StepWaiting:
+			return RunWaiting, errText, st.ID
+		case StepRejected:
+			return RunRejected, errText, st.ID
+		case StepCancelled:
+			return RunCancelled, errText, st.ID
+		}
+	}
+	return RunSucceeded, "", ""
+}
+
+func (r *Run) setStepVal(st *StepDecl, sr *StepReport) {
+	if st == nil || sr == nil {
+		return
+	}
+	outs := map[string]any{}
+	for _, o := range st.stepType.Outputs {
+		var v any
+		if st.Foreach != nil {
+			l := make([]any, 0, len(sr.Items))
+			for _, it := range sr.Items {
+				l = append(l, coerceOutput(o.Type, it.Outputs[o.Name]))
+			}
+			v = l
+		} else if sr.Outputs != nil {
+			v = coerceOutput(o.Type, sr.Outputs[o.Name])
+		}
+		outs[o.Name] = v
+	}
+	r.mu.Lock()
+	r.stepVals[st.ID] = map[string]any{"status": string(sr.Status), "error": sr.Error, "attempts": sr.Attempts, "outputs": outs}
+	r.mu.Unlock()
+}
+
+func (r *Run) env(failure map[string]any) *evalEnv {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]any, len(r.base)+2)
+	for k, v := range r.base {
+		m[k] = v
+	}
+	steps := make(map[string]any, len(r.stepVals))
+	for k, v := range r.stepVals {
+		steps[k] = v
+	}
+	m["steps"] = steps
+	if r.base["vars"] == nil {
+		m["vars"] = map[string]any{}
+	}
+	if failure != nil {
+		m["failure"] = failure
+	}
+	return &evalEnv{vals: m}
+}
+
+// Vars renders the playbook's vars once, at the start of a session.
+func (r *Run) renderVars() error {
+	r.mu.Lock()
+	if _, done := r.base["vars"]; done {
+		r.mu.Unlock()
+		return nil
+	}
+	vars := map[string]any{}
+	r.base["vars"] = vars
+	r.mu.Unlock()
+	for _, v := range r.pb.Vars {
+		env := r.env(nil)
+		val, err := env.render(v.Value, v.Name, nil)
+		if err != nil {
+			return fmt.Errorf("var %s: %v", v.Name, err)
+		}
+		r.mu.Lock()
+		vars[v.Name] = val
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// step runs one step (all its foreach items) and returns its final status.
+func (r *Run) step(ctx context.Context, st *StepDecl, failure map[string]any) (StepStatus, string) {
+	if err := r.renderVars(); err != nil {
+		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+		return StepFailed, err.Error()
+	}
+	env := r.env(failure)
+	if st.When != nil {
+		ok, err := env.evalCond(st.When)
+		if err != nil {
+			r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+			return StepFailed, err.Error()
+		}
+		if !ok {
+			r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepSkipped), Reason: "when: " + st.When.Src + " was false"}, true)
+			return StepSkipped, ""
+		}
+	}
+	if st.Foreach == nil {
+		return r.attempts(ctx, st, env, 0, nil)
+	}
+	raw, err := env.render(st.Foreach, "foreach", nil)
+	if err != nil {
+		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+		return StepFailed, err.Error()
+	}
+	items, ok := raw.([]any)
+	if !ok {
+		msg := fmt.Sprintf("foreach gave %T, not a list", raw)
+		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: msg}, true)
+		return StepFailed, msg
+	}
+	sr := r.report.Step(st.ID)
+	prior := map[int]*ItemReport{}
+	if len(sr.Items) == len(items) {
+		for _, it := range sr.Items {
+			prior[it.Index] = it
+		}
+	} else {
+		r.emit(&Event{Kind: "items", Step: st.ID, Items: r.red.Value(items).([]any)}, true)
+	}
+	r.emit(&Event{Kind: "start", Step: st.ID, Attempt: 1}, false)
+	statuses := make([]StepStatus, len(items))
+	errs := make([]string, len(items))
+	sem := make(chan struct{}, st.Parallel)
+	var wg sync.WaitGroup
+	for i, item := range items {
+		if p := prior[i]; p != nil && p.Status.Done() {
+			statuses[i] = p.Status
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, item any) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			statuses[i], errs[i] = r.attempts(ctx, st, env.with("item", item), i+1, item)
+		}(i, item)
+	}
+	wg.Wait()
+	final, msg := StepSucceeded, ""
+	rank := map[StepStatus]int{StepSucceeded: 0, StepSkipped: 0, StepWaiting: 1, StepFailed: 2, StepRejected: 3, StepCancelled: 4}
+	for i, s := range statuses {
+		if rank[s] > rank[final] {
+			final, msg = s, fmt.Sprintf("item %d (%v): %s", i, items[i], errs[i])
+		}
+	}
+	r.emit(&Event{Kind: "end", Step: st.ID, Status: string(final), Error: msg, Outputs: r.collectOutputs(st)}, true)
+	return final, msg
+}
+
+func (r *Run) collectOutputs(st *StepDecl) map[string]any {
+	sr := r.report.Step(st.ID)
+	r.report.mu.Lock()
+	defer r.report.mu.Unlock()
+	outs := map[string]any{}
+	for _, o := range st.stepType.Outputs {
+		l := make([]any, 0, len(sr.Items))
+		for _, it := range sr.Items {
+			l = append(l, it.Outputs[o.Name])
+		}
+		outs[o.Name] = l
+	}
+	return outs
+}
+
+// attempts runs one step (or one foreach item) under its retry policy.
+func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int, itemVal any) (StepStatus, string) {
+	end := func(status StepStatus, attempt int, outs map[string]any, errText string) (StepStatus, string) {
+		r.emit(&Event{Kind: "end", Step: st.ID, Item: item, Status: string(status), Attempt: attempt, Outputs: outs, Error: errText}, true)
+		return status, errText
+	}
+	rendered, err := env.render(st.With, "", nil)
+	if err != nil {
+		return end(StepFailed, 0, nil, err.Error())
+	}
+	with, _ := rendered.(map[string]any)
+	if with == nil {
+		with = map[string]any{}
+	}
+	coerceParams(st.params, with)
+	step, err := decodeParams(st.stepType, with)
+	if err == nil {
+		if v, ok := step.(Validator); ok {
+			err = v.Validate()
+		}
+	}
+	if err != nil {
+		return end(StepFailed, 0, nil, fmt.Sprintf("%s: step %s (%s): %v", st.Pos, st.ID, st.Type, err))
+	}
+	shown := r.showParams(st, with)
+
+	ctx, cancel := r.stepContext(ctx, st)
+	defer cancel()
+	var deadline time.Time
+	if st.Timeout > 0 {
+		deadline = r.clock.Now().Add(st.Timeout.D())
+	}
+	sr := r.report.Step(st.ID)
+	attempt := 0
+	if item == 0 && sr.Status == StepRunning && sr.Attempts > 0 {
+		attempt = sr.Attempts // resumed mid-step: count on
+	}
+	for {
+		attempt++
+		if err := r.emit(&Event{Kind: "start", Step: st.ID, Item: item, Attempt: attempt, Params: shown}, false); err != nil {
+			return StepFailed, err.Error()
+		}
+		sc := r.stepCtx(st, item, itemVal, attempt)
+		outs, err := runSafely(ctx, step, sc)
+		if err == nil {
+			return end(StepSucceeded, attempt, normalizeOutputs(st.stepType, outs), "")
+		}
+		var we *WaitingError
+		var re *RejectedError
+		switch {
+		case errors.As(err, &we):
+			return end(StepWaiting, attempt, nil, we.Reason)
+		case errors.As(err, &re):
+			return end(StepRejected, attempt, nil, re.Error())
+		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errInterrupted):
+			return end(StepCancelled, attempt, nil, "interrupted: "+err.Error())
+		case ctx.Err() != nil:
+			return end(StepFailed, attempt, nil, fmt.Sprintf("timed out after %s: %v", st.Timeout, err))
+		}
+		transient, after := IsTransient(err)
+		if !transient || attempt >= st.Retry.Attempts {
+			msg := err.Error()
+			if transient {
+				msg = fmt.Sprintf("%s (gave up after %d attempts)", msg, attempt)
+			}
+			return end(StepFailed, attempt, nil, msg)
+		}
+		delay := r.backoff(st.Retry, attempt)
+		if after > delay {
+			delay = after
+		}
+		if !deadline.IsZero() && r.clock.Now().Add(delay).After(deadline) {
+			return end(StepFailed, attempt, nil, fmt.Sprintf("%v (the next attempt in %s would pass the step's timeout of %s)", err, delay.Round(time.Second), st.Timeout))
+		}
+		r.emit(&Event{Kind: "log", Step: st.ID, Item: item, Line: fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond))}, false)
+		if err := Sleep(ctx, r.clock, delay); err != nil {
+			if errors.Is(context.Cause(ctx), errInterrupted) {
+				return end(StepCancelled, attempt, nil, "interrupted while waiting to retry")
+			}
+			return end(StepFailed, attempt, nil, "timed out waiting to retry: "+err.Error())
+		}
+	}
+}
+
+// runSafely turns a step's panic into an error, so one bad step cannot take the
+// journal and report down with it.
+func runSafely(ctx context.Context, step Step, sc *StepContext) (outs Outputs, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("step panicked: %v", p)
+		}
+	}()
+	return step.Run(ctx, sc)
+}
+
+var errInterrupted = errors.New("interrupted")
+
+// Interrupt returns a context cancelled with the cause the engine reads as an interrupt
+// (SIGINT/SIGTERM): running steps end cancelled, and the run can be resumed.
+func Interrupt(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	return ctx, func() { cancel(errInterrupted) }
+}
+
+func (r *Run) stepContext(ctx context.Context, st *StepDecl) (context.Context, context.CancelFunc) {
+	if st.Timeout > 0 {
+		if _, fake := r.clock.(*FakeClock); !fake {
+			return context.WithTimeout(ctx, st.Timeout.D())
+		}
+	}
+	return context.WithCancel(ctx)
+}
+
+func (r *Run) backoff(p RetryPolicy, attempt int) time.Duration {
+	d := p.Backoff.D()
+	for i := 1; i < attempt && d < p.MaxDelay.D(); i++ {
+		d *= 2
+	}
+	if max := p.MaxDelay.D(); max > 0 && d > max {
+		d = max
+	}
+	// Jitter: between half and all of the delay, so retries of many runs spread out.
+	r.rngMu.Lock()
+	j := time.Duration(r.rng.Int64N(int64(d)/2 + 1))
+	r.rngMu.Unlock()
+	return d/2 + j
+}
+
+// showParams is what the report and plan show of rendered parameters: secrets hidden.
+func (r *Run) showParams(st *StepDecl, with map[string]any) map[string]any {
+	out := make(map[string]any, len(with))
+	for k, v := range with {
+		out[k] = v
+	}
+	for _, p := range st.params {
+		if p.Secret {
+			if _, ok := out[p.Name]; ok {
+				out[p.Name] = "***"
+			}
+		}
+	}
+	return r.red.Value(out).(map[string]any)
+}
+
+func (r *Run) stepCtx(st *StepDecl, item int, itemVal any, attempt int) *StepContext {
+	sc := &StepContext{
+		RunID: r.opts.RunID, StepID: st.ID, Product: r.pb.Product, Attempt: attempt, Item: itemVal,
+		Rehearsal: r.opts.Mode == "rehearsal", Actor: r.opts.Actor, Roles: r.pb.Roles, People: r.pb.People,
+		PlanHash: r.planHash, Clock: r.clock, Prompter: r.opts.Prompter, Connections: r,
+		Journal: &stepJournal{r: r, step: st.ID, item: item},
+	}
+	sc.LogFunc = func(line string) {
+		r.emit(&Event{Kind: "log", Step: st.ID, Item: item, Line: line}, false)
+	}
+	sc.LinkFunc = func(title, url string) {
+		r.emit(&Event{Kind: "link", Step: st.ID, Item: item, Link: &Link{Title: title, URL: url}}, false)
+	}
+	return sc
+}
+
+// Connection implements ConnectionResolver for steps.
+func (r *Run) Connection(name, typ string) (*Connection, error) {
+	decl, err := findConnection(r.pb.Connections, name, typ)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.conns[decl.Name]; ok {
+		return c, nil
+	}
+	var c *Connection
+	if r.opts.Connect != nil {
+		c, err = r.opts.Connect(decl)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		c = decl.Connection()
+	}
+	c.redact = r.red.Add
+	if c.Token != "" {
+		r.red.Add(c.Token)
+	}
+	r.conns[decl.Name] = c
+	return c, nil
+}
+
+// Connection builds the real connection a declaration describes.
+func (d *ConnectionDecl) Connection() *Connection {
+	settings := make(map[string]string, len(d.Settings))
+	for k, v := range d.Settings {
+		settings[k] = v
+	}
+	return &Connection{Name: d.Name, Type: d.Type, URL: d.URL, Settings: settings, TokenEnv: d.TokenEnv, TokenFile: d.TokenFile}
+}
+
+// stepJournal is a step's durable memory, kept in the run's journal.
+type stepJournal struct {
+	r    *Run
+	step string
+	item int
+}
+
+func (j *stepJournal) Get(key string) (json.RawMessage, bool) {
+	sr := j.r.report.Step(j.step)
+	j.r.report.mu.Lock()
+	defer j.r.report.mu.Unlock()
+	if j.item > 0 {
+		if j.item > len(sr.Items) {
+			return nil, false
+		}
+		v, ok := sr.Items[j.item-1].Journal[key]
+		return v, ok
+	}
+	v, ok := sr.Journal[key]
+	return v, ok
+}
+
+func (j *stepJournal) Put(key string, value json.RawMessage) error {
+	return j.r.emit(&Event{Kind: "kv", Step: j.step, Item: j.item, Key: key, Value: value}, true)
+}
+
+// PlanHash identifies what a run will do: the playbook's steps (types, conditions and
+// parameters as written) and the inputs. An approval is bound to it.
+func PlanHash(pb *Playbook, inputs map[string]any) string {
+	type stepDoc struct {
+		Section Section `json:"section"`
+		ID      string  `json:"id"`
+		Type    string  `json:"type"`
+		When    string  `json:"when,omitempty"`
+		Foreach any     `json:"foreach,omitempty"`
+		With    any     `json:"with,omitempty"`
+	}
+	doc := struct {
+		Product string         `json:"product"`
+		Inputs  map[string]any `json:"inputs"`
+		Vars    map[string]any `json:"vars"`
+		Steps   []stepDoc      `json:"steps"`
+	}{Product: pb.Product, Inputs: inputs, Vars: map[string]any{}}
+	for _, v := range pb.Vars {
+		doc.Vars[v.Name] = sourceOf(v.Value)
+	}
+	for _, st := range pb.AllSteps() {
+		d := stepDoc{Section: st.Section, ID: st.ID, Type: st.Type, With: sourceOf(st.With), Foreach: sourceOf(st.Foreach)}
+		if st.When != nil {
+			d.When = st.When.Src
+		}
+		doc.Steps = append(doc.Steps, d)
+	}
+	b, _ := json.Marshal(doc)
+	return sha256Hex(b)[:16]
+}
+
+// sourceOf is a value as written: literals as themselves, templates as their text.
+func sourceOf(v *Value) any {
+	if v == nil {
+		return nil
+	}
+	switch v.kind {
+	case kindTemplate:
+		return v.Tmpl.Src
+	case kindList:
+		out := make([]any, len(v.List))
+		for i, e := range v.List {
+			out[i] = sourceOf(e)
+		}
+		return out
+	case kindMap:
+		out := make(map[string]any, len(v.Map))
+		for _, e := range v.Map {
+			out[e.Key] = sourceOf(e.Val)
+		}
+		return out
+	}
+	return v.Lit
+}
+
+// reportWriter rewrites the report document at most every interval while steps run,
+// so a long run costs O(steps) in report writes, not O(steps²); the journal is current
+// after every change, and the report whenever the run stops.
+type reportWriter struct {
+	mu       sync.Mutex
+	store    Store
+	report   *Report
+	interval time.Duration
+	timer    *time.Timer
+	dirty    bool
+	stopped  bool
+	err      error
+}
+
+func (w *reportWriter) changed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dirty = true
+	if w.timer == nil && !w.stopped {
+		w.timer = time.AfterFunc(w.interval, func() {
+			w.mu.Lock()
+			w.timer = nil
+			w.mu.Unlock()
+			w.flush()
+		})
+	}
+}
+
+func (w *reportWriter) flush() error {
+	doc, err := w.report.marshal()
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dirty = false
+	if err := w.store.WriteReport(doc); err != nil {
+		w.err = err
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+func (w *reportWriter) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+}
+
+// ResolveInputs checks --set values against the playbook's inputs and applies defaults.
+func (p *Playbook) ResolveInputs(set map[string]string) (map[string]any, error) {
+	d := &diags{file: p.File}
+	out := map[string]any{}
+	byName := map[string]*Input{}
+	var names []string
+	for _, in := range p.Inputs {
+		byName[in.Name] = in
+		names = append(names, in.Name)
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		in, ok := byName[k]
+		if !ok {
+			has := "none"
+			if len(names) > 0 {
+				has = strings.Join(names, ", ")
+			}
+			d.add(1, 1, "--set %s=%s: the playbook has no input %q%s; its inputs: %s", k, set[k], k, didYouMean(k, names), has)
+			continue
+		}
+		v, err := in.parse(set[k])
+		if err != nil {
+			d.add(in.Pos.Line, in.Pos.Col, "--set %s=%s: input %s %v", k, set[k], k, err)
+			continue
+		}
+		out[k] = v
+	}
+	for _, in := range p.Inputs {
+		if _, ok := out[in.Name]; ok {
+			continue
+		}
+		if in.HasDefault {
+			out[in.Name] = in.Default
+			continue
+		}
+		if in.Required {
+			d.add(in.Pos.Line, in.Pos.Col, "input %s is required: give it with --set %s=VALUE (%s)", in.Name, in.Name, in.Description)
+			continue
+		}
+		out[in.Name] = zeroOf(in.Type)
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func zeroOf(t Type) any {
+	switch t {
+	case TypeInt:
+		return 0
+	case TypeBool:
+		return false
+	case TypeString:
+		return ""
+	}
+	return []any{}
+}

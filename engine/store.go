@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Store keeps a run durable: an append-only journal of events (the truth, from which a
+// run is resumed) and the report document (a projection of it, for people and tools).
+type Store interface {
+	// Append writes an event; when sync is true it returns only once the event is on disk.
+	Append(ev *Event, sync bool) error
+	// WriteReport replaces the report document atomically.
+	WriteReport(doc []byte) error
+	// Events returns the journal's events, in order.
+	Events() ([]*Event, error)
+	Close() error
+}
+
+// FileStore keeps a run in a directory: journal.jsonl and report.json, plus an optional
+// extra copy of the report (--report PATH).
+type FileStore struct {
+	Dir        string
+	ReportPath string // extra report path, or ""
+	mu         sync.Mutex
+	journal    *os.File
+	w          *bufio.Writer
+}
+
+// OpenFileStore opens (creating if needed) a run directory.
+func OpenFileStore(dir, reportPath string) (*FileStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "journal.jsonl"), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &FileStore{Dir: dir, ReportPath: reportPath, journal: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+// Append implements Store.
+func (s *FileStore) Append(ev *Event, sync bool) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.Write(b)
+	s.w.WriteByte('\n')
+	if !sync {
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	return s.journal.Sync()
+}
+
+// WriteReport implements Store: temp file, fsync, rename, so a crash never leaves a torn file.
+func (s *FileStore) WriteReport(doc []byte) error {
+	paths := []string{filepath.Join(s.Dir, "report.json")}
+	if s.ReportPath != "" {
+		paths = append(paths, s.ReportPath)
+	}
+	for _, p := range paths {
+		if err := WriteFileAtomic(p, doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Events implements Store. A torn last line (a crash mid-append) is ignored.
+func (s *FileStore) Events() ([]*Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.Flush()
+	b, err := os.ReadFile(s.journal.Name())
+	if err != nil {
+		return nil, err
+	}
+	return decodeEvents(b)
+}
+
+// DecodeEvents parses a journal. A torn last line (a crash mid-append) is ignored; a bad
+// line elsewhere is an error.
+func decodeEvents(b []byte) ([]*Event, error) {
+	var out []*Event
+	lines := bytes.Split(b, []byte("\n"))
+	for i, line := range lines {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			if i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0) {
+				break // torn tail
+			}
+			return nil, fmt.Errorf("journal line %d: %v", i+1, err)
+		}
+		out = append(out, &ev)
+	}
+	return out, nil
+}
+
+// Close implements Store.
+func (s *FileStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.Flush()
+	s.journal.Sync()
+	return s.journal.Close()
+}
+
+// WriteFileAtomic writes a file by temp file, fsync and rename.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// MemStore keeps a run in memory (tests, benchmarks, plans).
+type MemStore struct {
+	mu      sync.Mutex
+	events  []*Event
+	Report  []byte
+	Writes  int
+	encoded bool
+}
+
+// Append implements Store.
+func (m *MemStore) Append(ev *Event, sync bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Copy through JSON, as a file would, so replays see what a resumed run would.
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	var c Event
+	_ = json.Unmarshal(b, &c)
+	m.events = append(m.events, &c)
+	return nil
+}
+
+// WriteReport implements Store.
+func (m *MemStore) WriteReport(doc []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Report = append(m.Report[:0], doc...)
+	m.Writes++
+	return nil
+}
+
+// Events implements Store.
+func (m *MemStore) Events() ([]*Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*Event(nil), m.events...), nil
+}
+
+// Close implements Store.
+func (m *MemStore) Close() error { return nil }
+
+// ReadJournal reads a run directory's journal and rebuilds its report.
+func ReadJournal(dir string) (*Report, []*Event, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "journal.jsonl"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("%s is not a run directory (no journal.jsonl)", dir)
+		}
+		return nil, nil, err
+	}
+	evs, err := decodeEvents(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &Report{index: map[string]*StepReport{}}
+	for _, ev := range evs {
+		r.apply(ev)
+	}
+	return r, evs, nil
+}
+
+var _ io.Closer = (*FileStore)(nil)
