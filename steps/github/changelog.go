@@ -1,0 +1,277 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/cessda/runbook/engine"
+	gh "github.com/google/go-github/v60/github"
+)
+
+// ChangelogEdit is what to write for one version.
+type ChangelogEdit struct {
+	Version string // X.Y.Z
+	Date    string // YYYY-MM-DD, "" keeps the heading's date
+	DOI     string // 10.5281/zenodo.NNN, "" writes no badge
+}
+
+var (
+	versionHeadRE = regexp.MustCompile(`^##\s+\[?([^\]\s]+)\]?(.*)$`)
+	badgeRE       = regexp.MustCompile(`^\[!\[DOI\]\(`)
+)
+
+// Badge is the Zenodo badge line CESSDA puts under a version heading.
+func Badge(doi string) string {
+	return fmt.Sprintf("[![DOI](https://zenodo.org/badge/DOI/%s.svg)](https://doi.org/%s)", doi, doi)
+}
+
+// EditChangelog puts the version's date and DOI badge into a Keep-a-Changelog file.
+//
+// The heading `## [X.Y.Z] - YYYY-MM-DD` gets the date (created when missing, after the
+// Unreleased section and before the first version heading); the badge line follows it
+// after one blank line, replacing an existing DOI badge of that version. Every other
+// byte of the file is kept, including CRLF line ends and a missing final newline.
+// It reports whether anything changed.
+func EditChangelog(content string, e ChangelogEdit) (string, bool, error) {
+	if e.Version == "" {
+		return content, false, errors.New("changelog: no version")
+	}
+	nl := "\n"
+	if strings.Contains(content, "\r\n") {
+		nl = "\r\n"
+	}
+	lines := strings.SplitAfter(content, "\n") // each keeps its own line end
+	strip := func(l string) string { return strings.TrimRight(l, "\r\n") }
+	ending := func(l string) string { return l[len(strip(l)):] }
+
+	head := -1
+	insertAt := -1
+	inFence := false
+	for i, l := range lines {
+		s := strip(l)
+		if strings.HasPrefix(s, "```") {
+			inFence = !inFence
+		}
+		if inFence {
+			continue
+		}
+		m := versionHeadRE.FindStringSubmatch(s)
+		if m == nil || strings.HasPrefix(s, "###") {
+			continue
+		}
+		if m[1] == e.Version {
+			head = i
+			break
+		}
+		if insertAt < 0 && !strings.EqualFold(m[1], "unreleased") {
+			insertAt = i
+		}
+	}
+	out := append([]string(nil), lines...)
+	if head < 0 {
+		date := e.Date
+		h := "## [" + e.Version + "]"
+		if date != "" {
+			h += " - " + date
+		}
+		block := []string{h + nl, nl}
+		if e.DOI != "" {
+			block = append(block, Badge(e.DOI)+nl, nl)
+		}
+		if insertAt < 0 {
+			// No older version: append at the end.
+			if len(out) > 0 && ending(out[len(out)-1]) == "" {
+				out[len(out)-1] += nl
+			}
+			if len(out) > 0 && strip(out[len(out)-1]) != "" {
+				out = append(out, nl)
+			}
+			block[len(block)-1] = "" // no trailing blank line at the end of the file
+			out = append(out, block...)
+		} else {
+			out = append(out[:insertAt], append(block, out[insertAt:]...)...)
+		}
+		res := strings.Join(out, "")
+		return res, res != content, nil
+	}
+	// Heading exists: fix its date.
+	if e.Date != "" {
+		s := strip(out[head])
+		m := versionHeadRE.FindStringSubmatch(s)
+		rest := m[2]
+		want := " - " + e.Date
+		dateRE := regexp.MustCompile(`^\s*[-–]\s*\d{4}-\d{2}-\d{2}`)
+		var nh string
+		if loc := dateRE.FindStringIndex(rest); loc != nil {
+			nh = s[:len(s)-len(rest)] + want + rest[loc[1]:]
+		} else if strings.TrimSpace(rest) == "" {
+			nh = strings.TrimRight(s, " \t") + want
+		} else {
+			nh = s[:len(s)-len(rest)] + want + rest
+		}
+		out[head] = nh + ending(out[head])
+	}
+	if e.DOI != "" {
+		badge := Badge(e.DOI)
+		found := false
+		for i := head + 1; i < len(out); i++ {
+			s := strip(out[i])
+			if strings.HasPrefix(s, "## ") || strings.HasPrefix(s, "### ") {
+				break
+			}
+			if badgeRE.MatchString(s) {
+				out[i] = badge + ending(out[i])
+				found = true
+				break
+			}
+		}
+		if !found {
+			ins := []string{nl, badge + nl}
+			if head+1 >= len(out) {
+				if ending(out[head]) == "" {
+					out[head] += nl
+				}
+				out = append(out, nl, badge+nl)
+			} else {
+				// Keep the blank line that usually follows the heading after the badge.
+				if strip(out[head+1]) != "" {
+					ins = append(ins, nl)
+				}
+				out = append(out[:head+1], append(ins, out[head+1:]...)...)
+			}
+		}
+	}
+	res := strings.Join(out, "")
+	return res, res != content, nil
+}
+
+// Changelog writes the DOI and date into CHANGELOG.md through the contents API.
+type Changelog struct {
+	Connection string `json:"connection" desc:"github connection to use"`
+	Repo       string `json:"repo" desc:"repository, owner/name" required:"true"`
+	Path       string `json:"path" desc:"file to edit" default:"CHANGELOG.md"`
+	Branch     string `json:"branch" desc:"branch to commit to; default the default branch"`
+	Version    string `json:"version" desc:"release version X.Y.Z" required:"true"`
+	Date       string `json:"date" desc:"release date YYYY-MM-DD; default today on the run's clock"`
+	DOI        string `json:"doi" desc:"reserved DOI, e.g. 10.5281/zenodo.123; empty writes only the date"`
+	Message    string `json:"message" desc:"commit message template ({version}, {doi})" default:"Add the DOI and date of {version} to the changelog"`
+}
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// Validate checks the date and DOI formats.
+func (p *Changelog) Validate() error {
+	if p.Date != "" && !dateRE.MatchString(p.Date) {
+		return fmt.Errorf("github.changelog: date %q is not YYYY-MM-DD", p.Date)
+	}
+	if p.DOI != "" && !strings.HasPrefix(p.DOI, "10.") {
+		return fmt.Errorf("github.changelog: doi %q does not look like a DOI (10.NNNN/...)", p.DOI)
+	}
+	return nil
+}
+
+func (p *Changelog) edit(sc *engine.StepContext) ChangelogEdit {
+	d := p.Date
+	if d == "" {
+		d = sc.Now().UTC().Format("2006-01-02")
+	}
+	return ChangelogEdit{Version: p.Version, Date: d, DOI: strings.TrimPrefix(strings.TrimPrefix(p.DOI, "https://doi.org/"), "doi:")}
+}
+
+func (c *client) getFile(ctx context.Context, o, r, path, branch string) (string, string, error) {
+	var fc *gh.RepositoryContent
+	var opt *gh.RepositoryContentGetOptions
+	if branch != "" {
+		opt = &gh.RepositoryContentGetOptions{Ref: branch}
+	}
+	_, err := c.call(ctx, fmt.Sprintf("read %s in %s/%s", path, o, r), true, func(ctx context.Context) (*gh.Response, error) {
+		var rsp *gh.Response
+		var err error
+		fc, _, rsp, err = c.gh.Repositories.GetContents(ctx, o, r, path, opt)
+		return rsp, err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if fc == nil {
+		return "", "", fmt.Errorf("github: %s in %s/%s is a directory", path, o, r)
+	}
+	s, err := fc.GetContent()
+	return s, fc.GetSHA(), err
+}
+
+// Plan reads the file and says whether it would change; it writes nothing.
+func (p *Changelog) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, error) {
+	act := fmt.Sprintf("write DOI %s and date of %s into %s of %s", sc.Show("doi", p.DOI), sc.Show("version", p.Version), p.Path, sc.Show("repo", p.Repo))
+	if sc.Unknown("doi") || sc.Unknown("version") || sc.Unknown("repo") || sc.Unknown("date") {
+		return engine.Plan{Action: act}, nil
+	}
+	c, err := newClient(sc, p.Connection)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	o, r, err := splitRepo(p.Repo)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	content, _, err := c.getFile(ctx, o, r, p.Path, p.Branch)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	_, changed, err := EditChangelog(content, p.edit(sc))
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	return engine.Plan{Action: act, NoChange: !changed}, nil
+}
+
+// Run edits and commits the file; a stale sha (409) is re-read and retried.
+func (p *Changelog) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
+	c, err := newClient(sc, p.Connection)
+	if err != nil {
+		return nil, err
+	}
+	o, r, err := splitRepo(p.Repo)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		content, sha, err := c.getFile(ctx, o, r, p.Path, p.Branch)
+		if err != nil {
+			return nil, err
+		}
+		next, changed, err := EditChangelog(content, p.edit(sc))
+		if err != nil {
+			return nil, err
+		}
+		if !changed {
+			sc.Logf("%s already has %s", p.Path, p.Version)
+			return engine.Outputs{"changed": false, "commit": ""}, nil
+		}
+		msg := expand(p.Message, map[string]string{"version": p.Version, "doi": p.DOI})
+		opt := &gh.RepositoryContentFileOptions{Message: &msg, Content: []byte(next), SHA: &sha}
+		if p.Branch != "" {
+			opt.Branch = &p.Branch
+		}
+		var res *gh.RepositoryContentResponse
+		rsp, err := c.call(ctx, fmt.Sprintf("update %s in %s", p.Path, p.Repo), false, func(ctx context.Context) (*gh.Response, error) {
+			var rsp *gh.Response
+			var err error
+			res, rsp, err = c.gh.Repositories.UpdateFile(ctx, o, r, p.Path, opt)
+			return rsp, err
+		})
+		if rsp != nil && rsp.StatusCode == 409 {
+			sc.Logf("%s changed meanwhile (409); re-reading", p.Path)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sc.Logf("committed %s: %s", short(res.Commit.GetSHA()), msg)
+		return engine.Outputs{"changed": true, "commit": res.Commit.GetSHA()}, nil
+	}
+	return nil, engine.Transient(fmt.Errorf("github: %s in %s keeps changing (409 five times); try again", p.Path, p.Repo))
+}

@@ -1,0 +1,56 @@
+package github
+
+import "github.com/cessda/runbook/engine"
+
+func init() {
+	S, I, B := engine.TypeString, engine.TypeInt, engine.TypeBool
+	reg := func(name, summary string, gate bool, newf func() engine.Step, outs ...engine.Output) {
+		engine.Register(engine.StepType{Name: name, Summary: summary, New: newf, Outputs: outs, Connection: "github", Gate: gate})
+	}
+	reg("github.release_issue", "Create or find the release issue (title, purpose, significant issues, checklist, plan hash, milestone, labels)", false,
+		func() engine.Step { return &ReleaseIssue{} },
+		engine.Output{Name: "number", Type: I, Desc: "issue number"},
+		engine.Output{Name: "url", Type: S, Desc: "issue URL"},
+		engine.Output{Name: "created", Type: B, Desc: "true when this run created it"})
+	reg("github.subtask_issues", "Create or find the release's subtask issues and link them in the release issue", false,
+		func() engine.Step { return &SubtaskIssues{} },
+		engine.Output{Name: "numbers", Type: engine.ListOf(I), Desc: "subtask issue numbers"},
+		engine.Output{Name: "urls", Type: engine.ListOf(S), Desc: "subtask issue URLs"})
+	reg("github.checklist", "Tick a checklist item of the release issue, or wait until a person ticks it", true,
+		func() engine.Step { return &Checklist{} },
+		engine.Output{Name: "ticked", Type: B, Desc: "the item is ticked"})
+	reg("github.approval", "Wait for /approve or /reject <reason> in the release issue by an approver, bound to the plan hash", true,
+		func() engine.Step { return &Approval{} },
+		engine.Output{Name: "approver", Type: S, Desc: "login of the approver"},
+		engine.Output{Name: "approved_at", Type: S, Desc: "time of the approval (RFC 3339)"},
+		engine.Output{Name: "comment_url", Type: S, Desc: "URL of the approving comment"},
+		engine.Output{Name: "plan_hash", Type: S, Desc: "plan hash the approval is bound to"},
+		engine.Output{Name: "ignored", Type: engine.ListOf(S), Desc: "comments that did not count, and why"})
+	reg("github.release_notes", "List every issue and pull request of a milestone, grouped by label, as Markdown", false,
+		func() engine.Step { return &ReleaseNotes{} },
+		engine.Output{Name: "markdown", Type: S, Desc: "the notes"},
+		engine.Output{Name: "issues", Type: I, Desc: "number of issues"},
+		engine.Output{Name: "pull_requests", Type: I, Desc: "number of pull requests"})
+	reg("github.tag", "Tag a repository X.Y.Z on its default branch head or a ref (idempotent; refuses another commit unless forced)", false,
+		func() engine.Step { return &Tag{} },
+		engine.Output{Name: "repo", Type: S, Desc: "the repository"},
+		engine.Output{Name: "tag", Type: S, Desc: "the tag"},
+		engine.Output{Name: "sha", Type: S, Desc: "the tagged commit"})
+	reg("github.changelog", "Write the DOI badge and date of a version into CHANGELOG.md (Keep a Changelog)", false,
+		func() engine.Step { return &Changelog{} },
+		engine.Output{Name: "changed", Type: B, Desc: "a commit was made"},
+		engine.Output{Name: "commit", Type: S, Desc: "the commit SHA, empty when nothing changed"})
+	reg("github.release", "Create (draft, then publish) the GitHub release of a tag, idempotent by tag", false,
+		func() engine.Step { return &Release{} },
+		engine.Output{Name: "id", Type: I, Desc: "release id"},
+		engine.Output{Name: "url", Type: S, Desc: "release URL"})
+	reg("github.close", "Comment on and close the release issue and its milestone", false,
+		func() engine.Step { return &Close{} },
+		engine.Output{Name: "issue_closed", Type: B, Desc: "the issue is closed"},
+		engine.Output{Name: "milestone_closed", Type: B, Desc: "the milestone is closed"})
+	reg("github.comment", "Post or update one comment identified by a hidden marker", false,
+		func() engine.Step { return &Comment{} },
+		engine.Output{Name: "id", Type: I, Desc: "comment id"},
+		engine.Output{Name: "url", Type: S, Desc: "comment URL"},
+		engine.Output{Name: "created", Type: B, Desc: "true when this run posted it"})
+}
