@@ -29,6 +29,10 @@ type Client struct {
 	Token     string
 	TokenHint string           // where the token comes from, for error messages ("ZENODO_TOKEN")
 	Now       func() time.Time // for rate-limit resets; time.Now when nil
+	// Timeout bounds one API request (an upload gets UploadTimeout) so a hung server
+	// becomes a retryable error instead of a hung run.
+	Timeout       time.Duration
+	UploadTimeout time.Duration
 }
 
 // NewClient returns a client for the API at base.
@@ -43,7 +47,7 @@ func NewClient(base string, hc *http.Client, token string) (*Client, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{Base: u, HTTP: hc, Token: token, TokenHint: "ZENODO_TOKEN"}, nil
+	return &Client{Base: u, HTTP: hc, Token: token, TokenHint: "ZENODO_TOKEN", Timeout: 2 * time.Minute, UploadTimeout: time.Hour}, nil
 }
 
 // Deposition is the legacy JSON representation of a deposition.
@@ -164,7 +168,7 @@ func (e *APIError) hint() string {
 
 // parseError reads both error forms: the legacy {"message", "errors":[{"field","message"}]}
 // and the InvenioRDM {"message", "errors":[{"field","messages":[...]}]}.
-func parseError(status int, body []byte) (string, []FieldError) {
+func parseError(body []byte, scrub func(string) string) (string, []FieldError) {
 	var raw struct {
 		Message string `json:"message"`
 		Errors  []struct {
@@ -187,6 +191,9 @@ func parseError(status int, body []byte) (string, []FieldError) {
 			fe.Messages = append(fe.Messages, e.Message)
 		}
 		fe.Messages = append(fe.Messages, flattenMessages(e.Messages)...)
+		for i, m := range fe.Messages {
+			fe.Messages[i] = scrub(m)
+		}
 		fields = append(fields, fe)
 	}
 	return raw.Message, fields
@@ -249,7 +256,17 @@ func (c *Client) do(ctx context.Context, method, u string, body io.Reader, size 
 	if !c.sameHost(u) {
 		return fmt.Errorf("zenodo: refusing to send the token to %s, which is not the API host %s", redactURL(u), c.Base.Host)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	timeout := c.Timeout
+	if contentType == "application/octet-stream" && c.UploadTimeout > 0 {
+		timeout = c.UploadTimeout
+	}
+	rctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(rctx, method, u, body)
 	if err != nil {
 		return fmt.Errorf("zenodo: %s %s: %v", method, redactURL(u), err)
 	}
@@ -268,6 +285,9 @@ func (c *Client) do(ctx context.Context, method, u string, body io.Reader, size 
 	}
 	defer resp.Body.Close()
 	data, rerr := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if rerr != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if rerr != nil {
 			return engine.Transient(fmt.Errorf("zenodo: %s %s: reading the answer: %v", method, redactURL(u), rerr))
@@ -280,7 +300,7 @@ func (c *Client) do(ctx context.Context, method, u string, body io.Reader, size 
 		}
 		return nil
 	}
-	msg, fields := parseError(resp.StatusCode, data)
+	msg, fields := parseError(data, c.scrubString)
 	apiErr := &APIError{Method: method, URL: redactURL(u), Status: resp.StatusCode, Message: c.scrubString(msg), Fields: fields, TokenHint: c.TokenHint}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:

@@ -27,7 +27,7 @@ func init() {
 		Name: ConnType,
 		Summary: "Zenodo deposit API (production " + DefaultURL + "; the sandbox " + SandboxURL +
 			" needs its own account and token and mints test DOIs 10.5072/...). The token needs the deposit:write and deposit:actions scopes and is sent only as an Authorization: Bearer header.",
-		Settings:        map[string]string{},
+		Settings:        map[string]string{"timeout": "longest wait for one API request, e.g. \"2m\" (uploads get an hour)"},
 		DefaultURL:      DefaultURL,
 		DefaultTokenEnv: DefaultTokenEnv,
 	})
@@ -92,6 +92,13 @@ func client(sc *engine.StepContext, name string) (*Client, error) {
 		c.TokenHint = DefaultTokenEnv
 	}
 	c.Now = sc.Now
+	if v := conn.Setting("timeout", ""); v != "" {
+		d, err := engine.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("zenodo: connection %q: setting timeout: %v", conn.Name, err)
+		}
+		c.Timeout = d
+	}
 	return c, nil
 }
 

@@ -309,6 +309,10 @@ func TestPublishSecondRunIsNoop(t *testing.T) {
 	if sim.Publications() != 1 || sim.Uploads() != 3 || sim.Writes() != writes {
 		t.Errorf("second run wrote: publications %d uploads %d writes %d→%d", sim.Publications(), sim.Uploads(), writes, sim.Writes())
 	}
+	plan, err := publishStep(t, id, files).Plan(context.Background(), enginetest.NewContext(t, "publish", conn).StepContext)
+	if err != nil || !plan.NoChange {
+		t.Errorf("plan of a published deposition = %+v, %v; want no change", plan, err)
+	}
 	// Reserving this version again now finds the published record and its DOI.
 	again := run(t, reserveStep(t, nil), enginetest.NewContext(t, "reserve", conn))
 	if again["doi"] != first["doi"] || sim.Created() != 1 {
@@ -574,5 +578,22 @@ func TestPublishNewVersionDropsThePreviousArchive(t *testing.T) {
 	d, _ := sim.Deposition(id)
 	if d["state"] != "done" || d["metadata"].(map[string]any)["version"] != "3.4.0" {
 		t.Errorf("deposition = %v", d)
+	}
+}
+
+func TestHungRequestTimesOutAsTransient(t *testing.T) {
+	sim, conn := setup(t)
+	conn.Settings = map[string]string{"timeout": "50ms"}
+	sim.Inject(zenodosim.Fault{Method: "GET", Delay: 2 * time.Second, Times: 1})
+	start := time.Now()
+	_, err := reserveStep(t, nil).Run(context.Background(), enginetest.NewContext(t, "reserve", conn).StepContext)
+	if ok, _ := engine.IsTransient(err); !ok {
+		t.Fatalf("want transient, got %v", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("the request was not cut off at the timeout (took %v)", time.Since(start))
+	}
+	if sim.Created() != 0 {
+		t.Error("created after a failed look-up")
 	}
 }
