@@ -33,6 +33,7 @@ type chatHook struct {
 	flavor   string
 	channel  string
 	username string
+	timeout  time.Duration
 }
 
 // String names the hook without its secret path.
@@ -77,6 +78,9 @@ func chatHookOf(conn *engine.Connection) (*chatHook, error) {
 	if h.flavor, err = flavorOf(conn, h.url); err != nil {
 		return nil, err
 	}
+	if h.timeout, err = timeoutOf(conn); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -99,7 +103,9 @@ func (h *chatHook) post(ctx context.Context, text, channel, username string) err
 		payload["username"] = username
 	}
 	body, _ := json.Marshal(payload)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	reqCtx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("chat: cannot build the request to the %s", h)
 	}
@@ -113,6 +119,9 @@ func (h *chatHook) post(ctx context.Context, text, channel, username string) err
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("chat: posting to the %s: %v", h, ctx.Err())
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s (the connection's timeout setting)", h.timeout)
 		}
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Op == "dial" {
@@ -190,6 +199,15 @@ func (h *chatHook) explain(resp *http.Response, body []byte) error {
 		return fmt.Errorf("%w; check the webhook URL in %s", err, secretSource(h.conn, "the connection's url"))
 	}
 	return err
+}
+
+// timeoutOf is the connection's per-request timeout setting (default 30s).
+func timeoutOf(conn *engine.Connection) (time.Duration, error) {
+	d, err := engine.ParseDuration(conn.Setting("timeout", "30s"))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s connection %q: timeout %q is not a positive duration", conn.Type, conn.Name, conn.Setting("timeout", ""))
+	}
+	return d, nil
 }
 
 // retryAfter reads Retry-After as seconds or an HTTP date; 30s when absent.

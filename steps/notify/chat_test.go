@@ -245,3 +245,17 @@ func TestChatMissingWebhook(t *testing.T) {
 		t.Fatalf("a malformed secret URL must be reported without repeating it: %v", err)
 	}
 }
+
+func TestChatSlowAnswerTimesOutAsTransient(t *testing.T) {
+	srv := chatsim.New(chatsim.WithSlackHook(slackHook), chatsim.WithLatency(300*time.Millisecond))
+	defer srv.Close()
+	conn := chatConn(t, "SLACK_WEBHOOK_URL", srv.SlackURL(slackHook), "slack")
+	conn.Settings["timeout"] = "20ms"
+	c := enginetest.NewContext(t, "chat", conn)
+	_, err := enginetest.Decode(t, "notify.chat", map[string]any{"text": "x"}).Run(context.Background(), c.StepContext)
+	noSecret(t, c, nil, err, "CANARY")
+	if ok, _ := engine.IsTransient(err); !ok {
+		t.Fatalf("a request that timed out should be transient: %v", err)
+	}
+	t.Logf("error: %v", err)
+}

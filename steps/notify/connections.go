@@ -13,6 +13,7 @@ func init() {
 			"auth":            "auto (default: the strongest mechanism the server offers), plain or login",
 			"ca_file":         "PEM file of the CA that signed the server's certificate (for a private CA or the rehearsal server)",
 			"tls_skip_verify": "true to skip certificate verification: only for tests; prefer ca_file",
+			"timeout":         "how long one connection may take (default 30s)",
 		},
 		DefaultTokenEnv: "SMTP_PASSWORD",
 	})
@@ -23,6 +24,7 @@ func init() {
 			"flavor":   "slack or mattermost (default: guessed from the URL: /hooks/ is Mattermost)",
 			"channel":  "channel to post in, when the webhook allows overriding its own",
 			"username": "name to post as, when the webhook allows it",
+			"timeout":  "how long one post may take (default 30s)",
 		},
 		DefaultTokenEnv: "CHAT_WEBHOOK_URL",
 	})

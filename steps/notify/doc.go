@@ -29,13 +29,14 @@
 //
 // smtp: url smtp://HOST:587 (STARTTLS, required by default) or smtps://HOST:465;
 // settings from, username, starttls (required | opportunistic | none), auth
-// (auto | plain | login), ca_file, tls_skip_verify (tests only); the password is the
+// (auto | plain | login), ca_file, tls_skip_verify (tests only), timeout; the password is the
 // connection's secret (default env SMTP_PASSWORD), read only when username is set.
 // An injected *x509.CertPool in Connection.Client is trusted as well (rehearsals).
 //
 // chat: the webhook URL is itself a credential, so it is normally the secret
 // (token: {env: SLACK_WEBHOOK_URL}); url is used instead when given. Setting flavor
-// (slack | mattermost, guessed from the URL when absent), channel, username. Logs and
+// (slack | mattermost, guessed from the URL when absent), channel, username, timeout
+// (per post, default 30s; a timed-out post is transient). Logs and
 // errors name only the webhook's host, never its path.
 //
 // # Why go-mail

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/cessda/runbook/engine"
 	mail "github.com/wneessen/go-mail"
@@ -133,10 +132,14 @@ func (s *smtpServer) client() (*mail.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	timeout, err := timeoutOf(s.conn)
+	if err != nil {
+		return nil, err
+	}
 	opts := []mail.Option{
 		mail.WithPort(s.port),
 		mail.WithTLSConfig(tlsCfg),
-		mail.WithTimeout(30 * time.Second),
+		mail.WithTimeout(timeout),
 	}
 	if s.implicit {
 		opts = append(opts, mail.WithSSL())
