@@ -405,13 +405,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.finishFault(w, f, &rec)
 		return
 	}
+	// Record before answering, so a client that has its answer always finds it recorded.
+	rec.Status = rr.Code
+	s.record(rec)
 	for k, v := range rr.Header() {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(rr.Code)
 	_, _ = w.Write(rr.Body.Bytes())
-	rec.Status = rr.Code
-	s.record(rec)
 }
 
 func (s *Server) record(rec Request) {
@@ -422,18 +423,19 @@ func (s *Server) record(rec Request) {
 
 func (s *Server) finishFault(w http.ResponseWriter, f *Fault, rec *Request) {
 	if f.Drop {
+		// Record first: the client sees the closed connection at once and may look.
+		s.record(*rec)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				_ = conn.Close()
-				s.record(*rec)
 				return
 			}
 		}
 		panic(http.ErrAbortHandler)
 	}
-	w.WriteHeader(f.Status)
 	rec.Status = f.Status
 	s.record(*rec)
+	w.WriteHeader(f.Status)
 }
 
 // matchFault finds the first live fault for r and spends one of its times. Called with mu held.
