@@ -134,6 +134,7 @@ func TestHappyPathFolderAndParams(t *testing.T) {
 	if !posted {
 		t.Errorf("no 201 from /job/cessda.cdc.deploy/job/main/buildWithParameters: %v", f.srv.Writes())
 	}
+	t.Logf("requests for a 10s build polled every 5s: %d", len(f.srv.Requests()))
 	if f.ctx.Links()["Jenkins "+deploy+" #1"] != wantURL {
 		t.Errorf("links = %v", f.ctx.Links())
 	}
