@@ -206,10 +206,9 @@ func (p *Approval) poll(ctx context.Context, sc *engine.StepContext, c *client, 
 		_, posted, _ = readPlan(is.GetBody())
 		if ok && p.RequestComment {
 			msg := fmt.Sprintf("The plan of this release changed (hash `%s`, was `%s`). Approvals given before %s are stale: please review and comment `/approve` again, or `/reject <reason>`.", sc.PlanHash, hash, posted.Format(time.RFC3339))
-			if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "approval-request plan="+sc.PlanHash, msg); err != nil {
+			if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "plan-changed plan="+sc.PlanHash, msg); err != nil {
 				return decision{}, url, err
 			}
-			*asked = true
 		}
 	}
 	cs, err := c.listComments(ctx, o, r, p.Issue)
