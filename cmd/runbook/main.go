@@ -1,0 +1,204 @@
+// Command runbook validates, plans, runs and resumes release playbooks.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cessda/runbook/engine"
+	_ "github.com/cessda/runbook/steps/all"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK          = 0
+	exitFailed      = 1 // the run failed or was rolled back; a plan had errors
+	exitInvalid     = 2 // bad playbook, inputs or flags
+	exitWaiting     = 3 // the run waits for a person, or was rejected
+	exitLocked      = 4 // another run of the product holds the release lock
+	exitInterrupted = 130
+)
+
+var version = "dev"
+
+// exitError carries an exit code up to main.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func exitWith(code int, err error) error { return &exitError{code: code, err: err} }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, interrupt := engine.Interrupt(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(stderr, "\nrunbook: interrupted; stopping the running step and writing the report (again to force)")
+		interrupt()
+		<-sigs
+		os.Exit(exitInterrupted)
+	}()
+	defer signal.Stop(sigs)
+
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, ee.err)
+		}
+		return ee.code
+	}
+	var inv *engine.InvalidError
+	if errors.As(err, &inv) {
+		fmt.Fprintln(stderr, inv.Error())
+		return exitInvalid
+	}
+	fmt.Fprintln(stderr, "runbook:", err)
+	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "arg(s)") || strings.Contains(err.Error(), "unknown command") {
+		return exitInvalid
+	}
+	return exitFailed
+}
+
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	quiet          bool
+	stateDir       string
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "runbook",
+		Short: "Validate, preview and run release playbooks",
+		Long: `runbook turns a written release procedure into a playbook of typed steps, and
+validates, previews (plan), runs, resumes and reports it.
+
+Exit codes: 0 done; 1 run failed or rolled back; 2 invalid playbook, inputs or flags;
+3 waiting for a person, or rejected; 4 release lock held by another run; 130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print only errors and the final status")
+	root.PersistentFlags().BoolVar(&takeOver, "take-over", false, "take the product's release lock from an unfinished run")
+	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("RUNBOOK_STATE_DIR", ".runbook"), "where runs keep their journal and report ($RUNBOOK_STATE_DIR)")
+	root.AddCommand(a.validateCmd(), a.planCmd(), a.runCmd(), a.resumeCmd(), a.stepsCmd(), a.schemaCmd(), a.versionCmd(), a.reportCmd(), a.sandboxCmd())
+	return root
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(a.stdout, "runbook %s\n", version)
+			return nil
+		},
+	}
+}
+
+func (a *app) validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check playbooks: every problem at once, as file:line:col: message",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var all []string
+			for _, f := range args {
+				if _, err := loadPlaybook(f); err != nil {
+					all = append(all, err.Error())
+					continue
+				}
+				if !a.quiet {
+					fmt.Fprintf(a.stdout, "%s: valid\n", f)
+				}
+			}
+			if len(all) > 0 {
+				return exitWith(exitInvalid, errors.New(strings.Join(all, "\n")))
+			}
+			return nil
+		},
+	}
+}
+
+// loadPlaybook loads and validates a playbook; its errors are *engine.InvalidError or
+// say which file could not be read.
+func loadPlaybook(path string) (*engine.Playbook, error) {
+	pb, err := engine.LoadFile(path)
+	if err != nil {
+		var inv *engine.InvalidError
+		if errors.As(err, &inv) {
+			return nil, err
+		}
+		return nil, exitWith(exitInvalid, fmt.Errorf("%s: %v", path, err))
+	}
+	return pb, nil
+}
+
+// parseSets turns --set k=v flags into a map.
+func parseSets(sets []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, exitWith(exitInvalid, fmt.Errorf("--set %q: write --set name=value", s))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func loadWithInputs(path string, sets []string) (*engine.Playbook, map[string]any, error) {
+	pb, err := loadPlaybook(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := parseSets(sets)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := pb.ResolveInputs(set)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pb, in, nil
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/cessda/runbook/engine"
+)
+
+func (a *app) planCmd() *cobra.Command {
+	var sets []string
+	var format, base string
+	var offline bool
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Preview what a run would do, changing nothing (text, markdown for pull requests, or json)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "markdown" && format != "json" {
+				return exitWith(exitInvalid, fmt.Errorf("--format %q: use text, markdown or json", format))
+			}
+			pb, in, err := loadWithInputs(args[0], sets)
+			if err != nil {
+				return err
+			}
+			doc, err := engine.BuildPlan(cmd.Context(), pb, in, engine.PlanOptions{Offline: offline})
+			if err != nil {
+				return err
+			}
+			if base != "" {
+				return a.planDiff(cmd.Context(), args[0], base, sets, doc, format, offline)
+			}
+			switch format {
+			case "json":
+				err = doc.WriteJSON(a.stdout)
+			case "markdown":
+				err = doc.WriteMarkdown(a.stdout)
+			default:
+				err = doc.WriteText(a.stdout)
+			}
+			if err != nil {
+				return err
+			}
+			if errs := doc.Errors(); len(errs) > 0 {
+				return exitWith(exitFailed, fmt.Errorf("plan: %d step(s) could not be planned (first: %s: %s)", len(errs), errs[0].ID, errs[0].Error))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "set an input: --set version=1.2.3 (repeatable)")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
+	cmd.Flags().StringVar(&base, "base", "", "compare with the playbook as it is at this git ref and show what the change does")
+	cmd.Flags().BoolVar(&offline, "offline", false, "do not ask services anything: show rendered parameters only")
+	return cmd
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var sets []string
+	var reportPath string
+	var rehearse rehearseFlags
+	var nonInteractive bool
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a playbook (or rehearse it against the built-in simulators with --rehearse)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pb, in, err := loadWithInputs(args[0], sets)
+			if err != nil {
+				return err
+			}
+			opts := engine.Options{Inputs: in, Mode: "run", Command: "runbook " + strings.Join(os.Args[1:], " ")}
+			if rehearse.on {
+				cleanup, err := rehearse.setup(cmd.Context(), pb, &opts, a.stderr)
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+			}
+			opts.RunID = engine.NewRunID(pb.Product, time.Now())
+			dir := filepath.Join(a.stateDir, "runs", opts.RunID)
+			store, err := engine.OpenFileStore(dir, reportPath)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			unlock, err := acquireLock(a.stateDir, pb.Product, opts.RunID, false)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			opts.Store = store
+			return a.execute(cmd.Context(), pb, opts, dir, reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
+				return engine.Execute(ctx, pb, o)
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "set an input: --set version=1.2.3 (repeatable)")
+	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
+	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
+	rehearse.register(cmd)
+	return cmd
+}
+
+func (a *app) resumeCmd() *cobra.Command {
+	var retry, confirm, refuse []string
+	var skip []string
+	var reason, playbook, reportPath string
+	var nonInteractive, force bool
+	cmd := &cobra.Command{
+		Use:   "resume RUN",
+		Short: "Continue a run that stopped (by run id, run directory or report path)",
+		Long: `Continue a run that stopped for any reason: a crash, an interrupt, a failure or a gate
+waiting for a person. Steps that succeeded are not run again; a step that was interrupted runs
+again and finds what it already made. Choices are recorded in the report with who made them:
+
+  --retry STEP              run a failed step again
+  --skip STEP --reason WHY  mark a step skipped and go on
+  --confirm STEP            answer yes to a waiting gate (a manual step)
+  --refuse STEP --reason    answer no: the run ends rejected`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := findRunDir(a.stateDir, args[0])
+			if err != nil {
+				return exitWith(exitInvalid, err)
+			}
+			prior, _, err := engine.ReadJournal(dir)
+			if err != nil {
+				return exitWith(exitInvalid, err)
+			}
+			if prior.Mode == "rehearsal" {
+				return exitWith(exitInvalid, fmt.Errorf("run %s was a rehearsal against in-process simulators that ended with it; start a new rehearsal, or rehearse against `runbook sandbox` to practise resuming", prior.RunID))
+			}
+			if playbook == "" {
+				playbook = prior.Playbook
+			}
+			pb, err := loadPlaybook(playbook)
+			if err != nil {
+				return err
+			}
+			if (len(skip) > 0 || len(refuse) > 0) && reason == "" {
+				return exitWith(exitInvalid, errors.New("--skip and --refuse need --reason \"why\""))
+			}
+			actor := engine.CurrentActor()
+			opts := engine.Options{Command: "runbook " + strings.Join(os.Args[1:], " "), Retry: retry, Skip: map[string]string{}, Confirm: map[string]engine.Confirmation{}}
+			for _, s := range skip {
+				opts.Skip[s] = reason
+			}
+			now := time.Now().UTC()
+			for _, s := range confirm {
+				opts.Confirm[s] = engine.Confirmation{By: actor, At: now, Answer: "yes"}
+			}
+			for _, s := range refuse {
+				opts.Confirm[s] = engine.Confirmation{By: actor, At: now, Answer: "no", Reason: reason}
+			}
+			switch prior.Status {
+			case engine.RunSucceeded:
+				return exitWith(exitInvalid, fmt.Errorf("run %s already succeeded; nothing to resume", prior.RunID))
+			case engine.RunFailed, engine.RunRolledBack, engine.RunRejected:
+				if len(retry)+len(skip)+len(confirm)+len(refuse) == 0 && !force {
+					return exitWith(exitInvalid, fmt.Errorf("run %s ended %s at step %s (%s); say what to do: --retry %s, or --skip %s --reason \"...\"", prior.RunID, prior.Status, prior.FailedStep, prior.Reason, prior.FailedStep, prior.FailedStep))
+				}
+			}
+			store, err := engine.OpenFileStore(dir, reportPath)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			unlock, err := acquireLock(a.stateDir, pb.Product, prior.RunID, true)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			opts.Store = store
+			return a.execute(cmd.Context(), pb, opts, dir, reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
+				return engine.Resume(ctx, pb, o)
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&retry, "retry", nil, "run this failed step again")
+	cmd.Flags().StringArrayVar(&skip, "skip", nil, "mark this step skipped (needs --reason)")
+	cmd.Flags().StringArrayVar(&confirm, "confirm", nil, "answer yes to this waiting gate")
+	cmd.Flags().StringArrayVar(&refuse, "refuse", nil, "answer no to this waiting gate (needs --reason)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (for --skip and --refuse)")
+	cmd.Flags().StringVar(&playbook, "playbook", "", "the playbook file, when it is no longer where the run found it")
+	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
+	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
+	cmd.Flags().BoolVar(&force, "force", false, "resume a failed run without a choice: run the failed step again")
+	return cmd
+}
+
+// findRunDir accepts a run id, a run directory or a report path.
+func findRunDir(stateDir, arg string) (string, error) {
+	if st, err := os.Stat(arg); err == nil {
+		if st.IsDir() {
+			return arg, nil
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(arg), "journal.jsonl")); err == nil {
+			return filepath.Dir(arg), nil
+		}
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return "", err
+		}
+		var r struct {
+			RunID string `json:"run_id"`
+		}
+		if json.Unmarshal(b, &r) != nil || r.RunID == "" {
+			return "", fmt.Errorf("%s is not a runbook report", arg)
+		}
+		arg = r.RunID
+	}
+	dir := filepath.Join(stateDir, "runs", arg)
+	if _, err := os.Stat(filepath.Join(dir, "journal.jsonl")); err != nil {
+		return "", fmt.Errorf("no run %q in %s (give a run id, a run directory or a report path; --state-dir says where runs are kept)", arg, stateDir)
+	}
+	return dir, nil
+}
+
+// execute runs (or resumes) with progress display and turns the outcome into an exit code.
+func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Options, dir, reportPath string, nonInteractive bool,
+	do func(context.Context, engine.Options) (*engine.Report, error)) error {
+	tty := isTerminal(a.stdout)
+	prog := newProgress(a.stdout, pb, tty && !a.quiet, a.quiet)
+	opts.Observer = prog.event
+	if !nonInteractive && isTerminal(a.stdin) && tty && opts.Mode != "rehearsal" {
+		opts.Prompter = &terminalPrompter{in: a.stdin, out: a.stdout, pause: prog.pause, resume: prog.resume}
+	}
+	rep, err := do(ctx, opts)
+	prog.finish()
+	if err != nil {
+		return err
+	}
+	where := filepath.Join(dir, "report.json")
+	if reportPath != "" {
+		where = reportPath
+	}
+	summary := fmt.Sprintf("run %s %s in %s; report: %s", rep.RunID, rep.Status, time.Duration(rep.DurationMS)*time.Millisecond, where)
+	if rep.Reason != "" {
+		summary += fmt.Sprintf("\n  %s: %s", rep.FailedStep, rep.Reason)
+	}
+	switch rep.Status {
+	case engine.RunSucceeded:
+		fmt.Fprintln(a.stdout, summary)
+		return nil
+	case engine.RunWaiting:
+		return exitWith(exitWaiting, fmt.Errorf("%s\n  continue with: runbook resume %s", summary, rep.RunID))
+	case engine.RunRejected:
+		return exitWith(exitWaiting, errors.New(summary))
+	case engine.RunCancelled:
+		return exitWith(exitInterrupted, fmt.Errorf("%s\n  continue with: runbook resume %s", summary, rep.RunID))
+	}
+	return exitWith(exitFailed, fmt.Errorf("%s\n  after fixing the cause: runbook resume %s --retry %s", summary, rep.RunID, rep.FailedStep))
+}
+
+func isTerminal(x any) bool {
+	f, ok := x.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
