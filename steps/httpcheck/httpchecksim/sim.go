@@ -101,6 +101,8 @@ func (s *Server) FailNext(n, status int) {
 }
 
 // DropNext makes the next n requests end with the connection closed and no answer.
+// net/http retries a GET once by itself when a reused keep-alive connection drops, so a
+// test that wants the client to see the drop uses a fresh connection or drops two.
 func (s *Server) DropNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
