@@ -23,7 +23,8 @@
 //	duration_ms   (int)     real time the last request took
 //	body_excerpt  (string)  first 512 bytes of the body (valid UTF-8 cut; the engine redacts secrets)
 //
-// Connection type "http": url is the base URL; the secret (token: {env: ...} or {file: ...})
+// Connection type "http" (registered here; optional: the step type declares no required
+// connection, so a playbook of public checks needs none): url is the base URL; the secret (token: {env: ...} or {file: ...})
 // is sent as "Authorization: Bearer <token>", or as HTTP basic auth when the setting user
 // is given. A connection without a token is just a base URL. Credentials never leave the
 // connection's origin (scheme, host and port): an absolute url on another origin is refused

@@ -34,8 +34,10 @@ func init() {
 			"until the check passes (\"until healthy\"). With a `connection` of type http, relative URLs are " +
 			"joined to the connection's url and its token is sent, but only to that scheme, host and port: " +
 			"redirects elsewhere are followed without credentials or cookies.",
-		New:        func() engine.Step { return &Check{} },
-		Connection: "http",
+		New: func() engine.Step { return &Check{} },
+		// Connection is left unset on purpose: the engine then requires a connection of
+		// that type in every playbook using the step, and most checks are of public URLs.
+		// The optional `connection` parameter is resolved at plan and run time instead.
 		Outputs: []engine.Output{
 			{Name: "status", Type: engine.TypeInt, Desc: "HTTP status of the last answer"},
 			{Name: "duration_ms", Type: engine.TypeInt, Desc: "time the last request took, in milliseconds"},
