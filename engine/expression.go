@@ -318,26 +318,31 @@ func (v *refVisitor) Visit(node *ast.Node) {
 			v.refs = append(v.refs, ref{loc: n.Location(), unknownRoot: n.Value})
 		}
 	case *ast.MemberNode:
-		// steps.<id>[.outputs.<name>]
-		chain := memberChain(n)
-		if len(chain) >= 2 && chain[0] == "steps" {
-			r := ref{loc: n.Location(), step: chain[1]}
-			if len(chain) >= 4 && chain[2] == "outputs" {
-				r.output = chain[3]
-			}
-			// Only record the outermost member node of a chain.
-			for _, old := range v.refs {
-				if old.step == r.step && old.output == r.output && old.loc == r.loc {
-					return
-				}
-			}
-			v.refs = append(v.refs, r)
+		// steps.<id>[.outputs.<name>]: one ref per chain, placed at its root identifier,
+		// keeping the longest chain (the walk visits inner members too).
+		chain, root := memberChain(n)
+		if len(chain) < 2 || chain[0] != "steps" {
+			return
 		}
+		r := ref{loc: root, step: chain[1]}
+		if len(chain) >= 4 && chain[2] == "outputs" {
+			r.output = chain[3]
+		}
+		for i, old := range v.refs {
+			if old.step != "" && old.loc == r.loc {
+				if r.output != "" {
+					v.refs[i] = r
+				}
+				return
+			}
+		}
+		v.refs = append(v.refs, r)
 	}
 }
 
-func memberChain(n *ast.MemberNode) []string {
+func memberChain(n *ast.MemberNode) ([]string, file.Location) {
 	var rev []string
+	var root file.Location
 	var cur ast.Node = n
 	for {
 		switch m := cur.(type) {
@@ -353,8 +358,9 @@ func memberChain(n *ast.MemberNode) []string {
 			continue
 		case *ast.IdentifierNode:
 			rev = append(rev, m.Value)
+			root = m.Location()
 		default:
-			return nil
+			return nil, root
 		}
 		break
 	}
@@ -362,7 +368,7 @@ func memberChain(n *ast.MemberNode) []string {
 	for i := range rev {
 		out[i] = rev[len(rev)-1-i]
 	}
-	return out
+	return out, root
 }
 
 func isClosureVar(name string) bool { return name == "#" || name == "#index" || name == "#acc" }

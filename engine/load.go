@@ -122,6 +122,13 @@ type loader struct {
 	file   string
 	values int
 	bomb   bool
+	// misspelt holds the keys that an unknown key was taken for ("stpes" -> "steps"), so a
+	// typo is reported once, not again as the key being missing.
+	misspelt map[*yaml.Node]map[string]bool
+}
+
+func (l *loader) wasMisspelt(n *yaml.Node, key string) bool {
+	return l.misspelt[resolve(n)][key]
 }
 
 func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file, Line: n.Line, Col: n.Column} }
@@ -167,6 +174,15 @@ func (l *loader) mapping(n *yaml.Node, what string, allowed []string) ([]string,
 		}
 		if allowed != nil && !contains(allowed, k.Value) {
 			l.errAt(k, "unknown key %q in %s%s; valid keys: %s", k.Value, what, didYouMean(k.Value, allowed), strings.Join(allowed, ", "))
+			if sug := suggest(k.Value, allowed); sug != "" {
+				if l.misspelt == nil {
+					l.misspelt = map[*yaml.Node]map[string]bool{}
+				}
+				if l.misspelt[n] == nil {
+					l.misspelt[n] = map[string]bool{}
+				}
+				l.misspelt[n][sug] = true
+			}
 			continue
 		}
 		order = append(order, k.Value)
@@ -407,6 +423,9 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 	sc := l.baseScope(pb)
 	l.vars(pb, top["vars"], sc)
 	l.connections(pb, top["connections"])
+	if l.bomb {
+		return pb
+	}
 
 	// Collect every step first, so references can tell "later" from "unknown".
 	all := map[string]*StepDecl{}
@@ -422,7 +441,7 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 	}{{SectionSteps, &pb.Steps}, {SectionOnFailure, &pb.OnFailure}, {SectionFinally, &pb.Finally}} {
 		n, ok := top[string(s.sec)]
 		if !ok {
-			if s.sec == SectionSteps {
+			if s.sec == SectionSteps && !l.wasMisspelt(doc, "steps") {
 				l.d.add(doc.Line, doc.Column, "missing key \"steps\": a playbook needs at least one step")
 			}
 			continue
@@ -573,7 +592,11 @@ func (l *loader) inputs(pb *Playbook, n *yaml.Node) {
 		}
 		if x, ok := f["pattern"]; ok {
 			if s, ok := l.str(x, "pattern"); ok {
-				re, err := regexp.Compile("^(?:" + strings.TrimSuffix(strings.TrimPrefix(s, "^"), "$") + ")$")
+				_, err := regexp.Compile(s)
+				re, err2 := regexp.Compile("^(?:" + strings.TrimSuffix(strings.TrimPrefix(s, "^"), "$") + ")$")
+				if err == nil {
+					err = err2
+				}
 				if err != nil {
 					l.errAt(resolve(x), "input %s: bad pattern %q: %v", name, s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 				} else if in.Type != TypeString {
@@ -792,6 +815,11 @@ func (l *loader) connections(pb *Playbook, n *yaml.Node) {
 			case "url":
 				c.URL, _ = l.str(v, "url")
 			case "token":
+				if rv := resolve(v); rv.Kind == yaml.ScalarNode {
+					// Kind-of-mistake worth its own message: never a literal secret.
+					l.errAt(rv, "connection %s: token must name where the secret is ({env: NAME} or {file: PATH}); secrets are never written in playbooks", name)
+					continue
+				}
 				_, tf, _ := l.mapping(v, "token of connection "+name, []string{"env", "file"})
 				if e, ok := tf["env"]; ok {
 					c.TokenEnv, _ = l.str(e, "token.env")
@@ -799,10 +827,6 @@ func (l *loader) connections(pb *Playbook, n *yaml.Node) {
 				if fl, ok := tf["file"]; ok {
 					c.TokenFile, _ = l.str(fl, "token.file")
 					c.TokenEnv = ""
-				}
-				if rv := resolve(v); rv.Kind == yaml.ScalarNode {
-					// Kind-of-mistake worth its own message: never a literal secret.
-					l.errAt(rv, "connection %s: token must name where the secret is ({env: NAME} or {file: PATH}); secrets are never written in playbooks", name)
 				}
 			default:
 				if !contains(allowed, k) {
@@ -974,6 +998,9 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	} else {
 		st.With = &Value{Node: n, kind: kindMap}
 	}
+	if !hasWith && l.wasMisspelt(n, "with") {
+		return
+	}
 	l.checkParams(pb, st, st.With, st.params, sc, "")
 	if !hasTemplates(st.With) && len(l.d.list) == 0 {
 		with, _ := literalMap(st.With)
@@ -1033,10 +1060,12 @@ func (l *loader) checkParams(pb *Playbook, st *StepDecl, with *Value, params []P
 		names = append(names, p.Name)
 	}
 	given := map[string]bool{}
+	misspelt := map[string]bool{}
 	for _, e := range with.Map {
 		p, ok := byName[e.Key]
 		if !ok {
 			l.errAt(e.KeyNode, "step %s (%s): unknown parameter %q%s; parameters: %s", st.ID, st.Type, prefix+e.Key, didYouMean(e.Key, names), strings.Join(names, ", "))
+			misspelt[suggest(e.Key, names)] = true
 			continue
 		}
 		given[e.Key] = true
@@ -1048,7 +1077,7 @@ func (l *loader) checkParams(pb *Playbook, st *StepDecl, with *Value, params []P
 		}
 	}
 	for _, p := range params {
-		if p.Required && !given[p.Name] && p.Default == "" {
+		if p.Required && !given[p.Name] && p.Default == "" && !misspelt[p.Name] {
 			l.errAt(with.Node, "step %s (%s): missing required parameter %q (%s)", st.ID, st.Type, prefix+p.Name, p.Desc)
 		}
 	}

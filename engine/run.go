@@ -841,6 +841,7 @@ func (p *Playbook) ResolveInputs(set map[string]string) (map[string]any, error) 
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	failed := map[string]bool{}
 	for _, k := range keys {
 		in, ok := byName[k]
 		if !ok {
@@ -854,12 +855,13 @@ func (p *Playbook) ResolveInputs(set map[string]string) (map[string]any, error) 
 		v, err := in.parse(set[k])
 		if err != nil {
 			d.add(in.Pos.Line, in.Pos.Col, "--set %s=%s: input %s %v", k, set[k], k, err)
+			failed[k] = true
 			continue
 		}
 		out[k] = v
 	}
 	for _, in := range p.Inputs {
-		if _, ok := out[in.Name]; ok {
+		if _, ok := out[in.Name]; ok || failed[in.Name] {
 			continue
 		}
 		if in.HasDefault {
