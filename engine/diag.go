@@ -70,8 +70,16 @@ type diags struct {
 }
 
 func (d *diags) add(line, col int, format string, args ...any) {
+	d.addIn(d.file, line, col, format, args...)
+}
+
+// addIn records a problem in a given file (a playbook's fragments are other files).
+func (d *diags) addIn(file string, line, col int, format string, args ...any) {
+	if file == "" {
+		file = d.file
+	}
 	msg := fmt.Sprintf(format, args...)
-	key := fmt.Sprintf("%d:%d:%s", line, col, msg)
+	key := fmt.Sprintf("%s:%d:%d:%s", file, line, col, msg)
 	if d.seen == nil {
 		d.seen = map[string]bool{}
 	}
@@ -79,7 +87,7 @@ func (d *diags) add(line, col int, format string, args ...any) {
 		return
 	}
 	d.seen[key] = true
-	d.list = append(d.list, &Diagnostic{Pos: Pos{File: d.file, Line: line, Col: col}, Msg: msg})
+	d.list = append(d.list, &Diagnostic{Pos: Pos{File: file, Line: line, Col: col}, Msg: msg})
 }
 
 func (d *diags) err() error {
@@ -88,6 +96,9 @@ func (d *diags) err() error {
 	}
 	sort.SliceStable(d.list, func(i, j int) bool {
 		a, b := d.list[i].Pos, d.list[j].Pos
+		if a.File != b.File {
+			return a.File == d.file || (b.File != d.file && a.File < b.File)
+		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
 		}

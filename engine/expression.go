@@ -195,7 +195,7 @@ func compileExpr(e *Expr, sc *scope, pos Pos, d *diags) bool {
 	tree, err := parser.Parse(e.Src)
 	if err != nil {
 		line, col, msg := exprErrorPos(err, pos)
-		d.add(line, col, "expression syntax error: %s", msg)
+		d.addIn(pos.File, line, col, "expression syntax error: %s", msg)
 		return false
 	}
 	ok := checkRefs(tree.Node, e, sc, pos, d)
@@ -205,7 +205,7 @@ func compileExpr(e *Expr, sc *scope, pos Pos, d *diags) bool {
 	prog, err := expr.Compile(e.Src, expr.Env(sc.env), expr.MaxNodes(10000))
 	if err != nil {
 		line, col, msg := exprErrorPos(err, pos)
-		d.add(line, col, "expression %q: %s", e.Src, msg)
+		d.addIn(pos.File, line, col, "expression %q: %s", e.Src, msg)
 		return false
 	}
 	e.prog = prog
@@ -253,7 +253,7 @@ func checkRefs(root ast.Node, e *Expr, sc *scope, pos Pos, d *diags) bool {
 				}
 			}
 			sort.Strings(names)
-			d.add(line, col, "unknown name %q in expression %q%s; expressions can read %s", r.unknownRoot, e.Src, didYouMean(r.unknownRoot, names), strings.Join(names, ", "))
+			d.addIn(pos.File, line, col, "unknown name %q in expression %q%s; expressions can read %s", r.unknownRoot, e.Src, didYouMean(r.unknownRoot, names), strings.Join(names, ", "))
 			ok = false
 		case r.step != "":
 			if !seen[r.step] {
@@ -267,12 +267,12 @@ func checkRefs(root ast.Node, e *Expr, sc *scope, pos Pos, d *diags) bool {
 					ids = append(ids, id)
 				}
 				sort.Strings(ids)
-				d.add(line, col, "expression %q refers to unknown step %q%s", e.Src, r.step, didYouMean(r.step, ids))
+				d.addIn(pos.File, line, col, "expression %q refers to unknown step %q%s", e.Src, r.step, didYouMean(r.step, ids))
 				ok = false
 				continue
 			}
 			if !sc.visible[r.step] {
-				d.add(line, col, "expression %q refers to step %q, which runs later (%s:%d); a step can only read steps before it", e.Src, r.step, decl.Section, decl.Pos.Line)
+				d.addIn(pos.File, line, col, "expression %q refers to step %q, which runs later (%s:%d); a step can only read steps before it", e.Src, r.step, decl.Section, decl.Pos.Line)
 				ok = false
 				continue
 			}
@@ -290,7 +290,7 @@ func checkRefs(root ast.Node, e *Expr, sc *scope, pos Pos, d *diags) bool {
 					if len(names) > 0 {
 						has = strings.Join(names, ", ")
 					}
-					d.add(line, col, "step %q (%s) has no output %q%s; its outputs: %s", r.step, decl.Type, r.output, didYouMean(r.output, names), has)
+					d.addIn(pos.File, line, col, "step %q (%s) has no output %q%s; its outputs: %s", r.step, decl.Type, r.output, didYouMean(r.output, names), has)
 					ok = false
 				}
 			}

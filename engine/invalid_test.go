@@ -59,7 +59,7 @@ func TestInvalidPlaybooks(t *testing.T) {
 		{"misspelt step type", header + "steps:\n  - id: a\n    type: test.ecko\n", nil,
 			`bad.yaml:9:11: step a: unknown step type "test.ecko" (did you mean "test.echo"?); run ` + "`runbook steps`" + ` for the list`, 1},
 		{"duplicate id", header + "steps:\n  - id: a\n    type: test.echo\n    with: {message: x}\n  - id: a\n    type: test.echo\n    with: {message: y}\n", nil,
-			`bad.yaml:11:9: duplicate step id "a" (first at line 8); ids must be unique`, 1},
+			`bad.yaml:11:9: duplicate step id "a" (first at bad.yaml:8:9); ids must be unique`, 1},
 		{"id not snake_case", header + "steps:\n  - id: TagRepos\n    type: test.echo\n    with: {message: x}\n", nil,
 			`bad.yaml:8:9: step id "TagRepos" must be snake_case (lowercase letters, digits and single underscores, starting with a letter), e.g. "tag_repos"`, 1},
 		{"missing required param", header + "steps:\n  - id: a\n    type: test.echo\n    with: {count: 2}\n", nil,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -27,6 +28,7 @@ var (
 	idRE        = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 	nameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	topLevelKey = []string{"runbook", "product", "title", "description", "roles", "people", "inputs", "vars", "connections", "steps", "on_failure", "finally"}
+	includeKeys = []string{"include", "with"}
 	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "continue_on_error", "role", "rollback", "checklist"}
 	inputKeys   = []string{"type", "description", "default", "required", "pattern", "enum"}
 	retryKeys   = []string{"attempts", "backoff", "max_delay"}
@@ -134,7 +136,7 @@ func (l *loader) wasMisspelt(n *yaml.Node, key string) bool {
 func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file, Line: n.Line, Col: n.Column} }
 
 func (l *loader) errAt(n *yaml.Node, format string, args ...any) {
-	l.d.add(n.Line, n.Column, format, args...)
+	l.d.addIn(l.file, n.Line, n.Column, format, args...)
 }
 
 // resolve follows aliases.
@@ -464,15 +466,12 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 		}{s.sec, n.Content, s.dst})
 	}
 	for _, s := range sections {
-		for i, n := range s.nodes {
-			st := l.stepHeader(resolve(n), s.sec, i)
-			if st == nil {
-				continue
-			}
+		for _, st := range l.collect(s.nodes, s.sec, nil, 0) {
 			if prev, dup := all[st.ID]; dup {
-				l.d.add(st.Pos.Line, st.Pos.Col, "duplicate step id %q (first at line %d); ids must be unique", st.ID, prev.Pos.Line)
+				l.d.addIn(st.Pos.File, st.Pos.Line, st.Pos.Col, "duplicate step id %q (first at %s); ids must be unique", st.ID, prev.Pos)
 				continue
 			}
+			st.Index = len(*s.dst)
 			all[st.ID] = st
 			index[st.ID] = len(index)
 			*s.dst = append(*s.dst, st)
@@ -488,7 +487,10 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 			sc.env["failure"] = types.Map{"step": types.String, "error": types.String, "status": types.String}
 		}
 		for _, st := range *s.dst {
+			file := l.file
+			l.file = st.Pos.File
 			l.stepBody(pb, st, sc)
+			l.file = file
 			sc.visible[st.ID] = true
 			stepsEnv[st.ID] = stepEnvType(st)
 		}
@@ -841,6 +843,152 @@ func (l *loader) connections(pb *Playbook, n *yaml.Node) {
 	}
 }
 
+// collect reads a list of steps, expanding `include:` entries into the steps of the
+// fragment files they name.
+func (l *loader) collect(nodes []*yaml.Node, sec Section, frag *fragmentUse, depth int) []*StepDecl {
+	var out []*StepDecl
+	for i, n := range nodes {
+		n = resolve(n)
+		if n.Kind == yaml.MappingNode && hasKey(n, "include") {
+			out = append(out, l.include(n, sec, depth)...)
+			continue
+		}
+		st := l.stepHeader(n, sec, i)
+		if st == nil {
+			continue
+		}
+		st.Fragment = frag
+		out = append(out, st)
+	}
+	return out
+}
+
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// fragmentUse is one inclusion of a fragment: its file, and its parameters as given.
+type fragmentUse struct {
+	File   string
+	From   string // the file that includes it
+	Params []MapEntry // name -> value (literal or template over inputs and vars)
+	Types  map[string]Type
+}
+
+var fragmentKeys = []string{"fragment", "description", "params", "steps"}
+
+// include loads a fragment file: a list of steps shared by several playbooks, with typed
+// parameters (read as params.NAME in its steps).
+func (l *loader) include(n *yaml.Node, sec Section, depth int) []*StepDecl {
+	_, f, _ := l.mapping(n, "include", includeKeys)
+	path, ok := l.str(f["include"], "include")
+	if !ok {
+		return nil
+	}
+	if depth >= 5 {
+		l.errAt(resolve(f["include"]), "include %s: fragments nest more than 5 deep (an include loop?)", path)
+		return nil
+	}
+	full := path
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(filepath.Dir(l.file), path)
+	}
+	src, err := os.ReadFile(full)
+	if err != nil {
+		l.errAt(resolve(f["include"]), "include %s: %v", path, errors.Unwrap(err))
+		return nil
+	}
+	if len(src) > MaxPlaybookBytes {
+		l.errAt(resolve(f["include"]), "include %s: the fragment is larger than %d MiB", path, MaxPlaybookBytes>>20)
+		return nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(src, &root); err != nil {
+		sub := &diags{file: full}
+		yamlError(sub, src, err)
+		for _, d := range sub.list {
+			l.d.addIn(full, d.Pos.Line, d.Pos.Col, "%s", d.Msg)
+		}
+		return nil
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	outer := l.file
+	l.file = full
+	defer func() { l.file = outer }()
+	_, top, _ := l.mapping(doc, "the fragment", fragmentKeys)
+	if top == nil {
+		return nil
+	}
+	if v, ok := top["fragment"]; !ok {
+		l.errAt(doc, "missing key \"fragment: v1\" (a fragment's format version)")
+	} else if s, _ := l.str(v, "fragment"); s != "v1" {
+		l.errAt(resolve(v), "fragment: version %q is not supported; this runbook reads v1", s)
+	}
+	use := &fragmentUse{File: full, From: outer, Types: map[string]Type{}}
+	declared := map[string]*Input{}
+	var names []string
+	if pn, ok := top["params"]; ok {
+		fake := &Playbook{}
+		l.inputs(fake, pn)
+		for _, in := range fake.Inputs {
+			declared[in.Name] = in
+			names = append(names, in.Name)
+			use.Types[in.Name] = in.Type
+		}
+	}
+	given := map[string]bool{}
+	l.file = outer
+	if w, ok := f["with"]; ok {
+		wv := l.value(w)
+		if wv.kind != kindMap {
+			l.errAt(resolve(w), "include %s: with must be a mapping of the fragment's params", path)
+		}
+		for _, e := range wv.Map {
+			if _, ok := declared[e.Key]; !ok {
+				l.errAt(e.KeyNode, "include %s: the fragment has no param %q%s; its params: %s", path, e.Key, didYouMean(e.Key, names), strings.Join(names, ", "))
+				continue
+			}
+			given[e.Key] = true
+			use.Params = append(use.Params, e)
+		}
+	}
+	for _, name := range names {
+		in := declared[name]
+		if given[name] {
+			continue
+		}
+		if in.HasDefault {
+			use.Params = append(use.Params, MapEntry{Key: name, Val: &Value{Lit: in.Default, kind: kindLiteral}})
+			continue
+		}
+		if in.Required {
+			l.errAt(n, "include %s: missing required param %q (%s)", path, name, in.Description)
+			continue
+		}
+		use.Params = append(use.Params, MapEntry{Key: name, Val: &Value{Lit: zeroOf(in.Type), kind: kindLiteral}})
+	}
+	l.file = full
+	sn, ok := top["steps"]
+	if !ok {
+		l.errAt(doc, "the fragment has no steps")
+		return nil
+	}
+	sn = resolve(sn)
+	if sn.Kind != yaml.SequenceNode {
+		l.errAt(sn, "steps must be a list of steps, not %s", kindName(sn))
+		return nil
+	}
+	return l.collect(sn.Content, sec, use, depth+1)
+}
+
 // stepHeader reads what is needed to know a step exists: its id, type and place.
 func (l *loader) stepHeader(n *yaml.Node, sec Section, i int) *StepDecl {
 	if n.Kind != yaml.MappingNode {
@@ -907,6 +1055,20 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	}
 	_, f, _ := l.mapping(n, "step", stepKeys)
 	sc := base
+	if st.Fragment != nil {
+		sc = base.clone()
+		params := types.Map{}
+		for _, e := range st.Fragment.Params {
+			if e.Val.kind == kindTemplate && e.Val.Tmpl.Parts == nil {
+				file := l.file
+				l.file = st.Fragment.From
+				l.compileValue(e.Val, base)
+				l.file = file
+			}
+			params[e.Key] = exprType(st.Fragment.Types[e.Key])
+		}
+		sc.env["params"] = params
+	}
 	if x, ok := f["name"]; ok {
 		st.Name, _ = l.str(x, "name")
 	}

@@ -68,8 +68,11 @@ func BuildPlan(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 	for _, st := range pb.AllSteps() {
 		ps := &PlannedStep{ID: st.ID, Type: st.Type, Name: st.Name, Role: st.Role, Section: st.Section, Condition: "always"}
 		doc.Steps = append(doc.Steps, ps)
-		env := r.env(map[string]any{"step": KnownAfterRun, "error": KnownAfterRun, "status": KnownAfterRun})
-		env.known = known
+		env, err := r.stepEnv(st, map[string]any{"step": KnownAfterRun, "error": KnownAfterRun, "status": KnownAfterRun}, known)
+		if err != nil {
+			ps.Error = err.Error()
+			continue
+		}
 		if st.When != nil {
 			ps.When = st.When.Src
 			ok, err := env.evalCond(st.When)

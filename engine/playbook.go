@@ -89,6 +89,8 @@ type StepDecl struct {
 	Rollback bool
 	// Checklist is the release-issue checklist item this step stands for, if any.
 	Checklist string
+	// Fragment is the inclusion this step came from, if any: its params are params.NAME.
+	Fragment *fragmentUse
 	Section   Section
 	Index     int // position in its section
 	Pos       Pos

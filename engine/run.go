@@ -386,6 +386,27 @@ func (r *Run) env(failure map[string]any) *evalEnv {
 	return &evalEnv{vals: m}
 }
 
+// stepEnv is what a step's expressions read: the run's values, plus the params of the
+// fragment the step came from.
+func (r *Run) stepEnv(st *StepDecl, failure map[string]any, known ...func(string) bool) (*evalEnv, error) {
+	env := r.env(failure)
+	if len(known) > 0 {
+		env.known = known[0]
+	}
+	if st.Fragment == nil {
+		return env, nil
+	}
+	params := make(map[string]any, len(st.Fragment.Params))
+	for _, e := range st.Fragment.Params {
+		v, err := env.render(e.Val, "params."+e.Key, new([]string))
+		if err != nil {
+			return nil, fmt.Errorf("fragment %s: param %s: %v", st.Fragment.File, e.Key, err)
+		}
+		params[e.Key] = v
+	}
+	return env.with("params", params), nil
+}
+
 // Vars renders the playbook's vars once, at the start of a session.
 func (r *Run) renderVars() error {
 	r.mu.Lock()
@@ -415,7 +436,11 @@ func (r *Run) step(ctx context.Context, st *StepDecl, failure map[string]any) (S
 		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
 		return StepFailed, err.Error()
 	}
-	env := r.env(failure)
+	env, err := r.stepEnv(st, failure)
+	if err != nil {
+		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+		return StepFailed, err.Error()
+	}
 	if st.When != nil {
 		ok, err := env.evalCond(st.When)
 		if err != nil {
@@ -728,6 +753,7 @@ func PlanHash(pb *Playbook, inputs map[string]any) string {
 		When    string  `json:"when,omitempty"`
 		Foreach any     `json:"foreach,omitempty"`
 		With    any     `json:"with,omitempty"`
+		Params  any     `json:"params,omitempty"`
 	}
 	doc := struct {
 		Product string         `json:"product"`
@@ -740,6 +766,13 @@ func PlanHash(pb *Playbook, inputs map[string]any) string {
 	}
 	for _, st := range pb.AllSteps() {
 		d := stepDoc{Section: st.Section, ID: st.ID, Type: st.Type, With: sourceOf(st.With), Foreach: sourceOf(st.Foreach)}
+		if st.Fragment != nil {
+			ps := map[string]any{}
+			for _, e := range st.Fragment.Params {
+				ps[e.Key] = sourceOf(e.Val)
+			}
+			d.Params = ps
+		}
 		if st.When != nil {
 			d.When = st.When.Src
 		}
