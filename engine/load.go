@@ -875,7 +875,7 @@ func hasKey(n *yaml.Node, key string) bool {
 // fragmentUse is one inclusion of a fragment: its file, and its parameters as given.
 type fragmentUse struct {
 	File   string
-	From   string // the file that includes it
+	From   string     // the file that includes it
 	Params []MapEntry // name -> value (literal or template over inputs and vars)
 	Types  map[string]Type
 }

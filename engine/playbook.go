@@ -91,9 +91,9 @@ type StepDecl struct {
 	Checklist string
 	// Fragment is the inclusion this step came from, if any: its params are params.NAME.
 	Fragment *fragmentUse
-	Section   Section
-	Index     int // position in its section
-	Pos       Pos
+	Section  Section
+	Index    int // position in its section
+	Pos      Pos
 
 	stepType StepType
 	params   []Param

@@ -56,7 +56,7 @@ type Cluster struct {
 	interval  time.Duration
 	autoImage func(ns, kind, name string) string
 	jobTicks  int
-	jobRuns   map[string]int      // ns/name -> ticks the Job has run
+	jobRuns   map[string]int       // ns/name -> ticks the Job has run
 	failJobs  map[string][2]string // ns/cronjob -> reason, message
 
 	faultMu sync.Mutex
