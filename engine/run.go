@@ -279,7 +279,9 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 
 	status, reason, failed := r.section(ctx, r.pb.Steps, nil)
 	final := status
-	if status == RunFailed {
+	// on_failure runs after a failure and after a refusal (a "revert" answer to a gate
+	// after deploying is a refusal); its steps decide with `when:` what to undo.
+	if status == RunFailed || status == RunRejected {
 		fenv := map[string]any{"step": failed, "error": reason, "status": string(status)}
 		st2, _, _ := r.section(ctx, r.pb.OnFailure, fenv)
 		rolledBack := false

@@ -20,8 +20,4 @@ func (r *rehearseFlags) setup(ctx context.Context, pb *engine.Playbook, o *engin
 	return nil, errors.New("rehearsal is being built")
 }
 
-func (a *app) reportCmd() *cobra.Command  { return &cobra.Command{Use: "report", Hidden: true} }
 func (a *app) sandboxCmd() *cobra.Command { return &cobra.Command{Use: "sandbox", Hidden: true} }
-func (a *app) planDiff(ctx context.Context, file, base string, sets []string, doc *engine.PlanDoc, format string, offline bool) error {
-	return errors.New("--base is being built")
-}
