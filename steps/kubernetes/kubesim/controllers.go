@@ -389,12 +389,14 @@ func (c *Cluster) syncJob(j *batchv1.Job, tick bool) {
 	orig := j.DeepCopy()
 	now := metav1.NewTime(c.now)
 	key := j.Namespace + "/" + j.Name
+	started := false
 	if j.Status.StartTime == nil {
 		j.Status.StartTime = &now
 		j.Status.Active = 1
 		j.Status.Ready = ptr(int32(0))
+		started = true
 	}
-	if tick {
+	if tick && !started {
 		c.jobRuns[key]++
 		if c.jobRuns[key] == 1 {
 			j.Status.Ready = ptr(int32(1))
