@@ -22,6 +22,24 @@ type Approval struct {
 	Timeout           engine.Duration `json:"timeout" desc:"give up after this long without a decision" default:"168h"`
 	PollInterval      engine.Duration `json:"poll_interval" desc:"time between polls (conditional requests: free when nothing changed)" default:"1m"`
 	RequestComment    bool            `json:"request_comment" desc:"post one comment asking the approvers (and again when the plan changed)" default:"true"`
+	// The commands let one issue carry several gates: the release approval (/approve,
+	// /reject) and, after deploying, the service owner's verdict (/stable, /revert).
+	ApproveCommand string `json:"approve_command" desc:"the comment that approves, e.g. /stable for the post-deployment gate" default:"/approve"`
+	RejectCommand  string `json:"reject_command" desc:"the comment that refuses, followed by the reason, e.g. /revert" default:"/reject"`
+	Question       string `json:"question" desc:"what the request comment asks" default:"please approve this release"`
+}
+
+// Validate checks the commands.
+func (p *Approval) Validate() error {
+	for _, c := range []string{p.ApproveCommand, p.RejectCommand} {
+		if !strings.HasPrefix(c, "/") || strings.ContainsAny(c, " \t\n") || len(c) < 2 {
+			return fmt.Errorf("command %q must be a slash word such as /approve", c)
+		}
+	}
+	if p.ApproveCommand == p.RejectCommand {
+		return fmt.Errorf("approve_command and reject_command are both %q", p.ApproveCommand)
+	}
+	return nil
 }
 
 // decision is what the comments say.
@@ -60,9 +78,9 @@ func (p *Approval) decide(sc *engine.StepContext, comments []*gh.IssueComment, p
 		first = strings.TrimSpace(first)
 		var approve bool
 		switch {
-		case first == "/approve" || strings.HasPrefix(first, "/approve "):
+		case first == p.ApproveCommand || strings.HasPrefix(first, p.ApproveCommand+" "):
 			approve = true
-		case first == "/reject" || strings.HasPrefix(first, "/reject ") || strings.HasPrefix(first, "/reject:"):
+		case first == p.RejectCommand || strings.HasPrefix(first, p.RejectCommand+" ") || strings.HasPrefix(first, p.RejectCommand+":"):
 		default:
 			continue
 		}
@@ -86,7 +104,7 @@ func (p *Approval) decide(sc *engine.StepContext, comments []*gh.IssueComment, p
 		}
 		d.approve, d.by, d.at, d.url = approve, who, created, cm.GetHTMLURL()
 		if !approve {
-			reason := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(first, "/reject"), ":"), " "))
+			reason := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(first, p.RejectCommand), ":"), " "))
 			if rest := strings.TrimSpace(strings.TrimPrefix(body, first)); rest != "" {
 				reason = strings.TrimSpace(reason + "\n" + rest)
 			}
@@ -109,7 +127,7 @@ func (p *Approval) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pla
 	if len(who) == 0 {
 		return engine.Plan{}, fmt.Errorf("github.approval: nobody may approve: role %q has no members and approvers is empty", p.Role)
 	}
-	return engine.Plan{Action: fmt.Sprintf("wait for /approve in %s#%s by %s (role %s), at most %s", sc.Show("repo", p.Repo), sc.Show("issue", p.Issue), strings.Join(who, ", "), p.Role, p.Timeout),
+	return engine.Plan{Action: fmt.Sprintf("wait for "+p.ApproveCommand+" in %s#%s by %s (role %s), at most %s", sc.Show("repo", p.Repo), sc.Show("issue", p.Issue), strings.Join(who, ", "), p.Role, p.Timeout),
 		Details: []string{"the approval is bound to plan hash " + sc.PlanHash}}, nil
 }
 
@@ -177,10 +195,10 @@ func (p *Approval) Run(ctx context.Context, sc *engine.StepContext) (engine.Outp
 			return out, nil
 		}
 		if !p.Wait {
-			return nil, engine.Waiting("waiting for /approve by %s in %s", p.Role, url)
+			return nil, engine.Waiting("waiting for %s by %s in %s", p.ApproveCommand, p.Role, url)
 		}
 		if sc.Now().Sub(start) >= p.Timeout.D() {
-			return nil, fmt.Errorf("github.approval: no approval in %s within %s; ask the %s to comment /approve (or /reject <reason>)", url, p.Timeout, p.Role)
+			return nil, fmt.Errorf("github.approval: no approval in %s within %s; ask the %s to comment %s (or %s <reason>)", url, p.Timeout, p.Role, p.ApproveCommand, p.RejectCommand)
 		}
 		if err := sc.Sleep(ctx, p.PollInterval.D()); err != nil {
 			return nil, err
@@ -205,8 +223,8 @@ func (p *Approval) poll(ctx context.Context, sc *engine.StepContext, c *client, 
 		}
 		_, posted, _ = readPlan(is.GetBody())
 		if ok && p.RequestComment {
-			msg := fmt.Sprintf("The plan of this release changed (hash `%s`, was `%s`). Approvals given before %s are stale: please review and comment `/approve` again, or `/reject <reason>`.", sc.PlanHash, hash, posted.Format(time.RFC3339))
-			if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "plan-changed plan="+sc.PlanHash, msg); err != nil {
+			msg := fmt.Sprintf("The plan of this release changed (hash `%s`, was `%s`). Approvals given before %s are stale: please review and comment `%s` again, or `%s <reason>`.", sc.PlanHash, hash, posted.Format(time.RFC3339), p.ApproveCommand, p.RejectCommand)
+			if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "plan-changed plan="+sc.PlanHash+" cmd="+p.ApproveCommand, msg); err != nil {
 				return decision{}, url, err
 			}
 		}
@@ -221,8 +239,8 @@ func (p *Approval) poll(ctx context.Context, sc *engine.StepContext, c *client, 
 		for l := range p.approvers(sc) {
 			who = append(who, "@"+l)
 		}
-		msg := fmt.Sprintf("%s: please approve this release (plan hash `%s`) by commenting `/approve`, or refuse it with `/reject <reason>`.", strings.Join(sortStrings(who), " "), sc.PlanHash)
-		if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "approval-request plan="+sc.PlanHash, msg); err != nil {
+		msg := fmt.Sprintf("%s: %s (plan hash `%s`): comment `%s`, or `%s <reason>`.", strings.Join(sortStrings(who), " "), p.Question, sc.PlanHash, p.ApproveCommand, p.RejectCommand)
+		if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "approval-request plan="+sc.PlanHash+" cmd="+p.ApproveCommand, msg); err != nil {
 			return decision{}, url, err
 		}
 		*asked = true

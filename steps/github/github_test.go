@@ -632,3 +632,39 @@ func TestWholeRelease(t *testing.T) {
 		t.Fatalf("issue %+v", is)
 	}
 }
+
+// TestSecondGateUsesItsOwnCommands: on the same issue, the post-deployment gate
+// (/stable, /revert) is not satisfied by the release approval's /approve, and its
+// /revert <reason> refuses with that reason.
+func TestSecondGateUsesItsOwnCommands(t *testing.T) {
+	sim := githubsim.New(githubsim.WithAutoCreate())
+	defer sim.Close()
+	conn := &engine.Connection{Name: "github", Type: "github", URL: sim.URL(), Token: "t"}
+	sc := enginetest.NewContext(t, "gate", conn)
+	sc.PlanHash = "abc"
+	sc.Roles = map[string][]string{"service_owner": {"owner"}}
+	issue := enginetest.Decode(t, "github.release_issue", map[string]any{"repo": "cessda/cessda.cvs.two", "version": "3.6.1", "tool": "CVS"})
+	out, err := issue.Run(context.Background(), sc.StepContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := out["number"].(int)
+	if _, err := sim.Comment("cessda/cessda.cvs.two", n, "owner", "/approve"); err != nil {
+		t.Fatal(err)
+	}
+	gate := enginetest.Decode(t, "github.approval", map[string]any{"repo": "cessda/cessda.cvs.two", "issue": n,
+		"approve_command": "/stable", "reject_command": "/revert", "wait": false})
+	_, err = gate.Run(context.Background(), sc.StepContext)
+	var we *engine.WaitingError
+	if !errors.As(err, &we) {
+		t.Fatalf("the /approve comment answered the /stable gate: %v", err)
+	}
+	if _, err := sim.Comment("cessda/cessda.cvs.two", n, "owner", "/revert search is broken on production"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = gate.Run(context.Background(), sc.StepContext)
+	var re *engine.RejectedError
+	if !errors.As(err, &re) || re.Reason != "search is broken on production" || re.By != "owner" {
+		t.Fatalf("want a refusal by owner with the reason, got %v", err)
+	}
+}
