@@ -16,7 +16,6 @@ import (
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
-
 var appsCodec = scheme.Codecs.LegacyCodec(appsv1.SchemeGroupVersion)
 
 // statefulSetMatches is kubectl's test for "the StatefulSet already runs this
