@@ -223,6 +223,9 @@ func (p *Rollback) Run(ctx context.Context, sc *engine.StepContext) (engine.Outp
 	if err != nil {
 		return nil, err
 	}
+	if err := waitObserved(ctx, sc, cs, where, p.kind(), p.Namespace, p.Name, p.Timeout.D()); err != nil {
+		return nil, err
+	}
 	obj, cur, hs, err := p.histories(ctx, cs, where)
 	if err != nil {
 		return nil, err

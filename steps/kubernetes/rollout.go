@@ -172,6 +172,35 @@ func rolloutStatus(kind string, obj runtime.Object) (string, bool, error) {
 // waitRollout waits, with a watch, until the workload's rollout is complete by kubectl's
 // rules. A ProgressDeadlineExceeded condition is a (non-retryable) failure.
 func waitRollout(ctx context.Context, sc *engine.StepContext, cs kubernetes.Interface, where, kind, ns, name string, timeout time.Duration) (runtime.Object, error) {
+	return waitWorkload(ctx, sc, cs, where, kind, ns, name, timeout, func(obj runtime.Object) (bool, string, error) {
+		msg, done, err := rolloutStatus(kind, obj)
+		return done, msg, err
+	})
+}
+
+// waitObserved waits until the controller has seen the workload's latest spec, so that its
+// revision history includes it (a rollback right after a deploy must not miss the newest
+// ReplicaSet).
+func waitObserved(ctx context.Context, sc *engine.StepContext, cs kubernetes.Interface, where, kind, ns, name string, timeout time.Duration) error {
+	_, err := waitWorkload(ctx, sc, cs, where, kind, ns, name, timeout, func(obj runtime.Object) (bool, string, error) {
+		m, _ := meta.Accessor(obj)
+		var observed int64
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			observed = o.Status.ObservedGeneration
+		case *appsv1.StatefulSet:
+			observed = o.Status.ObservedGeneration
+		}
+		if m.GetGeneration() <= observed {
+			return true, "", nil
+		}
+		return false, "Waiting for " + strings.ToLower(kind) + " spec update to be observed...", nil
+	})
+	return err
+}
+
+func waitWorkload(ctx context.Context, sc *engine.StepContext, cs kubernetes.Interface, where, kind, ns, name string, timeout time.Duration,
+	cond func(runtime.Object) (bool, string, error)) (runtime.Object, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	what := fmt.Sprintf("rollout of %s %s/%s", strings.ToLower(kind), ns, name)
@@ -200,10 +229,7 @@ func waitRollout(ctx context.Context, sc *engine.StepContext, cs kubernetes.Inte
 	default:
 		return nil, fmt.Errorf("kubernetes: unsupported kind %q", kind)
 	}
-	return watchUntil(ctx, sc, what, get, watchFrom, name, func(obj runtime.Object) (bool, string, error) {
-		msg, done, err := rolloutStatus(kind, obj)
-		return done, msg, err
-	})
+	return watchUntil(ctx, sc, what, get, watchFrom, name, cond)
 }
 
 // imageTag is the tag of an image reference ("latest" when none; a digest is ignored).

@@ -176,15 +176,68 @@ func TestVerifyTransientFaults(t *testing.T) {
 	if ok, _ := engine.IsTransient(err); !ok {
 		t.Fatalf("a 503 should be transient, got %v", err)
 	}
-	c.FailNext("watch", "deployments", 2, apierrors.NewInternalError(fmt.Errorf("boom")))
 	c.FailNext("get", "deployments", 1, apierrors.NewTooManyRequests("slow down", 2))
 	_, err = run(t, sc, "kubernetes.verify", with)
 	if ok, d := engine.IsTransient(err); !ok || d != 2*time.Second {
 		t.Fatalf("a 429 should be RetryAfter 2s, got %v %v", err, d)
 	}
+	// a fresh rollout, with the first two watches refused: retried inside the wait
+	deployed(t, c, "cvs", "web", "reg.example/web:1.0.2")
+	with["image_tag"] = "1.0.2"
+	c.FailNext("watch", "deployments", 2, apierrors.NewInternalError(fmt.Errorf("boom")))
+	before := countVerb(c, "watch")
 	if _, err := run(t, sc, "kubernetes.verify", with); err != nil {
 		t.Fatalf("watch failures should be retried inside the wait: %v", err)
 	}
+	if n := countVerb(c, "watch") - before; n < 3 {
+		t.Fatalf("%d watch requests, want at least 3 (two refused)", n)
+	}
+	if !strings.Contains(sc.LogText(), "retrying") {
+		t.Fatalf("no retry logged:\n%s", sc.LogText())
+	}
+}
+
+func countVerb(c *kubesim.Cluster, verb string) int {
+	n := 0
+	for _, a := range c.Actions() {
+		if a.GetVerb() == verb {
+			n++
+		}
+	}
+	return n
+}
+
+// The API server (or a proxy) cuts watches: verify re-reads and watches again.
+func TestVerifySurvivesDroppedWatches(t *testing.T) {
+	c := kubesim.New(kubesim.WithTick(3*time.Millisecond, 5*time.Second))
+	defer c.Close()
+	c.AddDeployment("cvs", "web", "reg.example/web:1.0.0", 6)
+	deployed(t, c, "cvs", "web", "reg.example/web:1.1.0")
+	stop := make(chan struct{})
+	dropped := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				dropped <- n
+				return
+			case <-time.After(2 * time.Millisecond):
+				n += c.DropWatches()
+			}
+		}
+	}()
+	sc := enginetest.NewContext(t, "verify", conn(c))
+	_, err := run(t, sc, "kubernetes.verify", map[string]any{"namespace": "cvs", "deployments": []any{"web"}, "image_tag": "1.1.0"})
+	close(stop)
+	n := <-dropped
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no watch was dropped; the test proves nothing")
+	}
+	t.Logf("%d watches dropped", n)
 }
 
 func TestVerifyNotFound(t *testing.T) {
@@ -332,6 +385,9 @@ func TestRollbackErrors(t *testing.T) {
 	}
 	c.AddDeployment("cvs", "paused", "reg.example/paused:1", 1)
 	deployed(t, c, "cvs", "paused", "reg.example/paused:2")
+	if _, err := run(t, enginetest.NewContext(t, "v", conn(c)), "kubernetes.verify", map[string]any{"namespace": "cvs", "deployments": []any{"paused"}, "image_tag": "2"}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	d, _ := c.Clientset().AppsV1().Deployments("cvs").Get(ctx, "paused", metav1.GetOptions{})
 	d.Spec.Paused = true

@@ -12,6 +12,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -61,6 +62,8 @@ type Cluster struct {
 
 	faultMu sync.Mutex
 	faults  []*fault
+	slow    []*fault // delays, in real time, for n requests
+	watches []watch.Interface
 
 	nudge  chan struct{}
 	cancel context.CancelFunc
@@ -72,6 +75,7 @@ type fault struct {
 	verb, resource string
 	n              int
 	err            error
+	delay          time.Duration
 }
 
 // Option configures a Cluster.
@@ -126,6 +130,7 @@ func New(opts ...Option) *Cluster {
 	c.cs.PrependReactor("update", "*", c.updateStatusReactor)
 	c.cs.PrependReactor("get", "*", c.autoCreateReactor)
 	c.cs.PrependReactor("*", "*", c.faultReactor)
+	c.cs.PrependWatchReactor("*", c.watchReactor)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -202,16 +207,83 @@ func (c *Cluster) FailJobsFrom(ns, cronJob, reason, message string) {
 	c.failJobs[ns+"/"+cronJob] = [2]string{reason, message}
 }
 
-func (c *Cluster) faultReactor(a k8stesting.Action) (bool, runtime.Object, error) {
+// SlowNext delays the next n requests with that verb on that resource by d of real time
+// (keep d to milliseconds in tests), to exercise timeouts.
+func (c *Cluster) SlowNext(verb, resource string, n int, d time.Duration) {
 	c.faultMu.Lock()
 	defer c.faultMu.Unlock()
-	for _, f := range c.faults {
+	c.slow = append(c.slow, &fault{verb: verb, resource: resource, n: n, delay: d})
+}
+
+// DropWatches closes every watch the clientset has handed out, as an API server does when
+// it restarts or a load balancer cuts idle connections. Clients must re-read and re-watch.
+func (c *Cluster) DropWatches() int {
+	c.faultMu.Lock()
+	ws := c.watches
+	c.watches = nil
+	c.faultMu.Unlock()
+	for _, w := range ws {
+		w.Stop()
+	}
+	return len(ws)
+}
+
+// take consumes the first matching fault of list, if any.
+func take(list []*fault, a k8stesting.Action) *fault {
+	for _, f := range list {
 		if f.n > 0 && (f.verb == "*" || f.verb == a.GetVerb()) && (f.resource == "*" || f.resource == a.GetResource().Resource) {
 			f.n--
-			return true, nil, f.err
+			return f
 		}
 	}
+	return nil
+}
+
+func (c *Cluster) injected(a k8stesting.Action) error {
+	c.faultMu.Lock()
+	slow := take(c.slow, a)
+	f := take(c.faults, a)
+	c.faultMu.Unlock()
+	if slow != nil {
+		time.Sleep(slow.delay)
+	}
+	if f != nil {
+		return f.err
+	}
+	return nil
+}
+
+func (c *Cluster) faultReactor(a k8stesting.Action) (bool, runtime.Object, error) {
+	if err := c.injected(a); err != nil {
+		return true, nil, err
+	}
 	return false, nil, nil
+}
+
+// watchReactor serves watches from the store (as the fake does) but keeps them, so that
+// DropWatches can cut them, and applies the injected faults to watch requests too.
+func (c *Cluster) watchReactor(a k8stesting.Action) (bool, watch.Interface, error) {
+	if err := c.injected(a); err != nil {
+		return true, nil, err
+	}
+	var opts metav1.ListOptions
+	if w, ok := a.(k8stesting.WatchActionImpl); ok {
+		opts = w.ListOptions
+	}
+	w, err := c.tracker.Watch(a.GetResource(), a.GetNamespace(), opts)
+	if err != nil {
+		return true, nil, err
+	}
+	c.faultMu.Lock()
+	live := c.watches[:0]
+	for _, old := range c.watches {
+		if fw, ok := old.(*watch.RaceFreeFakeWatcher); !ok || !fw.IsStopped() {
+			live = append(live, old)
+		}
+	}
+	c.watches = append(live, w)
+	c.faultMu.Unlock()
+	return true, w, nil
 }
 
 func (c *Cluster) autoCreateReactor(a k8stesting.Action) (bool, runtime.Object, error) {

@@ -2,6 +2,7 @@ package kubesim
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -209,4 +210,40 @@ func TestAutoCreate(t *testing.T) {
 	if d.UID == types.UID("") {
 		t.Fatal("no uid")
 	}
+}
+
+func TestSlowNextDelays(t *testing.T) {
+	c := New()
+	defer c.Close()
+	c.AddDeployment("ns", "web", "reg/web:1", 1)
+	c.SlowNext("get", "deployments", 1, 30*time.Millisecond)
+	start := time.Now()
+	getDeploy(t, c, "ns", "web")
+	if time.Since(start) < 30*time.Millisecond {
+		t.Fatal("not delayed")
+	}
+	start = time.Now()
+	getDeploy(t, c, "ns", "web")
+	if time.Since(start) > 25*time.Millisecond {
+		t.Fatal("delay not consumed")
+	}
+}
+
+// Close stops every goroutine the cluster started.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 5; i++ {
+		c := New()
+		c.AddDeployment("ns", "web", "reg/web:1", 2)
+		if err := c.SetImage("ns", "deployment", "web", "", "reg/web:2"); err != nil {
+			t.Fatal(err)
+		}
+		w, err := c.Clientset().AppsV1().Deployments("ns").Watch(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Stop()
+		c.Close()
+	}
+	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }

@@ -1,0 +1,64 @@
+// Package kubernetes holds runbook's Kubernetes step types, built on client-go, with kubectl's
+// own rollout-status and rollback code (k8s.io/kubectl polymorphichelpers) so that "rolled out"
+// and "rolled back" mean exactly what they mean to `kubectl rollout status` and
+// `kubectl rollout undo`.
+//
+// # Connection
+//
+// Connection type "kubernetes" (no token: the credentials stay in the kubeconfig). Settings:
+// kubeconfig (path; default $KUBECONFIG or ~/.kube/config), context (e.g. staging-cluster,
+// production-cluster; default the file's current context), in_cluster ("true": the pod's
+// service account). When Connection.Client holds a kubernetes.Interface (rehearsal, tests) it
+// is used as is. The namespace is always a step parameter: CVS runs in cvs-v2 on staging and
+// in cvs on production.
+//
+// # kubernetes.verify
+//
+// Params: namespace (required), deployments, statefulsets (names), selector (label selector;
+// at least one of the three), image_tag (required: "3.6.1", "main-123"), image (only check
+// containers whose image repository is this), containers (only these container names),
+// timeout (default 10m, per workload). A pod template without the tag fails at once; otherwise
+// the step watches each workload (Get, then Watch from its resourceVersion, re-watching when
+// the server closes the watch; no polling) until kubectl's status viewer says it is rolled
+// out: observedGeneration, updated/available/old replicas for Deployments, with a Progressing
+// condition of reason ProgressDeadlineExceeded failing at once; readyReplicas, partition and
+// revisions for StatefulSets. It then checks that readyReplicas reached spec.replicas.
+// Outputs: workloads (list of maps: kind, name, namespace, images, revision, ready_replicas,
+// replicas) and revisions (map of name to revision: the Deployment's revision annotation, the
+// StatefulSet's ControllerRevision number), which a later kubernetes.rollback can take as
+// to_revision.
+//
+// # kubernetes.rollback
+//
+// Params: namespace, name (required), kind (deployment|statefulset), to_revision (0: the
+// previous revision), timeout (10m). It waits until the controller has observed the latest
+// spec, picks the target as kubectl does (ReplicaSets controlled by the Deployment, by their
+// revision annotation; ControllerRevisions for StatefulSets), records the target's identity in
+// the journal before patching, and lets kubectl's rollbacker patch (JSON patch of the template
+// and annotations; paused Deployments refused). A template that already matches the target is
+// not patched again, so a second run after a successful rollback changes nothing (the target's
+// revision number has moved to max+1 by then, which is why the journal keeps its name).
+// Then it waits for the rollback's own rollout. Outputs: from_revision, to_revision,
+// revision (after the rollback), workloads.
+//
+// # kubernetes.backup_job
+//
+// Params: namespace, cronjob (required), job_name (default <cronjob>-runbook-<hash of run and
+// step>), timeout (1h). It creates a Job as `kubectl create job --from=cronjob/NAME` does
+// (annotation cronjob.kubernetes.io/instantiate=manual, the template's labels and annotations,
+// a controller ownerReference to the CronJob), recording its name first, and watches it until
+// Complete, or fails with the Failed condition's reason and message. Outputs: job_name,
+// duration (completionTime - startTime).
+//
+// # Errors
+//
+// 401 and 403 name the kubeconfig context and what to check; 404 names the namespace; 429 is
+// engine.RetryAfter; 5xx, timeouts and dropped connections are engine.Transient; waits end
+// with the last kubectl status line after their timeout.
+//
+// # Tests
+//
+// Unit tests run against kubesim (a simulated cluster on client-go's fake clientset, see that
+// package). The integration tier in ./testenv runs the same steps against a real control plane
+// built by testenv/k8s-testenv.sh; it needs the build tag `integration`.
+package kubernetes

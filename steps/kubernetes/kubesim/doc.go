@@ -1,0 +1,52 @@
+// Package kubesim is a simulated Kubernetes cluster for the tests and rehearsals of runbook's
+// kubernetes steps, the way net/http/httptest serves HTTP clients: client-go's
+// kubernetes/fake clientset, given the API server semantics rollouts depend on (uid and
+// generation set on create, generation bumped only on spec changes, status kept on main
+// resource writes, a status subresource that only writes status), plus small controllers
+// driven by watch events and a ticker:
+//
+//   - Deployments: a new ReplicaSet per template (pod-template-hash label), revision
+//     annotations numbered as the real controller does, and on rollback the old ReplicaSet
+//     adopted and renumbered to max+1 with its old number in revision-history; new pods
+//     become available one per tick while old ones are scaled down; the Progressing condition
+//     moves through NewReplicaSetCreated / FoundNewReplicaSet / ReplicaSetUpdated /
+//     NewReplicaSetAvailable, and to ProgressDeadlineExceeded when nothing progresses for
+//     spec.progressDeadlineSeconds of simulated time; Available is MinimumReplicasAvailable or
+//     MinimumReplicasUnavailable.
+//   - StatefulSets: a ControllerRevision per template (data in the form kubectl rollback
+//     compares), updateRevision/currentRevision, pods updated one per tick.
+//   - Jobs: started at once, Complete after a few ticks, or Failed (BackoffLimitExceeded, or
+//     the reason given to FailJobsFrom).
+//
+// Images ending in ":broken" never become Ready (as in the real test control plane), so a
+// rollout to one gets stuck and hits its progress deadline, and a Job running one fails.
+//
+// Time: each tick (WithTick, default every 2ms of real time) advances the simulated clock by
+// 5s, so a 600s progress deadline expires in about a quarter of a second. Close stops every
+// goroutine.
+//
+// API:
+//
+//	New(opts ...Option) *Cluster                  // WithTick, WithStart, WithJobTicks, WithAutoCreate
+//	(*Cluster).Clientset() kubernetes.Interface   // inject as engine.Connection.Client
+//	(*Cluster).AddDeployment(ns, name, image string, replicas int32, labels ...string)  // "k=v"; rolled out, revision 1
+//	(*Cluster).AddStatefulSet(ns, name, image string, replicas int32, labels ...string)
+//	(*Cluster).AddCronJob(ns, name, schedule, image string)
+//	(*Cluster).SetImage(ns, kind, name, container, image string) error  // kubectl set image; how a rehearsal deploys
+//	(*Cluster).FailNext(verb, resource string, n int, err error)        // e.g. apierrors.NewServiceUnavailable
+//	(*Cluster).SlowNext(verb, resource string, n int, d time.Duration)
+//	(*Cluster).DropWatches() int                  // cut every open watch
+//	(*Cluster).FailJobsFrom(ns, cronJob, reason, message string)
+//	(*Cluster).Actions() / Writes(resource...)    // every request made through the clientset
+//	(*Cluster).Now() time.Time                    // simulated time
+//	(*Cluster).Close()
+//
+// Auto-create: WithAutoCreate(image) makes a Get of an unknown Deployment, StatefulSet or
+// CronJob create it, rolled out, with the image the function chooses, so a rehearsal of any
+// playbook finds its workloads. Seeding from the playbook's parameters (AddDeployment with
+// the expected image, then SetImage from the rehearsal's deploy job) is closer to a real
+// release and is the recommended way.
+//
+// Not simulated: Pods, Services, DaemonSets, scheduling, resource quotas, optimistic
+// concurrency (resourceVersion conflicts) and field selectors on watches (the steps filter).
+package kubesim
