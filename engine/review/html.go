@@ -1,0 +1,106 @@
+package review
+
+import (
+	"html/template"
+	"io"
+
+	"github.com/cessda/runbook/engine"
+)
+
+// WriteReportHTML writes a report as one self-contained HTML page (inline CSS, no
+// scripts, no external resources) that reads well on screen and on paper. html/template
+// escapes everything that comes from the run, and refuses non-http(s) link targets.
+func WriteReportHTML(w io.Writer, r *engine.Report) error {
+	return reportPage.Execute(w, newView(r))
+}
+
+var reportPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Release report: {{.Heading}} ({{.Status}})</title>
+<style>
+:root { --ok:#1a7f37; --fail:#cf222e; --warn:#9a6700; --wait:#0969da; --muted:#6e7781; --line:#d0d7de; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:#1f2328; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .3rem; }
+.outcome { display: inline-block; padding: .2rem .7rem; border-radius: 1rem; color: #fff; font-weight: 600; }
+.outcome.ok { background: var(--ok); } .outcome.fail { background: var(--fail); } .outcome.warn { background: var(--warn); }
+.outcome.wait { background: var(--wait); } .outcome.muted { background: var(--muted); }
+.meta { color: var(--muted); margin: .4rem 0; }
+table { border-collapse: collapse; width: 100%; margin: .5rem 0; font-size: .92rem; }
+th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+tr.fail td { background: #ffebe9; } tr.wait td { background: #ddf4ff; } tr.warn td { background: #fff8c5; } tr.muted td { color: var(--muted); }
+code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; }
+pre { background: #f6f8fa; border: 1px solid var(--line); padding: .6rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+.kind { color: var(--muted); font-size: .85em; text-transform: uppercase; letter-spacing: .03em; }
+ul.links { padding-left: 1.2rem; }
+footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 11pt; }
+  a { color: inherit; } a[href]::after { content: " (" attr(href) ")"; font-size: .8em; color: var(--muted); }
+  tr, pre { break-inside: avoid; }
+  details > * { display: block; }
+}
+</style>
+</head>
+<body>
+<header>
+<h1>{{.Symbol}} Release report: {{.Heading}}</h1>
+<p><span class="outcome {{.Class}}">{{.Outcome}}</span></p>
+<p class="meta">Product <code>{{.Product}}</code>{{if .Version}} · version <code>{{.Version}}</code>{{end}} · run <code>{{.RunID}}</code>{{if and .Mode (ne .Mode "run")}} ({{.Mode}}){{end}}</p>
+<p class="meta">Run by <strong>{{.Actor}}</strong>, started {{.Started}}{{if .Finished}}, finished {{.Finished}} ({{.Duration}}){{end}}. {{.StepCounts}}.</p>
+{{if .Inputs}}<p class="meta">Inputs: {{range .Inputs}}<code>{{.Key}}={{.Value}}</code> {{end}}· playbook <code>{{.Playbook}}</code> · plan hash <code>{{.PlanHash}}</code></p>{{end}}
+</header>
+{{if gt (len .Sessions) 1}}
+<section>
+<h2>Sessions</h2>
+<p>The run was resumed: it ran in {{len .Sessions}} sessions.</p>
+<table>
+<tr><th>#</th><th>by</th><th>host</th><th>started</th><th>ended</th><th>duration</th><th>status</th><th>command</th></tr>
+{{range .Sessions}}<tr class="{{.StatusClass}}"><td>{{.N}}</td><td>{{.Actor}}</td><td>{{.Host}}</td><td>{{.Started}}</td><td>{{.Ended}}</td><td>{{.Duration}}</td><td>{{.StatusSymbol}} {{.Status}}</td><td><code>{{.Command}}</code></td></tr>
+{{end}}</table>
+</section>
+{{end}}
+<section>
+<h2>Steps</h2>
+<table>
+<tr><th></th><th>step</th><th>role (performers)</th><th>started</th><th>duration</th><th>attempts</th><th>result</th></tr>
+{{range .Steps}}<tr class="{{.Class}}"><td title="{{.Status}}">{{.Symbol}}</td><td><code>{{.ID}}</code>{{if .Name}} {{.Name}}{{end}} <span class="kind">{{.Type}}</span>{{if .Section}} <em>({{.Section}})</em>{{end}}</td><td>{{.Role}}{{if .Performers}} ({{.Performers}}){{end}}</td><td>{{.Started}}</td><td>{{.Duration}}</td><td>{{if .Attempts}}{{.Attempts}}{{end}}</td><td>{{range .Made}}{{template "link" .}}<br>{{end}}{{.Note}}</td></tr>
+{{end}}</table>
+</section>
+{{if .Links}}
+<section>
+<h2>Links</h2>
+<ul class="links">
+{{range .Links}}<li><span class="kind">{{.Kind}}</span> {{template "link" .}}{{if .Step}} (step <code>{{.Step}}</code>){{end}}</li>
+{{end}}</ul>
+</section>
+{{end}}
+{{if .Choices}}
+<section>
+<h2>Choices people made</h2>
+<table>
+<tr><th>step</th><th>choice</th><th>by</th><th>when</th><th>why</th></tr>
+{{range .Choices}}<tr><td><code>{{.Step}}</code></td><td>{{.Action}}</td><td>{{.By}}</td><td>{{.At}}</td><td>{{.Reason}}</td></tr>
+{{end}}</table>
+</section>
+{{end}}
+{{if .Failures}}
+<section>
+<h2>What went wrong</h2>
+{{range .Failures}}<h3>{{.Symbol}} <code>{{.ID}}</code> <span class="kind">{{.Type}}</span> {{.Status}}{{if .Item}} (item <code>{{.Item}}</code>){{end}}</h3>
+{{if .Error}}<pre>{{.Error}}</pre>{{end}}
+{{if .LogTail}}<details open><summary>Last {{len .LogTail}} log lines</summary><pre>{{range .LogTail}}{{.}}
+{{end}}</pre></details>{{end}}
+{{end}}
+</section>
+{{end}}
+<footer>Rendered by runbook from the report of run <code>{{.RunID}}</code>.</footer>
+</body>
+</html>
+{{define "link"}}{{if .Safe}}<a href="{{.URL}}">{{if .Title}}{{.Title}}{{else}}{{.URL}}{{end}}</a>{{else}}{{.Title}} <code>{{.URL}}</code>{{end}}{{end}}
+`))

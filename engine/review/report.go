@@ -1,0 +1,527 @@
+package review
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cessda/runbook/engine"
+)
+
+// view is what both renderings show of a report, computed once so that Markdown and
+// HTML say the same things.
+type view struct {
+	Heading    string // "Local release demo 1.2.3"
+	Product    string
+	Version    string
+	RunID      string
+	Mode       string
+	Status     string // the run status as recorded
+	Symbol     string
+	Class      string // ok, fail, warn, wait: the colour of the outcome in HTML
+	Outcome    string // one sentence: "failed at step deploy: ..."
+	Actor      string
+	Started    string
+	Finished   string
+	Duration   string
+	PlanHash   string
+	Playbook   string
+	Inputs     []kv
+	Sessions   []sessionView
+	Steps      []stepView
+	Links      []linkView
+	Choices    []choiceView
+	Failures   []failureView
+	Generated  string
+	StepCounts string // "7 steps: 6 succeeded, 1 skipped"
+}
+
+type kv struct{ Key, Value string }
+
+type sessionView struct {
+	N                         int
+	Actor, Host, Command      string
+	Started, Ended, Status    string
+	Duration                  string
+	StatusSymbol, StatusClass string
+}
+
+type stepView struct {
+	N          int
+	ID, Type   string
+	Name       string
+	Section    string // "" for steps, else on_failure / finally
+	Status     string
+	Symbol     string
+	Class      string
+	Role       string
+	Performers string
+	Started    string
+	Duration   string
+	Attempts   int
+	Made       []linkView
+	Note       string // skipped because, items summary, error in one line
+}
+
+type linkView struct {
+	Title, URL, Step string
+	Kind             string // issue, tag, build, DOI, release, link
+	Safe             bool   // an http(s) URL that may be a hyperlink
+}
+
+type choiceView struct {
+	Step, Action, By, At, Reason string
+}
+
+type failureView struct {
+	ID, Type, Status, Symbol string
+	Item                     string // the foreach item, when one item failed
+	Error                    string
+	LogTail                  []string
+}
+
+var symbols = map[string]string{
+	"succeeded":   "✅",
+	"failed":      "❌",
+	"rejected":    "⛔",
+	"rolled_back": "↩️",
+	"cancelled":   "✖️",
+	"waiting":     "⏸️",
+	"running":     "🔄",
+	"skipped":     "⏭️",
+	"pending":     "⬜",
+	"planned":     "⬜",
+}
+
+var classes = map[string]string{
+	"succeeded": "ok", "failed": "fail", "rejected": "fail", "rolled_back": "warn",
+	"cancelled": "warn", "waiting": "wait", "running": "wait", "skipped": "muted", "pending": "muted",
+}
+
+func symbolOf(status string) string {
+	if s, ok := symbols[status]; ok {
+		return s
+	}
+	return "•"
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// fmtClock is a step's start: the time of day, with the date only when it differs from
+// the run's start day.
+func fmtClock(t *time.Time, day time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	u := t.UTC()
+	if u.Format("2006-01-02") != day.UTC().Format("2006-01-02") {
+		return u.Format("2006-01-02 15:04:05")
+	}
+	return u.Format("15:04:05")
+}
+
+// fmtDuration rounds to what a person cares about: milliseconds under a second, seconds
+// under an hour, minutes beyond.
+func fmtDuration(ms int64) string {
+	d := time.Duration(ms) * time.Millisecond
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+}
+
+func fmtValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = fmtValue(e)
+		}
+		return strings.Join(parts, ", ")
+	}
+	return fmt.Sprint(v)
+}
+
+// linkKind names what a link points at, from its title and URL, for the links section.
+func linkKind(l engine.Link) string {
+	t, u := strings.ToLower(l.Title), strings.ToLower(l.URL)
+	switch {
+	case strings.Contains(t, "doi") || strings.Contains(u, "doi.org") || strings.Contains(u, "zenodo"):
+		return "DOI"
+	case strings.Contains(t, "release") || strings.Contains(u, "/releases/"):
+		return "release"
+	case strings.Contains(t, "tag") || strings.Contains(u, "/tree/") || strings.Contains(u, "/tags/"):
+		return "tag"
+	case strings.Contains(t, "build") || strings.Contains(t, "job") || strings.Contains(u, "/job/"):
+		return "build"
+	case strings.Contains(t, "issue") || strings.Contains(t, "milestone") || strings.Contains(u, "/issues/") || strings.Contains(u, "/milestone/"):
+		return "issue"
+	}
+	return "link"
+}
+
+func safeURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+func newLinkView(l engine.Link) linkView {
+	return linkView{Title: l.Title, URL: l.URL, Step: l.Step, Kind: linkKind(l), Safe: safeURL(l.URL)}
+}
+
+// outcome says in one sentence how the run ended.
+func outcome(r *engine.Report) string {
+	at := ""
+	if r.FailedStep != "" {
+		at = " at step " + r.FailedStep
+	}
+	reason := ""
+	if r.Reason != "" {
+		reason = ": " + oneLine(r.Reason)
+	}
+	switch r.Status {
+	case engine.RunSucceeded:
+		return "succeeded"
+	case engine.RunFailed:
+		return "failed" + at + reason
+	case engine.RunRejected:
+		return "rejected" + at + reason
+	case engine.RunRolledBack:
+		return "rolled back after a failure" + at + reason
+	case engine.RunWaiting:
+		return "waiting for a person" + at + reason
+	case engine.RunCancelled:
+		return "interrupted" + at + "; it can be resumed"
+	case engine.RunRunning:
+		return "in progress (this report was written while the run was going)"
+	}
+	return string(r.Status) + at + reason
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
+
+func newView(r *engine.Report) *view {
+	v := &view{Product: r.Product, RunID: r.RunID, Mode: r.Mode, Status: string(r.Status), Actor: r.Actor,
+		PlanHash: r.PlanHash, Playbook: r.Playbook}
+	if r.Actor == "" {
+		v.Actor = "unknown"
+	}
+	if ver, ok := r.Inputs["version"]; ok {
+		v.Version = fmtValue(ver)
+	}
+	title := r.Title
+	if title == "" {
+		title = r.Product
+	}
+	v.Heading = strings.TrimSpace(title + " " + v.Version)
+	v.Symbol, v.Class = symbolOf(v.Status), classes[v.Status]
+	v.Outcome = outcome(r)
+	start := r.StartedAt
+	v.Started = fmtTime(&start)
+	v.Finished = fmtTime(r.FinishedAt)
+	if r.FinishedAt != nil {
+		v.Duration = fmtDuration(r.DurationMS)
+	}
+	keys := make([]string, 0, len(r.Inputs))
+	for k := range r.Inputs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v.Inputs = append(v.Inputs, kv{k, fmtValue(r.Inputs[k])})
+	}
+	for _, s := range r.Sessions {
+		sv := sessionView{N: s.N, Actor: s.Actor, Host: s.Host, Command: s.Command, Started: fmtTime(&s.StartedAt),
+			Ended: fmtTime(s.EndedAt), Status: string(s.Status), StatusSymbol: symbolOf(string(s.Status)), StatusClass: classes[string(s.Status)]}
+		if s.EndedAt != nil {
+			sv.Duration = fmtDuration(s.EndedAt.Sub(s.StartedAt).Milliseconds())
+		}
+		v.Sessions = append(v.Sessions, sv)
+	}
+	counts := map[string]int{}
+	for i, s := range r.Steps {
+		counts[string(s.Status)]++
+		sv := stepView{N: i + 1, ID: s.ID, Type: s.Type, Name: s.Name, Status: string(s.Status), Symbol: symbolOf(string(s.Status)),
+			Class: classes[string(s.Status)], Role: s.Role, Performers: strings.Join(s.Performers, ", "),
+			Started: fmtClock(s.StartedAt, r.StartedAt), Attempts: s.Attempts}
+		if s.Section != engine.SectionSteps && s.Section != "" {
+			sv.Section = string(s.Section)
+		}
+		if s.FinishedAt != nil || s.DurationMS > 0 {
+			sv.Duration = fmtDuration(s.DurationMS)
+		}
+		for _, l := range s.Links {
+			sv.Made = append(sv.Made, newLinkView(l))
+		}
+		switch {
+		case s.Status == engine.StepSkipped:
+			sv.Note = "skipped: " + oneLine(s.Skipped)
+		case s.Error != "":
+			sv.Note = oneLine(s.Error)
+		}
+		if len(s.Items) > 0 {
+			per := map[string]int{}
+			for _, it := range s.Items {
+				per[string(it.Status)]++
+			}
+			sv.Note = strings.TrimSpace(fmt.Sprintf("%d items: %s. %s", len(s.Items), countList(per), sv.Note))
+		}
+		v.Steps = append(v.Steps, sv)
+		if s.Status == engine.StepFailed || s.Status == engine.StepRejected || s.Status == engine.StepWaiting || s.Status == engine.StepCancelled || s.Error != "" {
+			fv := failureView{ID: s.ID, Type: s.Type, Status: string(s.Status), Symbol: symbolOf(string(s.Status)), Error: s.Error, LogTail: s.LogTail}
+			if s.Error == "" {
+				for _, it := range s.Items {
+					if it.Error != "" {
+						fv.Item, fv.Error = fmtValue(it.Item), it.Error
+						break
+					}
+				}
+			}
+			v.Failures = append(v.Failures, fv)
+		}
+	}
+	v.StepCounts = fmt.Sprintf("%d steps: %s", len(r.Steps), countList(counts))
+	for _, l := range r.Links {
+		v.Links = append(v.Links, newLinkView(l))
+	}
+	for _, c := range r.Choices {
+		at := c.At
+		v.Choices = append(v.Choices, choiceView{Step: c.Step, Action: c.Action, By: c.By, At: fmtTime(&at), Reason: c.Reason})
+	}
+	return v
+}
+
+// countList writes counts in a fixed order of statuses, so the summary reads the same
+// from run to run.
+func countList(m map[string]int) string {
+	order := []string{"succeeded", "failed", "rejected", "waiting", "cancelled", "running", "skipped", "pending"}
+	var parts []string
+	seen := map[string]bool{}
+	for _, k := range order {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+		}
+		seen[k] = true
+	}
+	var rest []string
+	for k := range m {
+		if !seen[k] && m[k] > 0 {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ReportMarkdown renders a report as Markdown fit for the release report comment on the
+// release issue.
+func ReportMarkdown(r *engine.Report) string {
+	var b strings.Builder
+	_ = WriteReportMarkdown(&b, r)
+	return b.String()
+}
+
+// WriteReportMarkdown writes a report as Markdown (GitHub-flavoured: tables, details).
+// Everything that comes from a run (errors, logs, titles) is escaped or fenced, so a
+// hostile step output cannot break the comment's layout or inject HTML.
+func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
+	v := newView(r)
+	var b strings.Builder
+	fmt.Fprintf(&b, "## %s Release report: %s\n\n", v.Symbol, mdText(v.Heading))
+	fmt.Fprintf(&b, "**Outcome: %s** · product %s", mdText(v.Outcome), mdCode(v.Product))
+	if v.Version != "" {
+		fmt.Fprintf(&b, " · version %s", mdCode(v.Version))
+	}
+	fmt.Fprintf(&b, " · run %s", mdCode(v.RunID))
+	if v.Mode != "" && v.Mode != "run" {
+		fmt.Fprintf(&b, " (%s)", mdText(v.Mode))
+	}
+	b.WriteString("\n\n")
+	fmt.Fprintf(&b, "Run by **%s**, started %s", mdText(v.Actor), v.Started)
+	if v.Finished != "" {
+		fmt.Fprintf(&b, ", finished %s (%s)", v.Finished, v.Duration)
+	}
+	fmt.Fprintf(&b, ". %s.\n\n", v.StepCounts)
+	if len(v.Inputs) > 0 {
+		parts := make([]string, len(v.Inputs))
+		for i, in := range v.Inputs {
+			parts[i] = mdCode(in.Key + "=" + in.Value)
+		}
+		fmt.Fprintf(&b, "Inputs: %s · playbook %s · plan hash %s\n\n", strings.Join(parts, " "), mdCode(v.Playbook), mdCode(v.PlanHash))
+	}
+
+	if len(v.Sessions) > 1 {
+		fmt.Fprintf(&b, "### Sessions\n\nThe run was resumed: it ran in %d sessions.\n\n| # | by | host | started | ended | duration | status |\n|---|---|---|---|---|---|---|\n", len(v.Sessions))
+		for _, s := range v.Sessions {
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s %s |\n", s.N, mdText(s.Actor), mdText(s.Host), s.Started, s.Ended, s.Duration, s.StatusSymbol, s.Status)
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString("### Steps\n\n|   | step | role (performers) | started | duration | attempts | result |\n|---|---|---|---|---|---|---|\n")
+	for _, s := range v.Steps {
+		name := mdCode(s.ID)
+		if s.Name != "" {
+			name += " " + mdText(s.Name)
+		}
+		name += " " + mdCode(s.Type)
+		if s.Section != "" {
+			name += " _(" + s.Section + ")_"
+		}
+		role := mdText(s.Role)
+		if s.Performers != "" {
+			role += " (" + mdText(s.Performers) + ")"
+		}
+		var made []string
+		for _, l := range s.Made {
+			made = append(made, mdLink(l))
+		}
+		if s.Note != "" {
+			made = append(made, mdText(s.Note))
+		}
+		attempts := ""
+		if s.Attempts > 0 {
+			attempts = fmt.Sprint(s.Attempts)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Symbol, name, role, s.Started, s.Duration, attempts, strings.Join(made, "<br>"))
+	}
+	b.WriteString("\n")
+
+	if len(v.Links) > 0 {
+		b.WriteString("### Links\n\n")
+		for _, l := range v.Links {
+			fmt.Fprintf(&b, "- %s: %s", l.Kind, mdLink(l))
+			if l.Step != "" {
+				fmt.Fprintf(&b, " (step %s)", mdCode(l.Step))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+
+	if len(v.Choices) > 0 {
+		b.WriteString("### Choices people made\n\n| step | choice | by | when | why |\n|---|---|---|---|---|\n")
+		for _, c := range v.Choices {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdCode(c.Step), mdText(c.Action), mdText(c.By), c.At, mdText(c.Reason))
+		}
+		b.WriteString("\n")
+	}
+
+	if len(v.Failures) > 0 {
+		b.WriteString("### What went wrong\n\n")
+		for _, f := range v.Failures {
+			fmt.Fprintf(&b, "#### %s %s %s: %s", f.Symbol, mdCode(f.ID), mdCode(f.Type), f.Status)
+			if f.Item != "" {
+				fmt.Fprintf(&b, " (item %s)", mdCode(f.Item))
+			}
+			b.WriteString("\n\n")
+			if f.Error != "" {
+				b.WriteString(fence(f.Error, "text"))
+				b.WriteString("\n")
+			}
+			if len(f.LogTail) > 0 {
+				fmt.Fprintf(&b, "<details><summary>Last %d log lines</summary>\n\n%s\n</details>\n\n", len(f.LogTail), fence(strings.Join(f.LogTail, "\n"), "text"))
+			}
+		}
+	}
+	fmt.Fprintf(&b, "<sub>Rendered by runbook from the report of run %s.</sub>\n", mdCode(v.RunID))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// mdText escapes text for a Markdown paragraph or table cell: punctuation that would
+// start markup, HTML, pipes and line breaks.
+func mdText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '`', '*', '_', '[', ']', '<', '>', '|', '#', '!', '~', '&':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n', '\r', '\t':
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// mdCode writes s as an inline code span that survives backticks and pipes in s (GFM
+// tables split cells on | even inside code spans, unless it is escaped).
+func mdCode(s string) string {
+	if s == "" {
+		return ""
+	}
+	s = strings.NewReplacer("\n", " ", "\r", " ", "|", "\\|").Replace(s)
+	n := longestRun(s, '`') + 1
+	tick := strings.Repeat("`", n)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		return tick + " " + s + " " + tick
+	}
+	return tick + s + tick
+}
+
+func longestRun(s string, c rune) int {
+	best, cur := 0, 0
+	for _, r := range s {
+		if r == c {
+			cur++
+			if cur > best {
+				best = cur
+			}
+		} else {
+			cur = 0
+		}
+	}
+	return best
+}
+
+// fence writes s in a fenced code block whose fence is longer than any backtick run in s.
+func fence(s, lang string) string {
+	n := longestRun(s, '`') + 1
+	if n < 3 {
+		n = 3
+	}
+	f := strings.Repeat("`", n)
+	return f + lang + "\n" + strings.TrimRight(s, "\n") + "\n" + f + "\n"
+}
+
+// mdLink is a hyperlink when the URL is http(s), else the title and the URL as text.
+func mdLink(l linkView) string {
+	title := l.Title
+	if title == "" {
+		title = l.URL
+	}
+	if !l.Safe || strings.ContainsAny(l.URL, "<> \n") {
+		return mdText(title) + " " + mdCode(l.URL)
+	}
+	return "[" + mdText(title) + "](<" + l.URL + ">)"
+}
