@@ -487,3 +487,25 @@ func TestBackupJobFailure(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A 503 on the create is transient; the retry reuses the recorded name and creates one Job.
+func TestBackupJobTransientCreate(t *testing.T) {
+	c := kubesim.New()
+	defer c.Close()
+	c.AddCronJob("cdc", "cdc-es-backup", "0 2 * * *", "reg.example/es-backup:1.0")
+	sc := enginetest.NewContext(t, "backup", conn(c))
+	with := map[string]any{"namespace": "cdc", "cronjob": "cdc-es-backup"}
+	c.FailNext("create", "jobs", 1, apierrors.NewServiceUnavailable("apiserver restarting"))
+	_, err := run(t, sc, "kubernetes.backup_job", with)
+	if ok, _ := engine.IsTransient(err); !ok {
+		t.Fatalf("want a transient error, got %v", err)
+	}
+	out, err := run(t, sc, "kubernetes.backup_job", with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ := c.Clientset().BatchV1().Jobs("cdc").List(context.Background(), metav1.ListOptions{})
+	if len(jobs.Items) != 1 || jobs.Items[0].Name != out["job_name"] {
+		t.Fatalf("%d jobs, outputs %v", len(jobs.Items), out)
+	}
+}
