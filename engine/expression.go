@@ -102,11 +102,9 @@ func (s *scope) clone() *scope {
 	for k, v := range s.env {
 		env[k] = v
 	}
-	vis := make(map[string]bool, len(s.visible))
-	for k, v := range s.visible {
-		vis[k] = v
-	}
-	return &scope{env: env, stepIndex: s.stepIndex, allSteps: s.allSteps, visible: vis}
+	// visible only grows, step by step, and a clone lives for one step's compilation, so
+	// it can share it.
+	return &scope{env: env, stepIndex: s.stepIndex, allSteps: s.allSteps, visible: s.visible}
 }
 
 // exprType maps a playbook type to the checker's.
@@ -202,7 +200,22 @@ func compileExpr(e *Expr, sc *scope, pos Pos, d *diags) bool {
 	if !ok {
 		return false
 	}
-	prog, err := expr.Compile(e.Src, expr.Env(sc.env), expr.MaxNodes(10000))
+	// Check against the steps this expression reads only: building the checker's view of
+	// every earlier step for every expression would make validation quadratic.
+	env := make(types.Map, len(sc.env))
+	for k, v := range sc.env {
+		env[k] = v
+	}
+	if all, ok := sc.env["steps"].(types.Map); ok {
+		steps := types.Map{}
+		for _, id := range e.Deps {
+			if t, ok := all[id]; ok {
+				steps[id] = t
+			}
+		}
+		env["steps"] = steps
+	}
+	prog, err := expr.Compile(e.Src, expr.Env(env), expr.MaxNodes(10000))
 	if err != nil {
 		line, col, msg := exprErrorPos(err, pos)
 		d.addIn(pos.File, line, col, "expression %q: %s", e.Src, msg)

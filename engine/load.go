@@ -898,9 +898,9 @@ func (l *loader) include(n *yaml.Node, sec Section, depth int) []*StepDecl {
 	if !filepath.IsAbs(full) {
 		full = filepath.Join(filepath.Dir(l.file), path)
 	}
-	src, err := os.ReadFile(full)
+	src, err := readFragment(full)
 	if err != nil {
-		l.errAt(resolve(f["include"]), "include %s: %v", path, errors.Unwrap(err))
+		l.errAt(resolve(f["include"]), "include %s: %v", path, err)
 		return nil
 	}
 	if len(src) > MaxPlaybookBytes {
@@ -987,6 +987,22 @@ func (l *loader) include(n *yaml.Node, sec Section, depth int) []*StepDecl {
 		return nil
 	}
 	return l.collect(sn.Content, sec, use, depth+1)
+}
+
+// readFragment reads a fragment file, at most one byte past the size limit, and only a
+// regular file: an include of /dev/zero or a FIFO must not read forever.
+func readFragment(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errors.Unwrap(err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, errors.Unwrap(err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	return io.ReadAll(io.LimitReader(f, MaxPlaybookBytes+1))
 }
 
 // stepHeader reads what is needed to know a step exists: its id, type and place.

@@ -138,6 +138,9 @@ type ItemReport struct {
 
 const logTailLines = 20
 
+// maxReportItems bounds a foreach step's items in a report rebuilt from a journal.
+const maxReportItems = 1 << 20
+
 // Event is one change to a run, as written to its journal.
 type Event struct {
 	Kind string    `json:"k"` // run, session, start, kv, end, link, log, choice, run_end, items
@@ -208,6 +211,15 @@ func (sr *StepReport) item(i int) *ItemReport {
 func (r *Report) apply(ev *Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A journal is read back from disk: an event without its payload, or with an item
+	// index no run could reach (a corrupted or hand-edited line), is ignored rather than
+	// crashing a resume or allocating without bound.
+	switch {
+	case ev.Kind == "run" && ev.Header == nil, ev.Kind == "session" && ev.Session == nil,
+		ev.Kind == "link" && ev.Link == nil, ev.Kind == "choice" && ev.Choice == nil,
+		ev.Item > maxReportItems:
+		return
+	}
 	switch ev.Kind {
 	case "run":
 		h := ev.Header

@@ -374,11 +374,9 @@ func (r *Run) env(failure map[string]any) *evalEnv {
 	for k, v := range r.base {
 		m[k] = v
 	}
-	steps := make(map[string]any, len(r.stepVals))
-	for k, v := range r.stepVals {
-		steps[k] = v
-	}
-	m["steps"] = steps
+	// The steps' values are read, not copied: they change only between steps (setStepVal),
+	// never while a step's expressions (or its foreach items) are evaluated.
+	m["steps"] = r.stepVals
 	if r.base["vars"] == nil {
 		m["vars"] = map[string]any{}
 	}

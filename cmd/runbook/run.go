@@ -98,9 +98,13 @@ func (a *app) runCmd() *cobra.Command {
 			}
 			defer unlock()
 			opts.Store = store
-			return a.execute(cmd.Context(), pb, opts, dir, reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
+			err = a.execute(cmd.Context(), pb, opts, dir, reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
 				return engine.Execute(ctx, pb, o)
 			})
+			if !a.quiet {
+				rehearse.summary(a.stdout)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set an input: --set version=1.2.3 (repeatable)")

@@ -1,0 +1,410 @@
+// Package rehearsal runs a real playbook end to end against the built-in simulators of
+// every service (GitHub, Kubernetes, Jenkins, Zenodo, SMTP, chat, public URLs), in one
+// process, with simulated people answering the gates. It is the embedded default a new
+// user runs first, and the backbone of the end-to-end tests.
+//
+// The world is seeded from the playbook's own plan: the workloads its kubernetes.verify
+// steps name (staging already runs the build to promote; production runs an older one),
+// the Jenkins jobs its jenkins.build steps call (deploy.prod rolls production out to the
+// version; rollback rolls it back), the CronJobs of its backup jobs. Repositories, issues
+// and other jobs are created on first use.
+package rehearsal
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cessda/runbook/engine"
+	"github.com/cessda/runbook/steps/github/githubsim"
+	"github.com/cessda/runbook/steps/httpcheck/httpchecksim"
+	"github.com/cessda/runbook/steps/jenkins/jenkinssim"
+	"github.com/cessda/runbook/steps/kubernetes/kubesim"
+	"github.com/cessda/runbook/steps/notify/chatsim"
+	"github.com/cessda/runbook/steps/notify/smtpsim"
+	"github.com/cessda/runbook/steps/zenodo/zenodosim"
+)
+
+// Answers are what the simulated people say.
+type Answers struct {
+	// Refuse makes the service owner refuse the release at the approval gate, with this reason.
+	Refuse string
+	// Revert makes the service owner answer the post-deployment gate with a revert, with
+	// this reason (production looks wrong to them).
+	Revert string
+	// Broken makes the deploy job roll out a build that never becomes ready, so the
+	// production verification fails and the revert path runs.
+	Broken bool
+}
+
+// previousTag is the image tag production runs before the release.
+const previousTag = "previous"
+
+// Sandbox is the simulated world of one rehearsal.
+type Sandbox struct {
+	GitHub   *githubsim.Server
+	Jenkins  *jenkinssim.Server
+	Zenodo   *zenodosim.Server
+	SMTP     *smtpsim.Server
+	Chat     *chatsim.Server
+	Public   *httpchecksim.Server
+	Clusters map[string]*kubesim.Cluster // by connection name
+	Clock    *engine.FakeClock
+
+	pb      *engine.Playbook
+	answers Answers
+	prod    []workload // production workloads, for the deploy and rollback jobs
+	gates   map[string]gate
+	mu      sync.Mutex
+	log     []string
+}
+
+type workload struct {
+	cluster       *kubesim.Cluster
+	ns, kind, nm  string
+	repo, release string
+}
+
+type gate struct {
+	role           string
+	approve, reject string
+}
+
+// New builds the world for a playbook and its inputs.
+func New(ctx context.Context, pb *engine.Playbook, inputs map[string]any, ans Answers) (*Sandbox, error) {
+	clock := engine.NewFakeClock(time.Now().UTC().Truncate(time.Second))
+	s := &Sandbox{Clock: clock, pb: pb, answers: ans, Clusters: map[string]*kubesim.Cluster{}, gates: map[string]gate{}}
+	var err error
+	s.GitHub = githubsim.New(githubsim.WithAutoCreate(), githubsim.WithClock(clock))
+	s.Jenkins = jenkinssim.New(jenkinssim.WithClock(clock), jenkinssim.WithAutoCreate())
+	s.Zenodo = zenodosim.New(zenodosim.AcceptAnyToken(), zenodosim.WithClock(clock.Now))
+	if s.SMTP, err = smtpsim.New(smtpsim.WithAuth("runbook", "rehearsal-password")); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Chat = chatsim.New(chatsim.WithAutoCreate())
+	s.Public = httpchecksim.New(httpchecksim.WithAutoCreate())
+
+	plan, err := engine.BuildPlan(ctx, pb, inputs, engine.PlanOptions{Offline: true, Mode: "rehearsal", Clock: clock})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.seed(plan); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.GitHub.AutoRespond(s.respond)
+	return s, nil
+}
+
+// cluster returns the simulated cluster behind a kubernetes connection.
+func (s *Sandbox) cluster(name string) *kubesim.Cluster {
+	if c, ok := s.Clusters[name]; ok {
+		return c
+	}
+	c := kubesim.New(kubesim.WithStart(s.Clock.Now()))
+	s.Clusters[name] = c
+	return c
+}
+
+func (s *Sandbox) isProduction(conn string) bool {
+	for _, c := range s.pb.Connections {
+		if c.Name == conn {
+			return strings.Contains(c.Settings["context"], "prod") || strings.Contains(c.Name, "prod")
+		}
+	}
+	return strings.Contains(conn, "prod")
+}
+
+func (s *Sandbox) connName(params map[string]any, typ string) string {
+	if n, ok := params["connection"].(string); ok && n != "" {
+		return n
+	}
+	var of []string
+	for _, c := range s.pb.Connections {
+		if c.Type == typ {
+			of = append(of, c.Name)
+		}
+	}
+	if len(of) == 1 {
+		return of[0]
+	}
+	return typ
+}
+
+func known(v any) bool {
+	s, ok := v.(string)
+	return !ok || s != engine.KnownAfterRun
+}
+
+func strList(v any) []string {
+	l, _ := v.([]any)
+	var out []string
+	for _, x := range l {
+		if s, ok := x.(string); ok && s != engine.KnownAfterRun {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// seed creates the workloads, CronJobs and jobs the playbook's plan names.
+func (s *Sandbox) seed(plan *engine.PlanDoc) error {
+	seen := map[string]bool{}
+	for _, ps := range plan.Steps {
+		p := ps.Params
+		switch ps.Type {
+		case "kubernetes.verify":
+			ns, _ := p["namespace"].(string)
+			tag, _ := p["image_tag"].(string)
+			if ns == "" || !known(ns) || tag == "" || !known(tag) {
+				s.note("cannot seed %s: namespace or image_tag known only after run", ps.ID)
+				continue
+			}
+			conn := s.connName(p, "kubernetes")
+			cl := s.cluster(conn)
+			prod := s.isProduction(conn)
+			image, _ := p["image"].(string)
+			for kind, names := range map[string][]string{"deployment": strList(p["deployments"]), "statefulset": strList(p["statefulsets"])} {
+				for _, name := range names {
+					repo := "registry.invalid/cessda/" + name
+					if image != "" && known(image) {
+						repo = "registry.invalid/cessda/" + image
+					}
+					key := conn + "/" + ns + "/" + kind + "/" + name
+					if seen[key] {
+						continue
+					}
+					seen[key] = true
+					start := tag
+					if prod {
+						start = previousTag
+						s.prod = append(s.prod, workload{cluster: cl, ns: ns, kind: kind, nm: name, repo: repo, release: tag})
+					}
+					if kind == "deployment" {
+						cl.AddDeployment(ns, name, repo+":"+start, 2)
+					} else {
+						cl.AddStatefulSet(ns, name, repo+":"+start, 2)
+					}
+				}
+			}
+		case "kubernetes.backup_job":
+			ns, _ := p["namespace"].(string)
+			cj, _ := p["cronjob"].(string)
+			if ns != "" && cj != "" && known(ns) && known(cj) {
+				s.cluster(s.connName(p, "kubernetes")).AddCronJob(ns, cj, "0 2 * * *", "registry.invalid/cessda/"+cj+":latest")
+			}
+		case "github.approval":
+			role, _ := p["role"].(string)
+			if role == "" {
+				role = "service_owner"
+			}
+			g := gate{role: role, approve: "/approve", reject: "/reject"}
+			if c, ok := p["approve_command"].(string); ok && c != "" {
+				g.approve = c
+			}
+			if c, ok := p["reject_command"].(string); ok && c != "" {
+				g.reject = c
+			}
+			s.gates[g.approve] = g
+		}
+	}
+	for _, ps := range plan.Steps {
+		if ps.Type != "jenkins.build" {
+			continue
+		}
+		job, _ := ps.Params["job"].(string)
+		if job == "" || !known(job) {
+			continue
+		}
+		var params []jenkinssim.Param
+		if m, ok := ps.Params["parameters"].(map[string]any); ok {
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				params = append(params, jenkinssim.Param{Name: k})
+			}
+		}
+		switch {
+		case strings.HasSuffix(job, "deploy.prod"):
+			s.Jenkins.AddJob(jenkinssim.Job{Path: job, Params: params, Script: s.deployScript})
+		case strings.HasSuffix(job, ".rollback"):
+			s.Jenkins.AddJob(jenkinssim.Job{Path: job, Params: params, Script: s.rollbackScript})
+		default:
+			s.Jenkins.AddJob(jenkinssim.Job{Path: job, Params: params})
+		}
+	}
+	return nil
+}
+
+// deployScript is the deploy.prod job: it tags the images and rolls production out.
+func (s *Sandbox) deployScript(b *jenkinssim.Build) {
+	b.Logf("[Pipeline] Start of Pipeline")
+	for k, v := range b.Params() {
+		b.Logf("parameter %s=%s", k, v)
+	}
+	b.Sleep(3 * time.Second)
+	for _, w := range s.prod {
+		tag := w.release
+		if s.answers.Broken {
+			tag = strings.TrimPrefix(kubesim.BrokenSuffix, ":")
+		}
+		b.Logf("+ helm upgrade %s --set %s.image.tag=%s -n %s --atomic", w.nm, w.nm, tag, w.ns)
+		if err := w.cluster.SetImage(w.ns, w.kind, w.nm, "*", w.repo+":"+tag); err != nil {
+			b.Logf("ERROR: %v", err)
+			b.SetResult("FAILURE")
+			return
+		}
+		b.Sleep(2 * time.Second)
+	}
+	b.Logf("[Pipeline] End of Pipeline")
+}
+
+// rollbackScript is the rollback job: production back to the previous build.
+func (s *Sandbox) rollbackScript(b *jenkinssim.Build) {
+	for _, w := range s.prod {
+		b.Logf("+ helm rollback %s -n %s", w.nm, w.ns)
+		if err := w.cluster.SetImage(w.ns, w.kind, w.nm, "*", w.repo+":"+previousTag); err != nil {
+			b.Logf("ERROR: %v", err)
+			b.SetResult("FAILURE")
+			return
+		}
+		b.Sleep(time.Second)
+	}
+}
+
+var requestRE = regexp.MustCompile(`cmd=(/\S+)`)
+
+// respond is the simulated people: they answer the approval requests posted in the
+// release issue.
+func (s *Sandbox) respond(ev githubsim.Event) {
+	if ev.Kind != "comment_created" || !strings.Contains(ev.Body, "approval-request") {
+		return
+	}
+	m := requestRE.FindStringSubmatch(ev.Body)
+	if m == nil {
+		return
+	}
+	g, ok := s.gates[m[1]]
+	if !ok {
+		g = gate{role: "service_owner", approve: m[1], reject: "/reject"}
+	}
+	who := "service-owner"
+	if people := s.pb.Roles[g.role]; len(people) > 0 {
+		who = people[0]
+	}
+	answer := g.approve
+	switch {
+	case g.approve == "/approve" && s.answers.Refuse != "":
+		answer = g.reject + " " + s.answers.Refuse
+	case g.approve != "/approve" && s.answers.Revert != "":
+		answer = g.reject + " " + s.answers.Revert
+	}
+	s.note("%s answers %q in %s#%d", who, answer, ev.Repo, ev.Issue)
+	if _, err := s.GitHub.Comment(ev.Repo, ev.Issue, who, answer); err != nil {
+		s.note("answer failed: %v", err)
+	}
+}
+
+func (s *Sandbox) note(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = append(s.log, fmt.Sprintf(format, args...))
+}
+
+// Notes returns what the sandbox did on its own (seeding, people's answers).
+func (s *Sandbox) Notes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.log...)
+}
+
+// Connect points a playbook's connection at the simulator of its type.
+func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) {
+	c := d.Connection()
+	c.TokenEnv, c.TokenFile = "", ""
+	switch d.Type {
+	case "github":
+		c.URL, c.Token = s.GitHub.URL(), "rehearsal-github-token"
+	case "kubernetes":
+		c.Client = s.cluster(d.Name).Clientset()
+	case "jenkins":
+		c.URL, c.Token = s.Jenkins.URL()+"/", jenkinssim.DefaultToken
+		c.Settings["user"] = jenkinssim.DefaultUser
+	case "zenodo":
+		c.URL, c.Token = s.Zenodo.URL(), "rehearsal-zenodo-token"
+	case "smtp":
+		c.URL, c.Token = s.SMTP.URL(), "rehearsal-password"
+		c.Settings["username"] = "runbook"
+		c.Client = s.SMTP.CertPool()
+		if c.Settings["from"] == "" {
+			c.Settings["from"] = "runbook@rehearsal.invalid"
+		}
+	case "chat":
+		if c.Settings["flavor"] == "mattermost" {
+			c.URL = s.Chat.MattermostURL("rehearsal")
+		} else {
+			c.URL = s.Chat.SlackURL("rehearsal")
+		}
+	case "http":
+		c.URL, c.Token = s.Public.URL()+"/", ""
+	default:
+		return nil, fmt.Errorf("rehearsal: no simulator for connection %s of type %s", d.Name, d.Type)
+	}
+	return c, nil
+}
+
+// Calls counts the requests each simulated service answered.
+func (s *Sandbox) Calls() map[string]int {
+	out := map[string]int{
+		"github":  len(s.GitHub.Requests()),
+		"jenkins": len(s.Jenkins.Requests()),
+		"zenodo":  len(s.Zenodo.Requests()),
+		"smtp":    len(s.SMTP.Messages()),
+		"chat":    len(s.Chat.Posts()),
+		"public":  len(s.Public.Requests()),
+	}
+	for name, c := range s.Clusters {
+		out["kubernetes/"+name] = len(c.Actions())
+	}
+	return out
+}
+
+// Close stops every simulator.
+func (s *Sandbox) Close() {
+	for _, c := range []interface{ Close() }{s.GitHub, s.Jenkins, s.Zenodo, s.Chat, s.Public} {
+		if c != nil && !isNil(c) {
+			c.Close()
+		}
+	}
+	if s.SMTP != nil {
+		s.SMTP.Close()
+	}
+	for _, c := range s.Clusters {
+		c.Close()
+	}
+}
+
+func isNil(c interface{ Close() }) bool {
+	switch v := c.(type) {
+	case *githubsim.Server:
+		return v == nil
+	case *jenkinssim.Server:
+		return v == nil
+	case *zenodosim.Server:
+		return v == nil
+	case *chatsim.Server:
+		return v == nil
+	case *httpchecksim.Server:
+		return v == nil
+	}
+	return false
+}
