@@ -70,7 +70,7 @@ type workload struct {
 }
 
 type gate struct {
-	role           string
+	role            string
 	approve, reject string
 }
 
