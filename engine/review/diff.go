@@ -446,7 +446,7 @@ func (d *PlanDiff) WriteMarkdown(w io.Writer) error {
 			}
 			sec := ""
 			if c.Section != string(engine.SectionSteps) && c.Section != "" {
-				sec = " _(" + c.Section + ")_"
+				sec = " _(" + mdText(c.Section) + ")_"
 			}
 			fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %s |\n", mdMarks[c.Kind], mdCode(c.ID), sec, mdCode(c.Type), mdText(c.Role), strings.Join(what, ", "))
 		}

@@ -129,7 +129,7 @@ func fmtClock(t *time.Time, day time.Time) string {
 }
 
 // fmtDuration rounds to what a person cares about: milliseconds under a second, seconds
-// under an hour, minutes beyond.
+// under an hour, minutes beyond ("26h", "2h30m").
 func fmtDuration(ms int64) string {
 	d := time.Duration(ms) * time.Millisecond
 	switch {
@@ -139,9 +139,13 @@ func fmtDuration(ms int64) string {
 		return d.String()
 	case d < time.Hour:
 		return d.Round(time.Second).String()
-	default:
-		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 	}
+	d = d.Round(time.Minute)
+	h, m := int(d/time.Hour), int((d%time.Hour)/time.Minute)
+	if m == 0 {
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dh%dm", h, m)
 }
 
 func fmtValue(v any) string {
@@ -160,20 +164,35 @@ func fmtValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// linkKind names what a link points at, from its title and URL, for the links section.
+// linkKind names what a link points at, from its URL first (titles are free text:
+// "Release issue" is an issue), for the links section.
 func linkKind(l engine.Link) string {
 	t, u := strings.ToLower(l.Title), strings.ToLower(l.URL)
+	has := func(s string, subs ...string) bool {
+		for _, x := range subs {
+			if strings.Contains(s, x) {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
-	case strings.Contains(t, "doi") || strings.Contains(u, "doi.org") || strings.Contains(u, "zenodo"):
+	case has(t, "approval", "rejection"):
+		return "approval"
+	case has(u, "doi.org/"):
 		return "DOI"
-	case strings.Contains(t, "release") || strings.Contains(u, "/releases/"):
+	case has(u, "zenodo"):
+		return "Zenodo"
+	case has(u, "/releases/"):
 		return "release"
-	case strings.Contains(t, "tag") || strings.Contains(u, "/tree/") || strings.Contains(u, "/tags/"):
-		return "tag"
-	case strings.Contains(t, "build") || strings.Contains(t, "job") || strings.Contains(u, "/job/"):
-		return "build"
-	case strings.Contains(t, "issue") || strings.Contains(t, "milestone") || strings.Contains(u, "/issues/") || strings.Contains(u, "/milestone/"):
+	case has(u, "/issues/", "/pull/", "/milestone/"):
 		return "issue"
+	case has(u, "/job/") || has(t, "build", "jenkins"):
+		return "build"
+	case has(u, "/tree/", "/tags/", "/commit/") || has(t, "tag"):
+		return "tag"
+	case has(t, "release"):
+		return "release"
 	}
 	return "link"
 }
@@ -256,7 +275,7 @@ func newView(r *engine.Report) *view {
 	}
 	for _, s := range r.Sessions {
 		sv := sessionView{N: s.N, Actor: s.Actor, Host: s.Host, Command: s.Command, Started: fmtTime(&s.StartedAt),
-			Ended: fmtTime(s.EndedAt), Status: string(s.Status), StatusSymbol: symbolOf(string(s.Status)), StatusClass: classes[string(s.Status)]}
+			Ended: fmtTime(s.EndedAt), Status: strings.ReplaceAll(string(s.Status), "_", " "), StatusSymbol: symbolOf(string(s.Status)), StatusClass: classes[string(s.Status)]}
 		if s.EndedAt != nil {
 			sv.Duration = fmtDuration(s.EndedAt.Sub(s.StartedAt).Milliseconds())
 		}
@@ -271,7 +290,7 @@ func newView(r *engine.Report) *view {
 		if s.Section != engine.SectionSteps && s.Section != "" {
 			sv.Section = string(s.Section)
 		}
-		if s.FinishedAt != nil || s.DurationMS > 0 {
+		if s.StartedAt != nil && (s.FinishedAt != nil || s.DurationMS > 0) {
 			sv.Duration = fmtDuration(s.DurationMS)
 		}
 		for _, l := range s.Links {
@@ -393,7 +412,7 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 		}
 		name += " " + mdCode(s.Type)
 		if s.Section != "" {
-			name += " _(" + s.Section + ")_"
+			name += " _(" + mdText(s.Section) + ")_"
 		}
 		role := mdText(s.Role)
 		if s.Performers != "" {
