@@ -50,7 +50,8 @@ func (p *BackupJob) name(sc *engine.StepContext) string {
 	if p.JobName != "" {
 		return p.JobName
 	}
-	sum := sha256.Sum256([]byte(sc.RunID + "/" + sc.StepID))
+	// the same on every attempt of this step in this run; distinct per foreach item
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%s/%s/%v", sc.RunID, sc.StepID, p.Namespace, p.CronJob, sc.Item)))
 	base := p.CronJob
 	if len(base) > 63-len("-runbook-")-10 {
 		base = strings.TrimRight(base[:63-len("-runbook-")-10], "-.")

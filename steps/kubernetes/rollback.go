@@ -56,6 +56,7 @@ type rollbackRecord struct {
 	FromRevision int64  `json:"from_revision"`
 	ToRevision   int64  `json:"to_revision"`
 	Target       string `json:"target"`
+	Requested    int    `json:"requested"` // the to_revision parameter the target was chosen for
 	Result       string `json:"result,omitempty"`
 }
 
@@ -175,7 +176,7 @@ func (p *Rollback) pick(hs []history, rec *rollbackRecord) (*history, error) {
 
 func (p *Rollback) recall(sc *engine.StepContext) *rollbackRecord {
 	var rec rollbackRecord
-	if sc.Recall("rollback", &rec) && rec.Kind == p.kind() && rec.Name == p.Name && rec.Target != "" {
+	if sc.Recall("rollback", &rec) && rec.Kind == p.kind() && rec.Name == p.Name && rec.Target != "" && rec.Requested == p.ToRevision {
 		return &rec
 	}
 	return nil
@@ -236,7 +237,7 @@ func (p *Rollback) Run(ctx context.Context, sc *engine.StepContext) (engine.Outp
 		return nil, err
 	}
 	if rec == nil {
-		rec = &rollbackRecord{Kind: p.kind(), Name: p.Name, FromRevision: cur, ToRevision: t.revision, Target: t.name}
+		rec = &rollbackRecord{Kind: p.kind(), Name: p.Name, FromRevision: cur, ToRevision: t.revision, Target: t.name, Requested: p.ToRevision}
 		if err := sc.Record("rollback", rec); err != nil {
 			return nil, err
 		}

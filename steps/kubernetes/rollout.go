@@ -69,10 +69,11 @@ func watchUntil(ctx context.Context, sc *engine.StepContext, what string,
 		}
 		return done, nil
 	}
-	timedOut := func() error {
-		dl, _ := ctx.Deadline()
-		return &errTimeout{what: what, d: time.Until(dl).Round(time.Second), last: lastMsg}
+	var total time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		total = time.Until(dl).Round(time.Millisecond)
 	}
+	timedOut := func() error { return &errTimeout{what: what, d: total, last: lastMsg} }
 	for {
 		if ctx.Err() != nil {
 			return nil, ctxErr(ctx, timedOut)

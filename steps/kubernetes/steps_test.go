@@ -120,7 +120,7 @@ func TestVerifyTimeout(t *testing.T) {
 	sc := enginetest.NewContext(t, "verify", conn(c))
 	start := time.Now()
 	_, err := run(t, sc, "kubernetes.verify", map[string]any{"namespace": "cvs", "statefulsets": []any{"cvs-es"}, "image_tag": "broken", "timeout": "150ms"})
-	if err == nil || !strings.Contains(err.Error(), "did not finish within") || !strings.Contains(err.Error(), "pods to be ready") {
+	if err == nil || !strings.Contains(err.Error(), "did not finish within 150ms") || !strings.Contains(err.Error(), "pods to be ready") {
 		t.Fatalf("err = %v", err)
 	}
 	if time.Since(start) > 5*time.Second {
