@@ -247,3 +247,20 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// In a rehearsal the deploy job calls SetImage on workloads nobody seeded: with auto-create
+// they appear (rolled out to the auto image) and then roll out to the deployed image.
+func TestAutoCreateThenSetImage(t *testing.T) {
+	c := New(WithAutoCreate(nil))
+	defer c.Close()
+	if err := c.SetImage("cvs", "deployment", "cvs-frontend", "", "reg/cvs-frontend:3.6.1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "rollout of the deployed image", func() bool {
+		d := getDeploy(t, c, "cvs", "cvs-frontend")
+		return d.Annotations[RevisionAnnotation] == "2" && d.Status.UpdatedReplicas == 1 && d.Status.AvailableReplicas == 1 && d.Status.Replicas == 1
+	})
+	if img := getDeploy(t, c, "cvs", "cvs-frontend").Spec.Template.Spec.Containers[0].Image; img != "reg/cvs-frontend:3.6.1" {
+		t.Fatalf("image %s", img)
+	}
+}
