@@ -260,15 +260,11 @@ func FuzzJournal(f *testing.F) {
 	f.Add([]byte(`{"k":"run","header":{"steps":[{"id":"a"}]}}`+"\n"+`{"k":"start","s":"a","i":1000000000}`+"\n"), uint(0))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint) {
 		// Any bytes.
-		t0 := time.Now()
 		if evs, err := decodeEvents(data); err == nil {
 			r := replay(evs)
 			if _, err := r.marshal(); err != nil {
 				t.Fatalf("a replayed report cannot be written: %v", err)
 			}
-		}
-		if d := time.Since(t0); d > 2*time.Second {
-			t.Fatalf("SLOW %s", d)
 		}
 		// The real journal, torn at a byte.
 		n := int(cut % uint(len(full)+1))
