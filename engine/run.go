@@ -175,6 +175,15 @@ func newRun(pb *Playbook, opts Options) *Run {
 		seed = uint64(time.Now().UnixNano())
 	}
 	r.rng = mrand.New(mrand.NewPCG(seed, seed>>1|1))
+	// Every step is readable from the start, as pending, so a condition such as
+	// steps.deploy.status == "succeeded" is simply false for a step that never ran.
+	for _, st := range pb.AllSteps() {
+		outs := map[string]any{}
+		for _, o := range st.stepType.Outputs {
+			outs[o.Name] = nil
+		}
+		r.stepVals[st.ID] = map[string]any{"status": string(StepPending), "error": "", "attempts": 0, "outputs": outs}
+	}
 	r.writer = &reportWriter{store: opts.Store, report: r.report, interval: opts.ReportInterval}
 	r.planHash = PlanHash(pb, opts.Inputs)
 	roles := map[string]any{}

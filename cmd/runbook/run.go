@@ -262,6 +262,9 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	case engine.RunCancelled:
 		return exitWith(exitInterrupted, fmt.Errorf("%s\n  continue with: runbook resume %s", summary, rep.RunID))
 	}
+	if rep.Status == engine.RunRolledBack {
+		return exitWith(exitFailed, fmt.Errorf("%s\n  the release was reverted; after fixing the cause, start a new run", summary))
+	}
 	return exitWith(exitFailed, fmt.Errorf("%s\n  after fixing the cause: runbook resume %s --retry %s", summary, rep.RunID, rep.FailedStep))
 }
 

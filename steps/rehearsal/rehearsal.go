@@ -349,10 +349,10 @@ func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) 
 			c.Settings["from"] = "runbook@rehearsal.invalid"
 		}
 	case "chat":
-		if c.Settings["flavor"] == "mattermost" {
+		if c.Settings["flavor"] == "mattermost" || (c.Settings["flavor"] == "" && strings.Contains(d.URL, "/hooks/")) {
 			c.URL = s.Chat.MattermostURL("rehearsal")
 		} else {
-			c.URL = s.Chat.SlackURL("rehearsal")
+			c.URL = s.Chat.SlackURL("TREHEARSAL/BREHEARSAL/XREHEARSAL")
 		}
 	case "http":
 		c.URL, c.Token = s.Public.URL()+"/", ""
