@@ -98,6 +98,10 @@ func (s *blockStep) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 
 // Run blocks until its context ends: it stands for a long step interrupted by a signal.
 func (s *blockStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
+	var done string
+	if sc.Recall("intent", &done) {
+		return engine.Outputs{}, nil // a resumed run finds what the first attempt made
+	}
 	if err := sc.Record("intent", "started"); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,244 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cessda/runbook/engine"
+)
+
+const resumePlaybook = `runbook: v1
+product: demo
+inputs:
+  version: {type: string, default: 1.0.0}
+steps:
+  - id: one
+    type: test.echo
+    with: {message: "one ${{ inputs.version }}"}
+  - id: gate
+    type: test.gate
+  - id: two
+    type: test.echo
+    with: {message: "two after ${{ steps.gate.outputs.by }}"}
+`
+
+func load(t *testing.T, src string) (*engine.Playbook, map[string]any) {
+	t.Helper()
+	pb, err := engine.Parse("resume.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := pb.ResolveInputs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pb, in
+}
+
+// TestResumeWaitingGate: a gate without an answer ends the run waiting; resume with a
+// recorded confirmation continues after it, without running the first step again, and
+// the report keeps both sessions and the choice with who made it.
+func TestResumeWaitingGate(t *testing.T) {
+	pb, in := load(t, resumePlaybook)
+	store := &engine.MemStore{}
+	before := echoRuns.Load()
+	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: store, Actor: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunWaiting || rep.FailedStep != "gate" {
+		t.Fatalf("status %s at %s", rep.Status, rep.FailedStep)
+	}
+	if got := echoRuns.Load() - before; got != 1 {
+		t.Fatalf("echo ran %d times before the gate", got)
+	}
+	rep, err = engine.Resume(context.Background(), pb, engine.Options{Store: store, Actor: "bob",
+		Confirm: map[string]engine.Confirmation{"gate": {By: "owner-a", At: time.Unix(0, 0).UTC(), Answer: "yes"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunSucceeded {
+		t.Fatalf("resumed status %s: %s", rep.Status, rep.Reason)
+	}
+	if got := echoRuns.Load() - before; got != 2 {
+		t.Errorf("echo ran %d times in all; the first step ran again", got)
+	}
+	if got := rep.Step("two").Outputs["text"]; got != "two after owner-a" {
+		t.Errorf("two = %v", got)
+	}
+	if len(rep.Sessions) != 2 || rep.Sessions[0].Actor != "alice" || rep.Sessions[1].Actor != "bob" || rep.Sessions[0].Status != engine.RunWaiting {
+		t.Errorf("sessions %+v", rep.Sessions)
+	}
+	if len(rep.Choices) != 1 || rep.Choices[0].Action != "confirm" || rep.Choices[0].By != "owner-a" {
+		t.Errorf("choices %+v", rep.Choices)
+	}
+	if rep.Step("one").Session != 1 || rep.Step("two").Session != 2 {
+		t.Errorf("sessions of steps: one %d, two %d", rep.Step("one").Session, rep.Step("two").Session)
+	}
+}
+
+// TestResumeRefusedGate: a refusal recorded on resume ends the run rejected with its reason.
+func TestResumeRefusedGate(t *testing.T) {
+	pb, in := load(t, resumePlaybook)
+	store := &engine.MemStore{}
+	engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: store})
+	rep, err := engine.Resume(context.Background(), pb, engine.Options{Store: store,
+		Confirm: map[string]engine.Confirmation{"gate": {By: "owner-a", Answer: "no", Reason: "design changes pending"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunRejected || rep.Reason != "rejected by owner-a: design changes pending" {
+		t.Fatalf("status %s: %s", rep.Status, rep.Reason)
+	}
+}
+
+const failingPlaybook = `runbook: v1
+product: demo
+steps:
+  - id: first
+    type: test.echo
+    with: {message: a}
+  - id: broken
+    type: test.flaky
+    with: {key: %s, fatal: true}
+  - id: after
+    type: test.echo
+    with: {message: b}
+`
+
+// TestResumeSkipAndRetry: a failed run resumed with --skip goes on past the step, and the
+// skip and its reason are in the report; --retry runs the failed step again.
+func TestResumeSkipAndRetry(t *testing.T) {
+	key := fmt.Sprintf("skip-%d", time.Now().UnixNano())
+	pb, in := load(t, fmt.Sprintf(failingPlaybook, key))
+	store := &engine.MemStore{}
+	rep, _ := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: store})
+	if rep.Status != engine.RunFailed || rep.FailedStep != "broken" {
+		t.Fatalf("status %s at %s", rep.Status, rep.FailedStep)
+	}
+	rep, err := engine.Resume(context.Background(), pb, engine.Options{Store: store, Retry: []string{"broken"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunFailed || counter(key).Load() != 2 {
+		t.Fatalf("retry: status %s, %d calls", rep.Status, counter(key).Load())
+	}
+	rep, err = engine.Resume(context.Background(), pb, engine.Options{Store: store, Actor: "carol", Skip: map[string]string{"broken": "done by hand"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunSucceeded || counter(key).Load() != 2 {
+		t.Fatalf("skip: status %s, %d calls", rep.Status, counter(key).Load())
+	}
+	if s := rep.Step("broken"); s.Status != engine.StepSkipped || s.Skipped != "skipped by carol: done by hand" {
+		t.Errorf("broken: %s %q", s.Status, s.Skipped)
+	}
+	last := rep.Choices[len(rep.Choices)-1]
+	if last.Action != "skip" || last.By != "carol" || last.Reason != "done by hand" {
+		t.Errorf("choice %+v", last)
+	}
+}
+
+// TestInterruptThenResume: an interrupt cancels the running step's context; the step and
+// run end cancelled; resume finishes, and the interrupted step finds what it made.
+func TestInterruptThenResume(t *testing.T) {
+	pb, in := load(t, "runbook: v1\nproduct: demo\nsteps:\n  - id: a\n    type: test.echo\n    with: {message: x}\n  - id: long\n    type: test.block\n  - id: c\n    type: test.echo\n    with: {message: y}\n")
+	store := &engine.MemStore{}
+	ctx, interrupt := engine.Interrupt(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-blockStarted
+		interrupt()
+	}()
+	rep, err := engine.Execute(ctx, pb, engine.Options{Inputs: in, Store: store})
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunCancelled || rep.Step("long").Status != engine.StepCancelled || rep.Step("c").Status != engine.StepPending {
+		t.Fatalf("after interrupt: run %s, long %s, c %s", rep.Status, rep.Step("long").Status, rep.Step("c").Status)
+	}
+	rep, err = engine.Resume(context.Background(), pb, engine.Options{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunSucceeded || rep.Step("long").Attempts < 1 {
+		t.Fatalf("after resume: %s", rep.Status)
+	}
+}
+
+// TestCrashAtEveryEvent simulates a crash after each journal event of a run: a new
+// process resumes from the journal as it was at that point. At every crash point the run
+// ends succeeded with the same outputs, and no step that had succeeded runs again.
+func TestCrashAtEveryEvent(t *testing.T) {
+	src := `runbook: v1
+product: demo
+steps:
+  - id: a
+    type: test.echo
+    with: {message: a}
+  - id: fan
+    type: test.echo
+    foreach: [x, y, z]
+    with: {message: "${{ item }}-${{ steps.a.outputs.text }}"}
+  - id: gate
+    type: test.gate
+    with: {decision: approve}
+  - id: last
+    type: test.echo
+    with: {message: "${{ steps.gate.outputs.by }}"}
+`
+	pb, in := load(t, src)
+	full := &engine.MemStore{}
+	want, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: full})
+	if err != nil || want.Status != engine.RunSucceeded {
+		t.Fatalf("reference run: %v %v", err, want.Status)
+	}
+	events, _ := full.Events()
+	for n := 1; n < len(events); n++ {
+		prefix := &engine.MemStore{}
+		for _, ev := range events[:n] {
+			prefix.Append(ev, true)
+		}
+		done := map[string]bool{}
+		for _, ev := range events[:n] {
+			if ev.Kind == "end" && ev.Status == "succeeded" {
+				done[fmt.Sprintf("%s/%d", ev.Step, ev.Item)] = true
+			}
+		}
+		ran := map[string]int{}
+		var mu sync.Mutex
+		obs := func(ev *engine.Event) {
+			if ev.Kind == "start" && (ev.Item > 0 || ev.Step != "fan") {
+				mu.Lock()
+				ran[fmt.Sprintf("%s/%d", ev.Step, ev.Item)]++
+				mu.Unlock()
+			}
+		}
+		got, err := engine.Resume(context.Background(), pb, engine.Options{Store: prefix, Observer: obs})
+		if err != nil {
+			t.Fatalf("crash after event %d (%s): %v", n, events[n-1].Kind, err)
+		}
+		if got.Status != engine.RunSucceeded {
+			t.Fatalf("crash after event %d: status %s: %s", n, got.Status, got.Reason)
+		}
+		for k := range done {
+			if ran[k] > 0 {
+				t.Errorf("crash after event %d: %s had succeeded and ran again", n, k)
+			}
+		}
+		a, _ := json.Marshal(got.Step("last").Outputs)
+		b, _ := json.Marshal(want.Step("last").Outputs)
+		c, _ := json.Marshal(got.Step("fan").Outputs)
+		d, _ := json.Marshal(want.Step("fan").Outputs)
+		if string(a) != string(b) || string(c) != string(d) {
+			t.Errorf("crash after event %d: outputs %s %s, want %s %s", n, a, c, b, d)
+		}
+	}
+}
