@@ -242,3 +242,38 @@ steps:
 		}
 	}
 }
+
+// TestGuidedFailure: on a terminal the operator answers a failure: retry runs the step
+// again, skip records the reason and goes on; each choice is in the report.
+func TestGuidedFailure(t *testing.T) {
+	key := fmt.Sprintf("guide-%d", time.Now().UnixNano())
+	pb, in := load(t, fmt.Sprintf(failingPlaybook, key))
+	answers := []engine.GuideChoice{{Action: "retry"}, {Action: "skip", Reason: "restarted by hand"}}
+	var asked []string
+	guide := func(ctx context.Context, step, errText string) (engine.GuideChoice, error) {
+		asked = append(asked, step+": "+errText)
+		c := answers[0]
+		answers = answers[1:]
+		return c, nil
+	}
+	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Actor: "dave", Guide: guide})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Status != engine.RunSucceeded || counter(key).Load() != 2 || len(asked) != 2 {
+		t.Fatalf("status %s, %d calls, asked %v", rep.Status, counter(key).Load(), asked)
+	}
+	if len(rep.Choices) != 2 || rep.Choices[0].Action != "retry" || rep.Choices[1].Reason != "restarted by hand" || rep.Choices[1].By != "dave" {
+		t.Errorf("choices %+v", rep.Choices)
+	}
+	// Stop: the run ends failed, without on_failure or finally, and can be resumed.
+	key2 := key + "-stop"
+	pb2, in2 := load(t, fmt.Sprintf(failingPlaybook, key2)+"finally:\n  - id: fin\n    type: test.echo\n    with: {message: f}\n")
+	store := &engine.MemStore{}
+	rep, _ = engine.Execute(context.Background(), pb2, engine.Options{Inputs: in2, Store: store, Guide: func(context.Context, string, string) (engine.GuideChoice, error) {
+		return engine.GuideChoice{Action: "stop"}, nil
+	}})
+	if rep.Status != engine.RunFailed || rep.FailedStep != "broken" || rep.Step("fin").Status != engine.StepPending {
+		t.Fatalf("stop: %s at %q, finally %s", rep.Status, rep.FailedStep, rep.Step("fin").Status)
+	}
+}

@@ -45,10 +45,20 @@ type Options struct {
 	Redactor *Redactor
 	// Seed makes retry jitter reproducible (0: random).
 	Seed uint64
+	// Guide asks the operator what to do when a step fails (on a terminal): retry it,
+	// skip it with a reason, roll back (run on_failure), or stop and keep the run
+	// resumable. Nil: the run goes on to on_failure, as without a terminal.
+	Guide func(ctx context.Context, step, errText string) (GuideChoice, error)
 	// Retry, Skip and Confirm carry an operator's choices into a resumed run.
 	Retry   []string
 	Skip    map[string]string // step id -> reason
 	Confirm map[string]Confirmation
+}
+
+// GuideChoice is an operator's answer to a failed step.
+type GuideChoice struct {
+	Action string // "retry", "skip", "rollback" or "stop"
+	Reason string // why, for skip
 }
 
 // Run is one execution of a playbook.
@@ -288,9 +298,11 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 
 	status, reason, failed := r.section(ctx, r.pb.Steps, nil)
 	final := status
+	stopped := strings.HasSuffix(failed, stopMark)
+	failed = strings.TrimSuffix(failed, stopMark)
 	// on_failure runs after a failure and after a refusal (a "revert" answer to a gate
 	// after deploying is a refusal); its steps decide with `when:` what to undo.
-	if status == RunFailed || status == RunRejected {
+	if (status == RunFailed && !stopped) || status == RunRejected {
 		fenv := map[string]any{"step": failed, "error": reason, "status": string(status)}
 		st2, _, _ := r.section(ctx, r.pb.OnFailure, fenv)
 		rolledBack := false
@@ -306,7 +318,7 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 			final = RunCancelled
 		}
 	}
-	if final != RunWaiting && final != RunCancelled {
+	if final != RunWaiting && final != RunCancelled && !stopped {
 		fenv := map[string]any{"step": failed, "error": reason, "status": string(final)}
 		st3, reason3, failed3 := r.section(ctx, r.pb.Finally, fenv)
 		if st3 == RunCancelled {
@@ -334,6 +346,25 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 			return RunCancelled, "interrupted", st.ID
 		}
 		status, errText := r.step(ctx, st, failure)
+		for status == StepFailed && !st.ContinueOnError && r.opts.Guide != nil && ctx.Err() == nil {
+			choice, err := r.opts.Guide(ctx, st.ID, errText)
+			if err != nil {
+				break
+			}
+			r.emit(&Event{Kind: "choice", Choice: &Choice{Step: st.ID, Action: choice.Action, By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: choice.Reason}}, true)
+			switch choice.Action {
+			case "retry":
+				status, errText = r.step(ctx, st, failure)
+				continue
+			case "skip":
+				r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepSkipped), Reason: "skipped by " + r.opts.Actor + ": " + choice.Reason}, true)
+				status = StepSkipped
+			case "stop":
+				r.setStepVal(st, r.report.Step(st.ID))
+				return RunFailed, "stopped by " + r.opts.Actor + " after: " + errText + "; resume with --retry or --skip", st.ID + stopMark
+			}
+			break
+		}
 		r.setStepVal(st, r.report.Step(st.ID))
 		switch status {
 		case StepSucceeded, StepSkipped:
@@ -625,6 +656,10 @@ func runSafely(ctx context.Context, step Step, sc *StepContext) (outs Outputs, e
 }
 
 var errInterrupted = errors.New("interrupted")
+
+// stopMark tags the failed step of a run the operator stopped: no on_failure, no
+// finally, so nothing is undone and the run stays resumable.
+const stopMark = "\x00stop"
 
 // Interrupt returns a context cancelled with the cause the engine reads as an interrupt
 // (SIGINT/SIGTERM): running steps end cancelled, and the run can be resumed.

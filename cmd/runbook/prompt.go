@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/cessda/runbook/engine"
 )
 
 // terminalPrompter asks the person at the terminal.
@@ -63,4 +65,31 @@ func (t *terminalPrompter) Confirm(ctx context.Context, text string) (bool, erro
 // Ask implements engine.Prompter.
 func (t *terminalPrompter) Ask(ctx context.Context, text string) (string, error) {
 	return t.line(ctx, text)
+}
+
+// guide asks the operator what to do about a failed step.
+func (t *terminalPrompter) guide(ctx context.Context, step, errText string) (engine.GuideChoice, error) {
+	for {
+		s, err := t.line(ctx, fmt.Sprintf("Step %s failed: %s\nWhat now? [r]etry, [s]kip, roll [b]ack, s[t]op (resume later)", step, firstLineOf(errText)))
+		if err != nil {
+			return engine.GuideChoice{}, err
+		}
+		switch strings.ToLower(s) {
+		case "r", "retry":
+			return engine.GuideChoice{Action: "retry"}, nil
+		case "s", "skip":
+			reason, err := t.line(ctx, "Why skip it?")
+			if err != nil {
+				return engine.GuideChoice{}, err
+			}
+			if reason == "" {
+				reason = "(no reason given)"
+			}
+			return engine.GuideChoice{Action: "skip", Reason: reason}, nil
+		case "b", "rollback", "roll back":
+			return engine.GuideChoice{Action: "rollback"}, nil
+		case "t", "stop":
+			return engine.GuideChoice{Action: "stop"}, nil
+		}
+	}
 }

@@ -236,7 +236,8 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	prog := newProgress(a.stdout, pb, tty && !a.quiet, a.quiet)
 	opts.Observer = prog.event
 	if !nonInteractive && isTerminal(a.stdin) && tty && opts.Mode != "rehearsal" {
-		opts.Prompter = &terminalPrompter{in: a.stdin, out: a.stdout, pause: prog.pause, resume: prog.resume}
+		tp := &terminalPrompter{in: a.stdin, out: a.stdout, pause: prog.pause, resume: prog.resume}
+		opts.Prompter, opts.Guide = tp, tp.guide
 	}
 	rep, err := do(ctx, opts)
 	prog.finish()
