@@ -50,9 +50,18 @@ func EditChangelog(content string, e ChangelogEdit) (string, bool, error) {
 	head := -1
 	insertAt := -1
 	inFence := false
+	// When the fences do not pair up (one is left open to the end of the file), none is
+	// treated as a fence: a heading appended at the end would otherwise be unseen by the
+	// next edit, which would add it again (editing twice must equal editing once).
+	openFence := false
+	for _, l := range lines {
+		if strings.HasPrefix(strip(l), "```") {
+			openFence = !openFence
+		}
+	}
 	for i, l := range lines {
 		s := strip(l)
-		if strings.HasPrefix(s, "```") {
+		if strings.HasPrefix(s, "```") && !openFence {
 			inFence = !inFence
 		}
 		if inFence {
@@ -83,7 +92,9 @@ func EditChangelog(content string, e ChangelogEdit) (string, bool, error) {
 		}
 		if insertAt < 0 {
 			// No older version: append at the end.
-			if len(out) > 0 && ending(out[len(out)-1]) == "" {
+			// A last line without "\n" (none, or a lone "\r") gets one, so the heading
+			// starts a line of its own.
+			if len(out) > 0 && !strings.HasSuffix(out[len(out)-1], "\n") {
 				out[len(out)-1] += nl
 			}
 			if len(out) > 0 && strip(out[len(out)-1]) != "" {

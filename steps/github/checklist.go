@@ -24,8 +24,10 @@ func findItem(lines []string, key, text string) int {
 		}
 	}
 	if text != "" {
+		// Match the item's text after its box, so ticking the box never changes whether
+		// the line matches (a text of " " or "[ ] deploy" would otherwise be lost).
 		for i, l := range lines {
-			if taskRE.MatchString(l) && strings.Contains(l, text) {
+			if m := taskRE.FindStringSubmatch(l); m != nil && strings.Contains(m[3][1:], text) {
 				return i
 			}
 		}
