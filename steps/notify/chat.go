@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cessda/runbook/engine"
 )
@@ -183,11 +184,18 @@ func (h *chatHook) explain(resp *http.Response, body []byte) error {
 	if detail == "" {
 		detail = strings.TrimSpace(string(body))
 		if len(detail) > 200 {
-			detail = detail[:200] + "…"
+			cut := 200 // at a character's start, so the message stays valid UTF-8
+			for cut > 0 && !utf8.RuneStart(detail[cut]) {
+				cut--
+			}
+			detail = detail[:cut] + "…"
 		}
 	}
 	if detail == "" {
 		detail = http.StatusText(code)
+	}
+	if detail == "" { // a status code without a standard name, and an empty body
+		detail = "the answer says nothing more"
 	}
 	err := fmt.Errorf("chat: %d from the %s: %s", code, h, detail)
 	switch {

@@ -186,7 +186,7 @@ func parseError(body []byte, scrub func(string) string) (string, []FieldError) {
 	}
 	var fields []FieldError
 	for _, e := range raw.Errors {
-		fe := FieldError{Field: e.Field}
+		fe := FieldError{Field: scrub(e.Field)} // a field name is server-echoed text too
 		if e.Message != "" {
 			fe.Messages = append(fe.Messages, e.Message)
 		}
