@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# CI: run every fuzz target briefly. `go test -fuzz` takes one package and one target at
+# a time, so the targets are listed here; each first replays its committed seed corpus
+# (testdata/fuzz/<Target>/) as a plain test, then fuzzes for FUZZTIME (default 5s).
+# A failure leaves the failing input in the package's testdata/fuzz/<Target>/ directory:
+# commit it with the fix, so it stays a seed.
+#
+#   .ci/fuzz.sh                 # all targets, 5s each
+#   FUZZTIME=30s .ci/fuzz.sh    # longer
+#   .ci/fuzz.sh FuzzParse       # targets whose name matches
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+fuzztime="${FUZZTIME:-5s}"
+only="${1:-}"
+
+targets=(
+  "./engine FuzzParse"
+  "./engine FuzzTemplate"
+  "./engine FuzzJournal"
+  "./engine FuzzReportDecode"
+  "./steps/jenkins FuzzJenkinsProgressive"
+  "./steps/github FuzzChecklistEdit"
+  "./steps/github FuzzEditChangelog"
+  "./steps/zenodo FuzzParseError"
+  "./steps/notify FuzzChatError"
+)
+
+# A target added to a fuzz_test.go but not listed above would never run in CI.
+listed=" $(printf '%s\n' "${targets[@]}" | awk '{print $2}' | tr '\n' ' ') "
+for f in $(git ls-files '*fuzz_test.go'); do
+  for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$f"); do
+    case "$listed" in *" $name "*) ;; *) echo "fuzz target $name in $f is not listed in .ci/fuzz.sh"; exit 1;; esac
+  done
+done
+
+fail=0
+for t in "${targets[@]}"; do
+  read -r pkg name <<<"$t"
+  if [ -n "$only" ] && [[ "$name" != *"$only"* ]]; then continue; fi
+  echo "== $name ($pkg, $fuzztime)"
+  out=$(mktemp)
+  if go test "$pkg" -run "^$name\$" -fuzz "^$name\$" -fuzztime "$fuzztime" -fuzzminimizetime 10s >"$out" 2>&1; then
+    grep -E '^fuzz: elapsed' "$out" | tail -1
+  else
+    cat "$out"
+    fail=1
+  fi
+  rm -f "$out"
+done
+exit $fail
