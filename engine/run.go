@@ -259,6 +259,17 @@ func (r *Run) redactEvent(ev *Event) {
 		l.URL, l.Title = r.red.String(l.URL), r.red.String(l.Title)
 		ev.Link = &l
 	}
+	// A step's durable memory (sc.Record) is kept in the journal and shown in the report:
+	// a secret in it is redacted like any other value. Recall reads the redacted value in
+	// this run and in a resumed one alike.
+	if len(ev.Value) > 0 && r.red.String(string(ev.Value)) != string(ev.Value) {
+		var v any
+		if json.Unmarshal(ev.Value, &v) == nil {
+			if b, err := json.Marshal(r.red.Value(v)); err == nil {
+				ev.Value = b
+			}
+		}
+	}
 }
 
 // execute runs the sections in order and ends the session.
