@@ -122,3 +122,52 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return v, nil
 }
+
+// OffsetClock is the wall clock plus an offset that waits move forward at once: time
+// passes normally, and a wait of an hour costs nothing. A sandbox process and the runs
+// that use it share one offset (see RemoteClock), so timestamps on both sides agree.
+type OffsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now returns the wall clock plus the offset.
+func (c *OffsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// After advances the offset by d and returns a channel that is already ready.
+func (c *OffsetClock) After(d time.Duration) <-chan time.Time {
+	t := c.Advance(d)
+	ch := make(chan time.Time, 1)
+	ch <- t
+	return ch
+}
+
+// Advance moves the clock forward by d and returns the new time.
+func (c *OffsetClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d > 0 {
+		c.offset += d
+	}
+	return time.Now().Add(c.offset)
+}
+
+// Offset returns the current offset.
+func (c *OffsetClock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}
+
+// SetOffset sets the offset (to follow another process's clock).
+func (c *OffsetClock) SetOffset(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d > c.offset {
+		c.offset = d
+	}
+}

@@ -878,6 +878,8 @@ type fragmentUse struct {
 	From   string     // the file that includes it
 	Params []MapEntry // name -> value (literal or template over inputs and vars)
 	Types  map[string]Type
+
+	compiled bool
 }
 
 var fragmentKeys = []string{"fragment", "description", "params", "steps"}
@@ -1074,13 +1076,18 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	if st.Fragment != nil {
 		sc = base.clone()
 		params := types.Map{}
-		for _, e := range st.Fragment.Params {
-			if e.Val.kind == kindTemplate && e.Val.Tmpl.Parts == nil {
-				file := l.file
-				l.file = st.Fragment.From
+		if !st.Fragment.compiled {
+			// The include's values are compiled once, where it is written, against what
+			// the steps before it can read.
+			st.Fragment.compiled = true
+			file := l.file
+			l.file = st.Fragment.From
+			for _, e := range st.Fragment.Params {
 				l.compileValue(e.Val, base)
-				l.file = file
 			}
+			l.file = file
+		}
+		for _, e := range st.Fragment.Params {
 			params[e.Key] = exprType(st.Fragment.Types[e.Key])
 		}
 		sc.env["params"] = params

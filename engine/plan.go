@@ -32,7 +32,9 @@ type PlannedStep struct {
 	Condition string         `json:"condition"` // "always", "true", "false", "known after run"
 	Foreach   any            `json:"foreach,omitempty"`
 	Params    map[string]any `json:"params,omitempty"`
-	Unknown   []string       `json:"unknown,omitempty"`
+	// ItemParams are the rendered parameters of every foreach item (at most 100).
+	ItemParams []map[string]any `json:"item_params,omitempty"`
+	Unknown    []string         `json:"unknown,omitempty"`
 	Action    string         `json:"action,omitempty"`
 	Details   []string       `json:"details,omitempty"`
 	NoChange  bool           `json:"no_change,omitempty"`
@@ -110,6 +112,20 @@ func BuildPlan(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 				}
 			} else {
 				itemEnv = env.with("item", KnownAfterRun)
+			}
+		}
+		if list, ok := ps.Foreach.([]any); ok && len(list) > 1 {
+			for i, it := range list {
+				if i == 100 {
+					break
+				}
+				var unk []string
+				x, err := env.with("item", it).render(st.With, "", &unk)
+				if err != nil {
+					break
+				}
+				m, _ := x.(map[string]any)
+				ps.ItemParams = append(ps.ItemParams, r.showParams(st, m))
 			}
 		}
 		var unknown []string

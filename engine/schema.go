@@ -75,7 +75,10 @@ func PlaybookSchema() ([]byte, error) {
 			"then": map[string]any{"properties": props, "additionalProperties": false, "description": c.Summary},
 		})
 	}
-	steps := map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/step"}}
+	include := map[string]any{"type": "object", "required": []string{"include"}, "additionalProperties": false,
+		"properties": map[string]any{"include": map[string]any{"type": "string", "description": "a fragment file (fragment: v1), relative to this file"},
+			"with": map[string]any{"type": "object", "description": "the fragment's params"}}}
+	steps := map[string]any{"type": "array", "items": map[string]any{"oneOf": []any{map[string]any{"$ref": "#/$defs/step"}, map[string]any{"$ref": "#/$defs/include"}}}}
 	doc := map[string]any{
 		"$schema":              "https://json-schema.org/draft/2020-12/schema",
 		"$id":                  "https://github.com/cessda/runbook/schema/playbook.schema.json",
@@ -102,6 +105,7 @@ func PlaybookSchema() ([]byte, error) {
 		},
 		"$defs": map[string]any{
 			"step":      step,
+			"include":   include,
 			"secretRef": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"env": map[string]any{"type": "string"}, "file": map[string]any{"type": "string"}}, "description": "where the secret is: an environment variable or a file; never the secret itself"},
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,7 +65,7 @@ func acquireLock(stateDir, product, runID string, resuming bool) (func(), error)
 	f.Sync()
 	return func() {
 		// The run keeps the product while it can still be resumed.
-		if !runOpen(stateDir, runID) {
+		if !runOpen(stateDir, runID) || strings.HasPrefix(product, "rehearsal-") {
 			f.Truncate(0)
 		}
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

@@ -113,7 +113,7 @@ Exit codes: 0 done; 1 run failed or rolled back; 2 invalid playbook, inputs or f
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print only errors and the final status")
 	root.PersistentFlags().BoolVar(&takeOver, "take-over", false, "take the product's release lock from an unfinished run")
 	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("RUNBOOK_STATE_DIR", ".runbook"), "where runs keep their journal and report ($RUNBOOK_STATE_DIR)")
-	root.AddCommand(a.validateCmd(), a.planCmd(), a.runCmd(), a.resumeCmd(), a.stepsCmd(), a.schemaCmd(), a.versionCmd(), a.reportCmd(), a.sandboxCmd())
+	root.AddCommand(a.validateCmd(), a.planCmd(), a.runCmd(), a.resumeCmd(), a.stepsCmd(), a.schemaCmd(), a.versionCmd(), a.reportCmd(), a.commentCmd(), a.sandboxCmd())
 	return root
 }
 

@@ -92,7 +92,12 @@ func (a *app) runCmd() *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			unlock, err := acquireLock(a.stateDir, pb.Product, opts.RunID, false)
+			lockName := pb.Product
+			if rehearse.on {
+				// A rehearsal never holds up a real release of the product.
+				lockName = "rehearsal-" + pb.Product
+			}
+			unlock, err := acquireLock(a.stateDir, lockName, opts.RunID, false)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,8 @@ package rehearsal
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -53,12 +55,13 @@ type Sandbox struct {
 	Chat     *chatsim.Server
 	Public   *httpchecksim.Server
 	Clusters map[string]*kubesim.Cluster // by connection name
-	Clock    *engine.FakeClock
+	Clock    engine.Clock
 
 	pb      *engine.Playbook
 	answers Answers
 	prod    []workload // production workloads, for the deploy and rollback jobs
 	gates   map[string]gate
+	ticks   []string // checklist item keys people tick (github.checklist wait gates)
 	mu      sync.Mutex
 	log     []string
 }
@@ -69,15 +72,29 @@ type workload struct {
 	repo, release string
 }
 
+// waitItems are the release-issue checklist items that gates wait for a person to tick.
 type gate struct {
 	role            string
 	approve, reject string
 }
 
+// Option configures a Sandbox.
+type Option func(*Sandbox)
+
+// WithClock makes every simulator keep this time (a sandbox process shares an
+// engine.OffsetClock with its runs). The default is a FakeClock: waits cost nothing.
+func WithClock(c engine.Clock) Option { return func(s *Sandbox) { s.Clock = c } }
+
 // New builds the world for a playbook and its inputs.
-func New(ctx context.Context, pb *engine.Playbook, inputs map[string]any, ans Answers) (*Sandbox, error) {
-	clock := engine.NewFakeClock(time.Now().UTC().Truncate(time.Second))
-	s := &Sandbox{Clock: clock, pb: pb, answers: ans, Clusters: map[string]*kubesim.Cluster{}, gates: map[string]gate{}}
+func New(ctx context.Context, pb *engine.Playbook, inputs map[string]any, ans Answers, opts ...Option) (*Sandbox, error) {
+	s := &Sandbox{pb: pb, answers: ans, Clusters: map[string]*kubesim.Cluster{}, gates: map[string]gate{}}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.Clock == nil {
+		s.Clock = engine.NewFakeClock(time.Now().UTC().Truncate(time.Second))
+	}
+	clock := s.Clock
 	var err error
 	s.GitHub = githubsim.New(githubsim.WithAutoCreate(), githubsim.WithClock(clock))
 	s.Jenkins = jenkinssim.New(jenkinssim.WithClock(clock), jenkinssim.WithAutoCreate())
@@ -140,6 +157,18 @@ func (s *Sandbox) connName(params map[string]any, typ string) string {
 func known(v any) bool {
 	s, ok := v.(string)
 	return !ok || s != engine.KnownAfterRun
+}
+
+func intOf(v any) int {
+	switch x := v.(type) {
+	case int:
+		return x
+	case int64:
+		return int(x)
+	case float64:
+		return int(x)
+	}
+	return 0
 }
 
 func strList(v any) []string {
@@ -212,6 +241,29 @@ func (s *Sandbox) seed(plan *engine.PlanDoc) error {
 				g.reject = c
 			}
 			s.gates[g.approve] = g
+		case "zenodo.reserve_doi":
+			// The product's existing Zenodo concept (its earlier versions), so the release
+			// becomes a new version of it.
+			all := ps.ItemParams
+			if len(all) == 0 {
+				all = []map[string]any{p}
+			}
+			for _, ip := range all {
+				id := intOf(ip["concept_id"])
+				if id > 0 && !seen[fmt.Sprint("zenodo/", id)] {
+					seen[fmt.Sprint("zenodo/", id)] = true
+					title, _ := ip["title"].(string)
+					s.Zenodo.AddPublished(zenodosim.Published{ConceptID: id, Title: title, Version: "0.0.0-previous"})
+				}
+			}
+		case "github.checklist":
+			if a, _ := p["action"].(string); a == "wait" {
+				if k, _ := p["key"].(string); k != "" && known(k) {
+					s.ticks = append(s.ticks, "runbook:item="+k+" ")
+				} else if t, _ := p["text"].(string); t != "" && known(t) {
+					s.ticks = append(s.ticks, t)
+				}
+			}
 		}
 	}
 	for _, ps := range plan.Steps {
@@ -286,6 +338,18 @@ var requestRE = regexp.MustCompile(`cmd=(/\S+)`)
 // respond is the simulated people: they answer the approval requests posted in the
 // release issue.
 func (s *Sandbox) respond(ev githubsim.Event) {
+	if ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:release-issue") {
+		// The people who must check things by hand (backups, upgrade procedures) do so
+		// and tick their items.
+		for _, item := range s.ticks {
+			if strings.Contains(ev.Body, item) {
+				if err := s.GitHub.TickCheckbox(ev.Repo, ev.Issue, item); err == nil {
+					s.note("ticked %q in %s#%d", item, ev.Repo, ev.Issue)
+				}
+			}
+		}
+		return
+	}
 	if ev.Kind != "comment_created" || !strings.Contains(ev.Body, "approval-request") {
 		return
 	}
@@ -341,6 +405,8 @@ func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) 
 		c.Settings["user"] = jenkinssim.DefaultUser
 	case "zenodo":
 		c.URL, c.Token = s.Zenodo.URL(), "rehearsal-zenodo-token"
+		// Files to publish (release tarballs on GitHub, say) come from the simulated web.
+		c.HTTPClient = &http.Client{Transport: &redirectTransport{keep: s.Zenodo.URL(), to: s.Public.URL()}}
 	case "smtp":
 		c.URL, c.Token = s.SMTP.URL(), "rehearsal-password"
 		c.Settings["username"] = "runbook"
@@ -360,6 +426,19 @@ func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) 
 		return nil, fmt.Errorf("rehearsal: no simulator for connection %s of type %s", d.Name, d.Type)
 	}
 	return c, nil
+}
+
+// redirectTransport sends requests for hosts other than keep's to the simulated web.
+type redirectTransport struct{ keep, to string }
+
+func (t *redirectTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	keep, _ := url.Parse(t.keep)
+	if r.URL.Host != keep.Host {
+		to, _ := url.Parse(t.to)
+		r = r.Clone(r.Context())
+		r.URL.Scheme, r.URL.Host, r.Host = to.Scheme, to.Host, to.Host
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // Calls counts the requests each simulated service answered.

@@ -91,7 +91,7 @@ func LegacyNewVersion() Option { return func(s *Server) { s.legacyNewVersion = t
 // Published seeds an existing published version (and its concept) with AddPublished.
 type Published struct {
 	Owner     int // default 1
-	ConceptID int // an existing concept to add a version to; 0 makes a new concept
+	ConceptID int // the concept to add a version to (created with this id if unknown); 0 makes a new concept
 	Title     string
 	Version   string
 	Metadata  map[string]any    // extra metadata; title/version/required fields are filled in
@@ -285,6 +285,14 @@ func (s *Server) AddPublished(p Published) (recordID, conceptID int) {
 	var c *concept
 	if p.ConceptID != 0 {
 		c = s.concepts[p.ConceptID]
+		if c == nil {
+			// Seeding a product's real concept id (a rehearsal of a playbook that names it).
+			c = &concept{ID: p.ConceptID, Owner: p.Owner}
+			s.concepts[c.ID] = c
+			if s.nextID < c.ID {
+				s.nextID = c.ID
+			}
+		}
 	}
 	if c == nil {
 		c = s.newConcept(p.Owner)
