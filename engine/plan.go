@@ -35,10 +35,10 @@ type PlannedStep struct {
 	// ItemParams are the rendered parameters of every foreach item (at most 100).
 	ItemParams []map[string]any `json:"item_params,omitempty"`
 	Unknown    []string         `json:"unknown,omitempty"`
-	Action    string         `json:"action,omitempty"`
-	Details   []string       `json:"details,omitempty"`
-	NoChange  bool           `json:"no_change,omitempty"`
-	Error     string         `json:"error,omitempty"`
+	Action     string           `json:"action,omitempty"`
+	Details    []string         `json:"details,omitempty"`
+	NoChange   bool             `json:"no_change,omitempty"`
+	Error      string           `json:"error,omitempty"`
 }
 
 // PlanOptions configure planning.

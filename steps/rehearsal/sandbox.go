@@ -24,8 +24,8 @@ import (
 // ConnectionsFile is what `runbook sandbox` writes.
 type ConnectionsFile struct {
 	// Control is the sandbox's own endpoint (its clock).
-	Control     string                     `json:"control"`
-	Playbook    string                     `json:"playbook"`
+	Control     string                    `json:"control"`
+	Playbook    string                    `json:"playbook"`
 	Connections map[string]FileConnection `json:"connections"`
 }
 
