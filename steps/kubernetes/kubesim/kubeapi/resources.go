@@ -210,9 +210,13 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 		if r.namespaced && r.kind != "ControllerRevision" {
 			categories = []string{"all"}
 		}
+		verbs := allVerbs
+		if r.kind == "Namespace" { // NamespaceInterface has no DeleteCollection
+			verbs = metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
+		}
 		l.APIResources = append(l.APIResources, metav1.APIResource{
 			Name: r.gvr.Resource, SingularName: r.singular, Namespaced: r.namespaced, Kind: r.kind,
-			Verbs: allVerbs, ShortNames: r.shortNames, Categories: categories,
+			Verbs: verbs, ShortNames: r.shortNames, Categories: categories,
 		})
 		if r.status {
 			l.APIResources = append(l.APIResources, metav1.APIResource{
