@@ -312,3 +312,42 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestCanaryRehearsal: a rehearsal of a real playbook with real tokens in the environment
+// neither reads nor shows them, and the rehearsal's own throwaway credentials are
+// redacted like real ones.
+func TestCanaryRehearsal(t *testing.T) {
+	for _, env := range []string{"GITHUB_TOKEN", "JENKINS_TOKEN", "ZENODO_TOKEN", "SMTP_PASSWORD", "CHAT_WEBHOOK_URL"} {
+		t.Setenv(env, canary)
+	}
+	state := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run([]string{"run", "../../playbooks/cdc.yaml", "--rehearse", "--state-dir", state,
+		"--set", "version=3.4.0", "--set", "staging_build=main-123", "--non-interactive"}, strings.NewReader(""), &out, &errb)
+	if code != 0 {
+		t.Fatalf("rehearsal exit %d:\n%s%s", code, out.String(), errb.String())
+	}
+	secrets := []string{canary, "rehearsal-github-token", "rehearsal-zenodo-token", "rehearsal-password", jenkinssim.DefaultToken}
+	check := func(what string, b []byte) {
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s shows %q", what, s)
+			}
+		}
+	}
+	check("stdout", out.Bytes())
+	check("stderr", errb.Bytes())
+	files := 0
+	_ = filepath.Walk(state, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		files++
+		b, _ := os.ReadFile(p)
+		check(p, b)
+		return nil
+	})
+	if files < 2 {
+		t.Errorf("only %d files in the state directory; expected a journal and a report", files)
+	}
+}
