@@ -1122,7 +1122,9 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 			l.errAt(resolve(x), "parallel must be at least 1")
 		}
 	}
-	st.Retry = RetryPolicy{Attempts: 1, Backoff: Duration(2e9), MaxDelay: Duration(60e9)}
+	// By default a transient error (a 5xx, a dropped connection, a rate limit) is retried
+	// twice, with backoff; a step's own errors are never retried.
+	st.Retry = RetryPolicy{Attempts: 3, Backoff: Duration(2e9), MaxDelay: Duration(60e9)}
 	if x, ok := f["retry"]; ok {
 		_, rf, _ := l.mapping(x, "retry", retryKeys)
 		if a, ok := rf["attempts"]; ok {

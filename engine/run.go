@@ -722,7 +722,7 @@ func (r *Run) showParams(st *StepDecl, with map[string]any) map[string]any {
 func (r *Run) stepCtx(st *StepDecl, item int, itemVal any, attempt int) *StepContext {
 	sc := &StepContext{
 		RunID: r.opts.RunID, StepID: st.ID, Product: r.pb.Product, Attempt: attempt, Item: itemVal,
-		Rehearsal: r.opts.Mode == "rehearsal", Actor: r.opts.Actor, Roles: r.pb.Roles, People: r.pb.People,
+		Rehearsal: r.opts.Mode == "rehearsal" || r.opts.Mode == "sandbox", Actor: r.opts.Actor, Roles: r.pb.Roles, People: r.pb.People,
 		PlanHash: r.planHash, Clock: r.clock, Prompter: r.opts.Prompter, Connections: r,
 		Journal: &stepJournal{r: r, step: st.ID, item: item},
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cessda/runbook/engine"
+	"github.com/cessda/runbook/steps/rehearsal"
 )
 
 func (a *app) planCmd() *cobra.Command {
@@ -68,6 +69,7 @@ func (a *app) runCmd() *cobra.Command {
 	var reportPath string
 	var rehearse rehearseFlags
 	var nonInteractive bool
+	var sandbox string
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a playbook (or rehearse it against the built-in simulators with --rehearse)",
@@ -85,6 +87,14 @@ func (a *app) runCmd() *cobra.Command {
 				}
 				defer cleanup()
 			}
+			if sandbox != "" {
+				if rehearse.on {
+					return exitWith(exitInvalid, errors.New("--rehearse and --sandbox exclude each other"))
+				}
+				if err := useSandbox(&opts, sandbox); err != nil {
+					return exitWith(exitInvalid, err)
+				}
+			}
 			opts.RunID = engine.NewRunID(pb.Product, time.Now())
 			dir := filepath.Join(a.stateDir, "runs", opts.RunID)
 			store, err := engine.OpenFileStore(dir, reportPath)
@@ -93,7 +103,7 @@ func (a *app) runCmd() *cobra.Command {
 			}
 			defer store.Close()
 			lockName := pb.Product
-			if rehearse.on {
+			if rehearse.on || sandbox != "" {
 				// A rehearsal never holds up a real release of the product.
 				lockName = "rehearsal-" + pb.Product
 			}
@@ -115,6 +125,7 @@ func (a *app) runCmd() *cobra.Command {
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set an input: --set version=1.2.3 (repeatable)")
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
 	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
+	cmd.Flags().StringVar(&sandbox, "sandbox", "", "talk to the simulators of a `runbook sandbox` (its connections.json) instead of the real services")
 	rehearse.register(cmd)
 	return cmd
 }
@@ -124,6 +135,7 @@ func (a *app) resumeCmd() *cobra.Command {
 	var skip []string
 	var reason, playbook, reportPath string
 	var nonInteractive, force bool
+	var sandbox string
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
 		Short: "Continue a run that stopped (by run id, run directory or report path)",
@@ -144,6 +156,9 @@ again and finds what it already made. Choices are recorded in the report with wh
 			prior, _, err := engine.ReadJournal(dir)
 			if err != nil {
 				return exitWith(exitInvalid, err)
+			}
+			if prior.Mode == "sandbox" && sandbox == "" {
+				return exitWith(exitInvalid, fmt.Errorf("run %s ran against a sandbox: resume it with --sandbox CONNECTIONS_FILE", prior.RunID))
 			}
 			if prior.Mode == "rehearsal" {
 				return exitWith(exitInvalid, fmt.Errorf("run %s was a rehearsal against in-process simulators that ended with it; start a new rehearsal, or rehearse against `runbook sandbox` to practise resuming", prior.RunID))
@@ -178,12 +193,21 @@ again and finds what it already made. Choices are recorded in the report with wh
 					return exitWith(exitInvalid, fmt.Errorf("run %s ended %s at step %s (%s); say what to do: --retry %s, or --skip %s --reason \"...\"", prior.RunID, prior.Status, prior.FailedStep, prior.Reason, prior.FailedStep, prior.FailedStep))
 				}
 			}
+			if sandbox != "" {
+				if err := useSandbox(&opts, sandbox); err != nil {
+					return exitWith(exitInvalid, err)
+				}
+			}
 			store, err := engine.OpenFileStore(dir, reportPath)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			unlock, err := acquireLock(a.stateDir, pb.Product, prior.RunID, true)
+			lockName := pb.Product
+			if sandbox != "" {
+				lockName = "rehearsal-" + pb.Product
+			}
+			unlock, err := acquireLock(a.stateDir, lockName, prior.RunID, true)
 			if err != nil {
 				return err
 			}
@@ -203,7 +227,18 @@ again and finds what it already made. Choices are recorded in the report with wh
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
 	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
 	cmd.Flags().BoolVar(&force, "force", false, "resume a failed run without a choice: run the failed step again")
+	cmd.Flags().StringVar(&sandbox, "sandbox", "", "the sandbox's connections.json, for a run that ran against a sandbox")
 	return cmd
+}
+
+// useSandbox points a run at a sandbox process: its connections and its clock.
+func useSandbox(o *engine.Options, file string) error {
+	connect, clock, err := rehearsal.LoadConnections(file)
+	if err != nil {
+		return err
+	}
+	o.Mode, o.Connect, o.Clock = "sandbox", connect, clock
+	return nil
 }
 
 // findRunDir accepts a run id, a run directory or a report path.
@@ -240,7 +275,7 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	tty := isTerminal(a.stdout)
 	prog := newProgress(a.stdout, pb, tty && !a.quiet, a.quiet)
 	opts.Observer = prog.event
-	if !nonInteractive && isTerminal(a.stdin) && tty && opts.Mode != "rehearsal" {
+	if !nonInteractive && isTerminal(a.stdin) && tty && opts.Mode == "run" {
 		tp := &terminalPrompter{in: a.stdin, out: a.stdout, pause: prog.pause, resume: prog.resume}
 		opts.Prompter, opts.Guide = tp, tp.guide
 	}

@@ -24,7 +24,10 @@ import (
 // ConnectionsFile is what `runbook sandbox` writes.
 type ConnectionsFile struct {
 	// Control is the sandbox's own endpoint (its clock).
-	Control     string                    `json:"control"`
+	Control string `json:"control"`
+	// Web is the simulated web: files a step downloads from elsewhere (a release tarball
+	// on GitHub) come from here, never from the internet.
+	Web         string                    `json:"web"`
 	Playbook    string                    `json:"playbook"`
 	Connections map[string]FileConnection `json:"connections"`
 }
@@ -173,6 +176,9 @@ func LoadConnections(path string) (func(*engine.ConnectionDecl) (*engine.Connect
 		for k, v := range fc.Settings {
 			c.Settings[k] = v
 		}
+		if d.Type == "zenodo" && f.Web != "" {
+			c.HTTPClient = &http.Client{Transport: &redirectTransport{keep: c.URL, to: f.Web}}
+		}
 		if d.Type == "smtp" && fc.Settings["ca_file"] == "" {
 			c.Settings["tls_skip_verify"] = "true" // the sandbox's own self-signed certificate
 		}
@@ -188,7 +194,7 @@ func LoadConnections(path string) (func(*engine.ConnectionDecl) (*engine.Connect
 // WriteConnections writes the connections file of a running sandbox, with kubeconfigs
 // for its clusters in dir.
 func (s *Sandbox) WriteConnections(dir string, control *Control, kubeconfig func(conn string) (path, context string, err error)) (string, error) {
-	f := ConnectionsFile{Control: control.URL(), Playbook: s.pb.File, Connections: map[string]FileConnection{}}
+	f := ConnectionsFile{Control: control.URL(), Web: s.Public.URL(), Playbook: s.pb.File, Connections: map[string]FileConnection{}}
 	for _, d := range s.pb.Connections {
 		c, err := s.Connect(d)
 		if err != nil {
