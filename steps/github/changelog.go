@@ -119,7 +119,9 @@ func EditChangelog(content string, e ChangelogEdit) (string, bool, error) {
 		if loc := dateRE.FindStringIndex(rest); loc != nil {
 			nh = s[:len(s)-len(rest)] + want + rest[loc[1]:]
 		} else if strings.TrimSpace(rest) == "" {
-			nh = strings.TrimRight(s, " \t") + want
+			// All of the trailing white space goes (a form feed too): kept, a second
+			// edit would see it before the date and rewrite the line again.
+			nh = s[:len(s)-len(rest)] + want
 		} else {
 			nh = s[:len(s)-len(rest)] + want + rest
 		}
