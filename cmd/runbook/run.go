@@ -275,6 +275,7 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	tty := isTerminal(a.stdout)
 	prog := newProgress(a.stdout, pb, tty && !a.quiet, a.quiet)
 	opts.Observer = prog.event
+	installCrashPoints(&opts)
 	if !nonInteractive && isTerminal(a.stdin) && tty && opts.Mode == "run" {
 		tp := &terminalPrompter{in: a.stdin, out: a.stdout, pause: prog.pause, resume: prog.resume}
 		opts.Prompter, opts.Guide = tp, tp.guide

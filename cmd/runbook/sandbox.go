@@ -43,7 +43,8 @@ func (a *app) sandboxCmd() *cobra.Command {
 				return err
 			}
 			defer sb.Close()
-			control, err := rehearsal.ServeControl(clock)
+			version, _ := in["version"].(string)
+			control, err := rehearsal.ServeControl(clock, func() any { return sb.State(version) })
 			if err != nil {
 				return err
 			}

@@ -62,6 +62,7 @@ type Sandbox struct {
 	prod    []workload // production workloads, for the deploy and rollback jobs
 	gates   map[string]gate
 	ticks   []string // checklist item keys people tick (github.checklist wait gates)
+	jobs    []string // Jenkins jobs the playbook runs
 	mu      sync.Mutex
 	log     []string
 }
@@ -274,6 +275,7 @@ func (s *Sandbox) seed(plan *engine.PlanDoc) error {
 		if job == "" || !known(job) {
 			continue
 		}
+		s.jobs = append(s.jobs, job)
 		var params []jenkinssim.Param
 		if m, ok := ps.Params["parameters"].(map[string]any); ok {
 			keys := make([]string, 0, len(m))

@@ -48,8 +48,9 @@ type Control struct {
 	ln    net.Listener
 }
 
-// ServeControl starts the control endpoint on 127.0.0.1.
-func ServeControl(clock *engine.OffsetClock) (*Control, error) {
+// ServeControl starts the control endpoint on 127.0.0.1: GET /clock, POST
+// /clock/advance?d=, and GET /state (what the release left in the world, for tests).
+func ServeControl(clock *engine.OffsetClock, state func() any) (*Control, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -67,6 +68,12 @@ func ServeControl(clock *engine.OffsetClock) (*Control, error) {
 		}
 		clock.Advance(d)
 		writeOffset(w, clock.Offset())
+	})
+	mux.HandleFunc("GET /state", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(state())
 	})
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go c.srv.Serve(ln)
