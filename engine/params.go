@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -137,17 +138,13 @@ func typeOfGo(t reflect.Type) (Type, []Param, error) {
 // expressions) into a fresh params struct of the step type, applying defaults first.
 func decodeParams(t StepType, with map[string]any) (Step, error) {
 	step := t.New()
-	params := ParamsOf(t)
-	merged := make(map[string]any, len(with)+len(params))
-	for _, p := range params {
-		if p.Default == "" {
-			continue
-		}
-		var dv any
-		if err := yaml.Unmarshal([]byte(p.Default), &dv); err != nil {
-			return nil, fmt.Errorf("step type %s: bad default for %s: %v", t.Name, p.Name, err)
-		}
-		merged[p.Name] = dv
+	defaults, err := defaultsOf(t)
+	if err != nil {
+		return nil, err
+	}
+	merged := make(map[string]any, len(with)+len(defaults))
+	for k, v := range defaults {
+		merged[k] = v
 	}
 	for k, v := range with {
 		merged[k] = v
@@ -165,6 +162,29 @@ func decodeParams(t StepType, with map[string]any) (Step, error) {
 		d.Default()
 	}
 	return step, nil
+}
+
+var defaultsCache sync.Map // step type name -> map[string]any
+
+// defaultsOf parses a step type's `default:` tags once; steps of that type share them
+// (JSON encoding copies them, so no step sees another's values).
+func defaultsOf(t StepType) (map[string]any, error) {
+	if v, ok := defaultsCache.Load(t.Name); ok {
+		return v.(map[string]any), nil
+	}
+	out := map[string]any{}
+	for _, p := range ParamsOf(t) {
+		if p.Default == "" {
+			continue
+		}
+		var dv any
+		if err := yaml.Unmarshal([]byte(p.Default), &dv); err != nil {
+			return nil, fmt.Errorf("step type %s: bad default for %s: %v", t.Name, p.Name, err)
+		}
+		out[p.Name] = dv
+	}
+	defaultsCache.Store(t.Name, out)
+	return out, nil
 }
 
 // DecodeParams decodes `with:` values into a fresh params struct of the step type,
