@@ -608,6 +608,7 @@ func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int
 	if item == 0 && sr.Status == StepRunning && sr.Attempts > 0 {
 		attempt = sr.Attempts // resumed mid-step: count on
 	}
+	spent, limited := 0, 0 // attempts used up by failures; waits for rate limits
 	for {
 		attempt++
 		if err := r.emit(&Event{Kind: "start", Step: st.ID, Item: item, Attempt: attempt, Params: shown}, false); err != nil {
@@ -631,10 +632,22 @@ func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int
 			return end(StepFailed, attempt, nil, fmt.Sprintf("timed out after %s: %v", st.Timeout, err))
 		}
 		transient, after := IsTransient(err)
-		if !transient || attempt >= st.Retry.Attempts {
+		if after > 0 && transient {
+			// A rate limit is not the step's failure: waiting for it does not use up an
+			// attempt (the step's timeout, or 100 waits, bound it).
+			limited++
+			if limited <= 100 {
+				spent--
+			}
+		}
+		spent++
+		if !transient || spent >= st.Retry.Attempts {
 			msg := err.Error()
 			if transient {
 				msg = fmt.Sprintf("%s (gave up after %d attempts)", msg, attempt)
+				if limited > 100 {
+					msg += " (still rate limited after 100 waits)"
+				}
 			}
 			return end(StepFailed, attempt, nil, msg)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,7 +16,7 @@ import (
 // issue, comment, tag, build, deposition, release or e-mail shows up as a difference.
 type State struct {
 	Issues     map[string][]string `json:"issues"`     // repo -> "#n title [state] milestone comments=N"
-	Tags       map[string]string   `json:"tags"`       // repo -> commit of the version's tag
+	Tags       map[string]string   `json:"tags"`       // repo -> where the version's tag points
 	Releases   map[string][]string `json:"releases"`   // repo -> "tag draft=bool"
 	Changelogs map[string]string   `json:"changelogs"` // repo -> sha256 of CHANGELOG.md on main
 	Builds     map[string][]string `json:"builds"`     // job -> "result params"
@@ -25,6 +26,8 @@ type State struct {
 	Workloads  map[string]string   `json:"workloads"`  // cluster/ns/kind/name -> images
 }
 
+var simURL = regexp.MustCompile(`https?://127\.0\.0\.1:[0-9]+`)
+
 // State reads the simulated world.
 func (s *Sandbox) State(version string) State {
 	st := State{Issues: map[string][]string{}, Tags: map[string]string{}, Releases: map[string][]string{}, Changelogs: map[string]string{},
@@ -33,8 +36,14 @@ func (s *Sandbox) State(version string) State {
 		for _, is := range s.GitHub.Issues(repo) {
 			st.Issues[repo] = append(st.Issues[repo], fmt.Sprintf("#%d %s [%s] %s comments=%d", is.Number, is.Title, is.State, is.Milestone, is.Comments))
 		}
-		if sha, _, ok := s.GitHub.TagInfo(repo, version); ok {
-			st.Tags[repo] = sha
+		if sha, annotated, ok := s.GitHub.TagInfo(repo, version); ok {
+			// Commit ids carry their times, so they differ between two runs: what counts
+			// is where the tag points.
+			where := "on another commit"
+			if sha == s.GitHub.Head(repo, "main") {
+				where = "on the head of main"
+			}
+			st.Tags[repo] = fmt.Sprintf("%s annotated=%v", where, annotated)
 		}
 		for _, r := range s.GitHub.Releases(repo) {
 			st.Releases[repo] = append(st.Releases[repo], fmt.Sprintf("%s draft=%v", r.Tag, r.Draft))
@@ -64,7 +73,7 @@ func (s *Sandbox) State(version string) State {
 	}
 	sort.Strings(st.Mail)
 	for _, p := range s.Chat.Posts() {
-		st.Chat = append(st.Chat, p.Text)
+		st.Chat = append(st.Chat, simURL.ReplaceAllString(p.Text, "http://simulator"))
 	}
 	sort.Strings(st.Chat)
 	for name, cl := range s.Clusters {
