@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +46,9 @@ finally:
 `
 
 func TestSmokeRun(t *testing.T) {
-	pb, err := engine.Parse("smoke.yaml", []byte(smokePlaybook))
+	// A fresh counter key, so the test also passes with -count=N.
+	src := strings.Replace(smokePlaybook, "key: smoke", fmt.Sprintf("key: smoke%d", time.Now().UnixNano()), 1)
+	pb, err := engine.Parse("smoke.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
