@@ -289,7 +289,11 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	if reportPath != "" {
 		where = reportPath
 	}
-	summary := fmt.Sprintf("run %s %s in %s; report: %s", rep.RunID, rep.Status, time.Duration(rep.DurationMS)*time.Millisecond, where)
+	took := (time.Duration(rep.DurationMS) * time.Millisecond).String()
+	if opts.Mode != "run" {
+		took += " of simulated time"
+	}
+	summary := fmt.Sprintf("run %s %s in %s; report: %s", rep.RunID, rep.Status, took, where)
 	if rep.Reason != "" {
 		summary += fmt.Sprintf("\n  %s: %s", rep.FailedStep, rep.Reason)
 	}
