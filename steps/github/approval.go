@@ -141,11 +141,7 @@ func (p *Approval) Run(ctx context.Context, sc *engine.StepContext) (engine.Outp
 		sc.Logf("approval already recorded: %v by %v", prev["approved_at"], prev["approver"])
 		return engine.Outputs(prev), nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}

@@ -222,11 +222,7 @@ func (p *Changelog) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 	if sc.Unknown("doi") || sc.Unknown("version") || sc.Unknown("repo") || sc.Unknown("date") {
 		return engine.Plan{Action: act}, nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -243,11 +239,7 @@ func (p *Changelog) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 
 // Run edits and commits the file; a stale sha (409) is re-read and retried.
 func (p *Changelog) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}

@@ -99,11 +99,7 @@ func (p *Checklist) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 	if sc.Unknown("issue") || sc.Unknown("repo") {
 		return pl, nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -124,11 +120,7 @@ func (p *Checklist) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 
 // Run ticks the item (editing only its line) or waits for it.
 func (p *Checklist) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}

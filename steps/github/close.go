@@ -27,11 +27,7 @@ func (p *Close) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, 
 	if sc.Unknown("repo") || sc.Unknown("issue") {
 		return pl, nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -47,11 +43,7 @@ func (p *Close) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, 
 
 // Run comments (once), closes the issue as completed, and closes the milestone.
 func (p *Close) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +113,7 @@ func (p *Comment) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan
 	if sc.Unknown("repo") || sc.Unknown("issue") || sc.Unknown("body") {
 		return pl, nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -148,11 +136,7 @@ func (p *Comment) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan
 
 // Run posts or updates the comment.
 func (p *Comment) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cessda/runbook/engine"
 	gh "github.com/google/go-github/v60/github"
 )
 
@@ -203,4 +204,17 @@ func setPlan(body, hash string, posted time.Time) string {
 		body += "\n"
 	}
 	return body + "\n" + lines + "\n"
+}
+
+// repoClient is a step's client and its repository's owner and name.
+func repoClient(sc *engine.StepContext, conn, repo string) (*client, string, string, error) {
+	c, err := newClient(sc, conn)
+	if err != nil {
+		return nil, "", "", err
+	}
+	o, r, err := splitRepo(repo)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return c, o, r, nil
 }

@@ -50,11 +50,7 @@ func (p *ReleaseIssue) Plan(ctx context.Context, sc *engine.StepContext) (engine
 	if sc.Unknown("version") || sc.Unknown("tool") || sc.Unknown("repo") {
 		return engine.Plan{Action: fmt.Sprintf("create release issue %q in %s", p.title(), sc.Show("repo", p.Repo)), Details: []string{"title " + engine.KnownAfterRun}}, nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -81,11 +77,7 @@ func (p *ReleaseIssue) Plan(ctx context.Context, sc *engine.StepContext) (engine
 
 // Run creates the issue, or reuses the one with the same title in the milestone.
 func (p *ReleaseIssue) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}
@@ -274,11 +266,7 @@ func (p *SubtaskIssues) Plan(ctx context.Context, sc *engine.StepContext) (engin
 	if sc.Unknown("release_issue") || sc.Unknown("version") || sc.Unknown("repo") {
 		return pl, nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -304,11 +292,7 @@ func (p *SubtaskIssues) Plan(ctx context.Context, sc *engine.StepContext) (engin
 
 // Run creates the missing subtasks and writes their links into the release issue.
 func (p *SubtaskIssues) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}

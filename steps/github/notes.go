@@ -34,11 +34,7 @@ func (p *ReleaseNotes) Plan(ctx context.Context, sc *engine.StepContext) (engine
 
 // Run builds the notes.
 func (p *ReleaseNotes) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}

@@ -51,11 +51,7 @@ func (p *Release) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan
 	if sc.Unknown("repo") || sc.Unknown("tag") {
 		return engine.Plan{Action: fmt.Sprintf("create and publish the GitHub release %s of %s", sc.Show("tag", p.Tag), sc.Show("repo", p.Repo))}, nil
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -74,11 +70,7 @@ func (p *Release) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan
 
 // Run creates the draft (recording its id before publishing), then publishes it.
 func (p *Release) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}

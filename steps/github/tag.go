@@ -105,11 +105,7 @@ func (p *Tag) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, er
 	if err := p.Validate(); err != nil {
 		return engine.Plan{}, err
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return engine.Plan{}, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -144,11 +140,7 @@ func (p *Tag) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, 
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := newClient(sc, p.Connection)
-	if err != nil {
-		return nil, err
-	}
-	o, r, err := splitRepo(p.Repo)
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
 	if err != nil {
 		return nil, err
 	}
