@@ -742,6 +742,7 @@ func (r *Run) stepCtx(st *StepDecl, item int, itemVal any, attempt int) *StepCon
 	sc.LogFunc = func(line string) {
 		r.emit(&Event{Kind: "log", Step: st.ID, Item: item, Line: line}, false)
 	}
+	sc.Report = r.report.Clone
 	sc.LinkFunc = func(title, url string) {
 		r.emit(&Event{Kind: "link", Step: st.ID, Item: item, Link: &Link{Title: title, URL: url}}, false)
 	}

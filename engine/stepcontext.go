@@ -39,6 +39,9 @@ type StepContext struct {
 	LogFunc func(line string)
 	// LinkFunc records a link (issue, tag, build, DOI, release) in the report.
 	LinkFunc func(title, url string)
+	// Report returns a copy of the run's report as it stands (nil outside a run): a step
+	// can publish the release report of the run it is part of.
+	Report func() *Report
 
 	// unknown holds the parameters whose value is known only after earlier steps run.
 	unknown map[string]bool

@@ -668,3 +668,32 @@ func TestSecondGateUsesItsOwnCommands(t *testing.T) {
 		t.Fatalf("want a refusal by owner with the reason, got %v", err)
 	}
 }
+
+// TestReleaseReportComment: the run's report is posted as one comment on the release
+// issue and updated in place, not duplicated, on a second run.
+func TestReleaseReportComment(t *testing.T) {
+	sim := githubsim.New(githubsim.WithAutoCreate())
+	defer sim.Close()
+	conn := &engine.Connection{Name: "github", Type: "github", URL: sim.URL(), Token: "t"}
+	sc := enginetest.NewContext(t, "report", conn)
+	n := sim.AddIssue("cessda/cessda.cvs.two", githubsim.Issue{Title: "Release version 3.7.0 of CVS"})
+	status := engine.RunRunning
+	sc.StepContext.Report = func() *engine.Report {
+		return &engine.Report{RunID: "cvs-1", Product: "cvs", Title: "CESSDA Vocabulary Service", Status: status,
+			Inputs: map[string]any{"version": "3.7.0"}, Steps: []*engine.StepReport{{ID: "tag", Type: "github.tag", Status: engine.StepSucceeded}}}
+	}
+	step := enginetest.Decode(t, "github.release_report", map[string]any{"repo": "cessda/cessda.cvs.two", "issue": n})
+	for i := 0; i < 2; i++ {
+		if _, err := step.Run(context.Background(), sc.StepContext); err != nil {
+			t.Fatal(err)
+		}
+		status = engine.RunSucceeded
+	}
+	cs := sim.Comments("cessda/cessda.cvs.two", n)
+	if len(cs) != 1 {
+		t.Fatalf("%d report comments, want 1", len(cs))
+	}
+	if !strings.Contains(cs[0].Body, "3.7.0") || !strings.Contains(cs[0].Body, "tag") {
+		t.Errorf("report comment does not show the release: %s", cs[0].Body)
+	}
+}
