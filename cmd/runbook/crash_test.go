@@ -302,6 +302,17 @@ func (h *crashHarness) crashAt(env string, k int) (res crashResult) {
 		return res
 	}
 	runDir := filepath.Join(w.dir, "runs", runID)
+	sessions := 1
+	if res.killed {
+		// A process killed between the run's first event and its session's has no
+		// session in the report: it did nothing else.
+		prior, _, err := engine.ReadJournal(runDir)
+		if err != nil {
+			res.problem = fmt.Sprintf("journal after the crash: %v", err)
+			return res
+		}
+		sessions = len(prior.Sessions)
+	}
 	for res.killed {
 		prior, _, err := engine.ReadJournal(runDir)
 		if err != nil {
@@ -330,7 +341,7 @@ func (h *crashHarness) crashAt(env string, k int) (res crashResult) {
 			return res
 		}
 	}
-	sessions := 1 + res.resumes
+	sessions += res.resumes
 	if p := checkReport(filepath.Join(runDir, "report.json"), sessions); p != "" {
 		res.problem = p
 	}
