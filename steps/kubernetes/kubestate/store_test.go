@@ -332,7 +332,7 @@ func TestDamagedJournal(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k, v := range cm.Data {
-			cm.Data[k] = v[:len(v)/2]
+			cm.Data[k] = v[:len(v)/2+7] // mid-line
 			break
 		}
 		cm.ResourceVersion = ""
