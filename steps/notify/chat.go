@@ -277,7 +277,9 @@ func deliverChat(ctx context.Context, sc *engine.StepContext, connName, key, tex
 	}
 	intentKey := journalKey(sc, key+".posting")
 	if sc.Recall(intentKey, &rec) && rec.State != "not posted" {
-		sc.Logf("an earlier attempt may have posted this message before it failed; posting it again")
+		if err := unsure(sc, "the chat message", "posted"); err != nil {
+			return err
+		}
 	}
 	rec = chatRecord{Hook: h.String(), At: sc.Now(), State: "posting"}
 	if err := sc.Record(intentKey, rec); err != nil {

@@ -2,6 +2,8 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -196,14 +198,26 @@ func TestChatRateLimitAndTransientFaults(t *testing.T) {
 	}
 	t.Logf("error: %v", err)
 
+	// After a dropped connection nobody knows whether the message arrived: the step
+	// waits for a person rather than risk announcing twice.
+	_, err = step.Run(ctx, c.StepContext)
+	var we *engine.WaitingError
+	if !errors.As(err, &we) || !strings.Contains(we.Reason, "--confirm") {
+		t.Fatalf("after a dropped connection want waiting for a person, got %v", err)
+	}
+	if n := len(srv.Posts()); n != 0 {
+		t.Fatalf("%d posts while delivery is unknown, want 0", n)
+	}
+	b, _ := json.Marshal(engine.Confirmation{By: "owner", Answer: "yes"})
+	c.Put("confirmation", b)
 	if _, err := step.Run(ctx, c.StepContext); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(srv.Posts()); n != 1 {
-		t.Fatalf("%d posts after three faults and a success, want 1", n)
+		t.Fatalf("%d posts after three faults and a confirmed resend, want 1", n)
 	}
 	if !strings.Contains(c.LogText(), "may have posted") {
-		t.Errorf("after a dropped connection the log should warn of a possible duplicate")
+		t.Errorf("the log should say a person confirmed sending again")
 	}
 
 	srv.Close()

@@ -58,13 +58,17 @@
 // failure retried does not resend the e-mail.
 //
 // Neither SMTP nor incoming webhooks can be asked whether a message already arrived, so
-// one window remains: a crash (or a dropped connection) after the server accepted the
-// message but before the journal write is followed, on the next attempt, by a second
-// send: delivery is at-least-once, never silently lost. The window is the round trip of
-// the final reply plus one journal write (milliseconds). For e-mail the second copy
-// carries the same Message-ID (derived from run id, step id and foreach item), which
-// many mail stores and clients use to show it once; chat has no such key, so a duplicate
-// post is possible in that window.
+// one window remains: a crash (or a dropped connection) after the message was handed
+// over but before the journal recorded the answer. The window is the round trip of the
+// final reply plus one journal write (milliseconds). Sending again then could announce a
+// release twice; not sending could lose the announcement. Neither is chosen silently: the
+// next attempt finds the intent without an answer and stops the run in status waiting,
+// naming the message, and a person who looked at the channel or mailbox continues it with
+// `runbook resume RUN --skip STEP --reason "it arrived"` or `--confirm STEP` (send it
+// again). A definite failure (a refused connection, a 4xx/5xx reply) is recorded as
+// "not sent" and retried without asking. A second e-mail carries the same Message-ID
+// (derived from run id, step id and foreach item), which many mail stores use to show it
+// once. The crash harness in cmd/runbook plays that person at every crash point.
 //
 // # Simulators
 //

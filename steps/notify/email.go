@@ -190,7 +190,9 @@ func deliverEmail(ctx context.Context, sc *engine.StepContext, connName string, 
 	intentKey := journalKey(sc, spec.key+".sending")
 	var prev emailRecord
 	if sc.Recall(intentKey, &prev) && prev.State != "not sent" {
-		sc.Logf("an earlier attempt may have sent e-mail %q before it failed; sending it again with the same Message-ID so mail programs can show it once", spec.subject)
+		if err := unsure(sc, fmt.Sprintf("e-mail %q", spec.subject), "sent"); err != nil {
+			return rec, err
+		}
 	}
 	rec = emailRecord{MessageID: "<" + msgID + ">", Recipients: recipients, Server: srv.String(), At: sc.Now(), State: "sending"}
 	if err := sc.Record(intentKey, rec); err != nil {
@@ -254,4 +256,19 @@ func init() {
 		},
 		Doc: "Sends over STARTTLS (or SMTPS) with AUTH. The Message-ID is derived from the run and step, and the journal records the sent message, so a re-run sends nothing.",
 	})
+}
+
+// unsure decides what to do when an earlier attempt may have delivered a message: the
+// process stopped (or the connection dropped) after sending and before the journal
+// recorded the answer, and neither a webhook nor SMTP can be asked whether it arrived.
+// Sending again could announce a release twice, so a person decides: the step waits
+// until `runbook resume RUN --confirm STEP` (send it again) or `--skip STEP` (it arrived).
+func unsure(sc *engine.StepContext, what, verb string) error {
+	var c engine.Confirmation
+	if sc.Recall("confirmation", &c) && c.Answer == "yes" {
+		sc.Logf("an earlier attempt may have %s %s; %s confirmed sending it again", verb, what, c.By)
+		return nil
+	}
+	return engine.Waiting("%s may already have been %s by an earlier attempt that stopped before its answer was recorded; "+
+		"check, then: runbook resume %s --skip %s --reason \"it arrived\", or --confirm %s to send it again", what, verb, sc.RunID, sc.StepID, sc.StepID)
 }
