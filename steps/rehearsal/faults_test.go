@@ -27,7 +27,10 @@ func rehearsePlaybook(t *testing.T, file string, set map[string]string, inject f
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := rehearsal.New(context.Background(), pb, in, rehearsal.Answers{})
+	// Both runs start at the same instant: the changelog carries the release date, and
+	// the faulty run's Retry-After waits must not carry it over midnight.
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	sb, err := rehearsal.New(context.Background(), pb, in, rehearsal.Answers{}, rehearsal.WithClock(engine.NewFakeClock(start)))
 	if err != nil {
 		t.Fatal(err)
 	}
