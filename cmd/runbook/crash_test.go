@@ -401,10 +401,13 @@ func (h *crashHarness) summary() {
 	defer h.mu.Unlock()
 	byEnv := map[string][]int{}
 	var times []time.Duration
-	bad, killed := 0, 0
+	bad, killed, asked := 0, 0, 0
 	for _, r := range h.results {
 		if r.killed {
 			killed++
+		}
+		if r.asked > 0 {
+			asked++
 		}
 		if r.diff != "" || r.problem != "" || r.resumes > 1 {
 			bad++
@@ -419,8 +422,8 @@ func (h *crashHarness) summary() {
 	for _, d := range times {
 		sum += d
 	}
-	line := fmt.Sprintf("CRASH %s: %d crash points (%d after events of %d, %d after writes), %d killed, %d with a difference or failed check",
-		h.pb.name, len(h.results), len(byEnv[crashEvent]), h.events, len(byEnv[crashWrite]), killed, bad)
+	line := fmt.Sprintf("CRASH %s: %d crash points (%d after events of %d, %d after writes), %d killed, %d with a difference or failed check, %d where a person was asked whether a message arrived",
+		h.pb.name, len(h.results), len(byEnv[crashEvent]), h.events, len(byEnv[crashWrite]), killed, bad, asked)
 	if n := len(times); n > 0 {
 		line += fmt.Sprintf("; resume wall time median %s, mean %s, max %s over %d resumes",
 			times[n/2].Round(time.Millisecond), (sum / time.Duration(n)).Round(time.Millisecond), times[n-1].Round(time.Millisecond), n)
