@@ -14,7 +14,8 @@
 //
 //	apps/v1   deployments, statefulsets, replicasets, controllerrevisions (+ /status)
 //	batch/v1  jobs, cronjobs (+ /status)
-//	v1        pods (+ /status), namespaces
+//	v1        pods (+ /status), namespaces, configmaps
+//	coordination.k8s.io/v1  leases (configmaps and leases hold kubestate's run state and lock)
 //	/api, /apis, /apis/{group}, /apis/{group}/{version}, /version, /healthz
 //
 // Wire behaviour:

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -154,6 +155,13 @@ var resources = []*resource{
 	{gvr: corev1.SchemeGroupVersion.WithResource("pods"), kind: "Pod", singular: "pod", namespaced: true, shortNames: []string{"po"}, status: true,
 		newObj: func() runtime.Object { return &corev1.Pod{} },
 		client: func(cs kubernetes.Interface, ns string) ops { return adapt(cs.CoreV1().Pods(ns), "Pod") }},
+	// ConfigMaps and Leases hold runbook's own state and release lock (kubestate).
+	{gvr: corev1.SchemeGroupVersion.WithResource("configmaps"), kind: "ConfigMap", singular: "configmap", namespaced: true, shortNames: []string{"cm"},
+		newObj: func() runtime.Object { return &corev1.ConfigMap{} },
+		client: func(cs kubernetes.Interface, ns string) ops { return adapt(cs.CoreV1().ConfigMaps(ns), "ConfigMap") }},
+	{gvr: coordinationv1.SchemeGroupVersion.WithResource("leases"), kind: "Lease", singular: "lease", namespaced: true,
+		newObj: func() runtime.Object { return &coordinationv1.Lease{} },
+		client: func(cs kubernetes.Interface, ns string) ops { return adapt(cs.CoordinationV1().Leases(ns), "Lease") }},
 	{gvr: appsv1.SchemeGroupVersion.WithResource("controllerrevisions"), kind: "ControllerRevision", singular: "controllerrevision", namespaced: true,
 		newObj: func() runtime.Object { return &appsv1.ControllerRevision{} },
 		client: func(cs kubernetes.Interface, ns string) ops {
@@ -188,7 +196,7 @@ func lookup(gv schema.GroupVersion, name string) *resource {
 }
 
 // groupVersions are the served API group versions ("" is the core group).
-var groupVersions = []schema.GroupVersion{corev1.SchemeGroupVersion, appsv1.SchemeGroupVersion, batchv1.SchemeGroupVersion}
+var groupVersions = []schema.GroupVersion{corev1.SchemeGroupVersion, appsv1.SchemeGroupVersion, batchv1.SchemeGroupVersion, coordinationv1.SchemeGroupVersion}
 
 func servesGroupVersion(gv schema.GroupVersion) bool {
 	for _, g := range groupVersions {
