@@ -213,11 +213,16 @@ func ReadJournal(dir string) (*Report, []*Event, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return ReplayEvents(evs), evs, nil
+}
+
+// ReplayEvents rebuilds a run's report from its journal's events, as read from any Store.
+func ReplayEvents(evs []*Event) *Report {
 	r := &Report{index: map[string]*StepReport{}}
 	for _, ev := range evs {
 		r.apply(ev)
 	}
-	return r, evs, nil
+	return r
 }
 
 var _ io.Closer = (*FileStore)(nil)
