@@ -29,7 +29,7 @@ type lockRecord struct {
 
 var takeOver bool
 
-func acquireLock(stateDir, product, runID string, resuming bool) (func(), error) {
+func acquireLock(stateDir, product, runID string) (func(), error) {
 	dir := filepath.Join(stateDir, "locks")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err

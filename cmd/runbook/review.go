@@ -42,7 +42,11 @@ issue (one comment, updated in place on later calls; token from $GITHUB_TOKEN).`
 			if target != "" && format != "markdown" {
 				return exitWith(exitInvalid, errors.New("--comment posts Markdown: use --format markdown"))
 			}
-			rep, err := readReport(a.stateDir, args[0])
+			state, err := a.backend()
+			if err != nil {
+				return err
+			}
+			rep, err := state.readReport(cmd.Context(), args[0])
 			if err != nil {
 				return exitWith(exitInvalid, err)
 			}

@@ -96,8 +96,14 @@ func (a *app) runCmd() *cobra.Command {
 				}
 			}
 			opts.RunID = engine.NewRunID(pb.Product, time.Now())
-			dir := filepath.Join(a.stateDir, "runs", opts.RunID)
-			store, err := engine.OpenFileStore(dir, reportPath)
+			state, err := a.backend()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			ref := state.newRun(opts.RunID)
+			store, err := state.open(ctx, ref, reportPath)
 			if err != nil {
 				return err
 			}
@@ -107,13 +113,13 @@ func (a *app) runCmd() *cobra.Command {
 				// A rehearsal never holds up a real release of the product.
 				lockName = "rehearsal-" + pb.Product
 			}
-			unlock, err := acquireLock(a.stateDir, lockName, opts.RunID, false)
+			unlock, err := state.lock(ctx, lockName, opts.RunID, a.lockLost(cancel))
 			if err != nil {
 				return err
 			}
 			defer unlock()
 			opts.Store = store
-			err = a.execute(cmd.Context(), pb, opts, dir, reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
+			err = a.execute(ctx, pb, opts, state.where(ref), reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
 				return engine.Execute(ctx, pb, o)
 			})
 			if !a.quiet {
@@ -149,11 +155,13 @@ again and finds what it already made. Choices are recorded in the report with wh
   --refuse STEP --reason    answer no: the run ends rejected`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := findRunDir(a.stateDir, args[0])
+			state, err := a.backend()
 			if err != nil {
-				return exitWith(exitInvalid, err)
+				return err
 			}
-			prior, _, err := engine.ReadJournal(dir)
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			ref, prior, err := state.find(ctx, args[0])
 			if err != nil {
 				return exitWith(exitInvalid, err)
 			}
@@ -198,7 +206,7 @@ again and finds what it already made. Choices are recorded in the report with wh
 					return exitWith(exitInvalid, err)
 				}
 			}
-			store, err := engine.OpenFileStore(dir, reportPath)
+			store, err := state.open(ctx, ref, reportPath)
 			if err != nil {
 				return err
 			}
@@ -207,13 +215,13 @@ again and finds what it already made. Choices are recorded in the report with wh
 			if sandbox != "" {
 				lockName = "rehearsal-" + pb.Product
 			}
-			unlock, err := acquireLock(a.stateDir, lockName, prior.RunID, true)
+			unlock, err := state.lock(ctx, lockName, prior.RunID, a.lockLost(cancel))
 			if err != nil {
 				return err
 			}
 			defer unlock()
 			opts.Store = store
-			return a.execute(cmd.Context(), pb, opts, dir, reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
+			return a.execute(ctx, pb, opts, state.where(ref), reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
 				return engine.Resume(ctx, pb, o)
 			})
 		},
@@ -229,6 +237,15 @@ again and finds what it already made. Choices are recorded in the report with wh
 	cmd.Flags().BoolVar(&force, "force", false, "resume a failed run without a choice: run the failed step again")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "the sandbox's connections.json, for a run that ran against a sandbox")
 	return cmd
+}
+
+// lockLost stops the run when another machine took its release lock (this process
+// was paused past the lease, say): the run ends cancelled and can be resumed.
+func (a *app) lockLost(cancel context.CancelCauseFunc) func(error) {
+	return func(err error) {
+		fmt.Fprintf(a.stderr, "runbook: %v; stopping the run\n", err)
+		cancel(err)
+	}
 }
 
 // useSandbox points a run at a sandbox process: its connections and its clock.
@@ -270,7 +287,7 @@ func findRunDir(stateDir, arg string) (string, error) {
 }
 
 // execute runs (or resumes) with progress display and turns the outcome into an exit code.
-func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Options, dir, reportPath string, nonInteractive bool,
+func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Options, where, reportPath string, nonInteractive bool,
 	do func(context.Context, engine.Options) (*engine.Report, error)) error {
 	tty := isTerminal(a.stdout)
 	prog := newProgress(a.stdout, pb, tty && !a.quiet, a.quiet)
@@ -285,7 +302,6 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	if err != nil {
 		return err
 	}
-	where := filepath.Join(dir, "report.json")
 	if reportPath != "" {
 		where = reportPath
 	}
