@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -267,17 +266,9 @@ func findRunDir(stateDir, arg string) (string, error) {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(arg), "journal.jsonl")); err == nil {
 			return filepath.Dir(arg), nil
 		}
-		b, err := os.ReadFile(arg)
-		if err != nil {
+		if arg, err = runIDOf(arg); err != nil {
 			return "", err
 		}
-		var r struct {
-			RunID string `json:"run_id"`
-		}
-		if json.Unmarshal(b, &r) != nil || r.RunID == "" {
-			return "", fmt.Errorf("%s is not a runbook report", arg)
-		}
-		arg = r.RunID
 	}
 	dir := filepath.Join(stateDir, "runs", arg)
 	if _, err := os.Stat(filepath.Join(dir, "journal.jsonl")); err != nil {

@@ -201,15 +201,11 @@ func TestChatRateLimitAndTransientFaults(t *testing.T) {
 	// After a dropped connection nobody knows whether the message arrived: the step
 	// waits for a person rather than risk announcing twice.
 	_, err = step.Run(ctx, c.StepContext)
-	var we *engine.WaitingError
-	if !errors.As(err, &we) || !strings.Contains(we.Reason, "--confirm") {
-		t.Fatalf("after a dropped connection want waiting for a person, got %v", err)
-	}
+	wantAskPerson(t, err, "--confirm")
 	if n := len(srv.Posts()); n != 0 {
 		t.Fatalf("%d posts while delivery is unknown, want 0", n)
 	}
-	b, _ := json.Marshal(engine.Confirmation{By: "owner", Answer: "yes"})
-	c.Put("confirmation", b)
+	confirmResend(c)
 	if _, err := step.Run(ctx, c.StepContext); err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +268,20 @@ func TestChatSlowAnswerTimesOutAsTransient(t *testing.T) {
 		t.Fatalf("a request that timed out should be transient: %v", err)
 	}
 	t.Logf("error: %v", err)
+}
+
+// wantAskPerson checks that a step whose message may have been delivered waits for a
+// person, naming the choice want.
+func wantAskPerson(t *testing.T, err error, want string) {
+	t.Helper()
+	var we *engine.WaitingError
+	if !errors.As(err, &we) || !strings.Contains(we.Reason, want) {
+		t.Fatalf("want the step waiting for a person (%q), got %v", want, err)
+	}
+}
+
+// confirmResend records the person's `runbook resume --confirm STEP`: send it again.
+func confirmResend(c *enginetest.Context) {
+	b, _ := json.Marshal(engine.Confirmation{By: "owner", Answer: "yes"})
+	c.Put("confirmation", b)
 }

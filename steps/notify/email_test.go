@@ -2,8 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -293,15 +291,11 @@ func TestEmailAmbiguousDropWaitsForAPerson(t *testing.T) {
 		t.Fatalf("drop after DATA should be transient: %v", err)
 	}
 	_, err = step.Run(context.Background(), c.StepContext)
-	var we *engine.WaitingError
-	if !errors.As(err, &we) || !strings.Contains(we.Reason, "--skip announce") {
-		t.Fatalf("want waiting for a person, got %v", err)
-	}
+	wantAskPerson(t, err, "--skip announce")
 	if n := len(srv.Messages()); n != 1 {
 		t.Fatalf("%d messages while delivery is unknown, want the one the server took", n)
 	}
-	b, _ := json.Marshal(engine.Confirmation{By: "owner", Answer: "yes"})
-	c.Put("confirmation", b)
+	confirmResend(c)
 	if _, err := step.Run(context.Background(), c.StepContext); err != nil {
 		t.Fatal(err)
 	}
