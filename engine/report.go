@@ -190,6 +190,9 @@ func newReport(pb *Playbook) *Report {
 func (r *Report) Step(id string) *StepReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.index == nil { // a report decoded from JSON
+		r.reindex()
+	}
 	return r.index[id]
 }
 

@@ -277,3 +277,30 @@ func TestGuidedFailure(t *testing.T) {
 		t.Fatalf("stop: %s at %q, finally %s", rep.Status, rep.FailedStep, rep.Step("fin").Status)
 	}
 }
+
+// TestStepOfDecodedReport: a report read back from its JSON (report.json, a review tool)
+// answers Step like the report the run kept in memory.
+func TestStepOfDecodedReport(t *testing.T) {
+	pb, in := load(t, resumePlaybook)
+	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: &engine.MemStore{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back engine.Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"one", "gate", "two"} {
+		got, want := back.Step(id), rep.Step(id)
+		if got == nil || got.Status != want.Status || fmt.Sprint(got.Outputs) != fmt.Sprint(want.Outputs) {
+			t.Errorf("step %s of the decoded report: %+v, want %+v", id, got, want)
+		}
+	}
+	if back.Step("nope") != nil {
+		t.Error("a step that is not in the report was found")
+	}
+}
