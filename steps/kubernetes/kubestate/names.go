@@ -36,6 +36,7 @@ const (
 	annoLastRun   = "runbook.cessda.eu/last-run"
 	annoSealed    = "runbook.cessda.eu/sealed"    // a journal chunk that has a successor
 	annoFirstSeq  = "runbook.cessda.eu/first-seq" // the first batch number in a chunk
+	annoRollover  = "runbook.cessda.eu/rollover"  // a journal chunk's claim to roll over to the next
 )
 
 // LeaseName is the name of a product's release lock.

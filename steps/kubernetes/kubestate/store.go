@@ -199,7 +199,17 @@ func (s *Store) labels(part string) map[string]string {
 
 // createChunk starts journal chunk n with its first batch, then seals the chunk before
 // it. A crash between the two leaves an unsealed chunk with a successor, which reads fine.
+// Before either, the rollover is claimed on the chunk before, naming the resourceVersion
+// last seen: creating a new chunk has no precondition of its own, so without the claim a
+// second writer whose view is stale would start a successor numbered from its stale view
+// (and seal the chunk under the writer ahead), breaking the journal instead of getting a
+// conflict.
 func (s *Store) createChunk(n int, key, batch string) error {
+	if s.chunk >= 0 {
+		if err := s.claimRollover(n); err != nil {
+			return err
+		}
+	}
 	name := ChunkName(s.runID, n)
 	l := s.labels("journal")
 	l[labelChunk] = strconv.Itoa(n)
@@ -239,6 +249,39 @@ func (s *Store) createChunk(n int, key, batch string) error {
 			return apiErrorOrSelf(err, "seal configmap "+pname, s.namespace)
 		}
 	}
+	return nil
+}
+
+// claimRollover marks the current chunk as rolling over to chunk n, naming its
+// resourceVersion last seen (so a stale writer gets a 409). The value includes that
+// resourceVersion, so the patch always changes the chunk (a no-op patch would leave its
+// resourceVersion, and the writer behind would not notice).
+func (s *Store) claimRollover(n int) error {
+	name := ChunkName(s.runID, s.chunk)
+	claim := ChunkName(s.runID, n) + " after resourceVersion " + s.chunkRV
+	patch, _ := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": s.chunkRV, "annotations": map[string]string{annoRollover: claim}},
+	})
+	cms := s.cs.CoreV1().ConfigMaps(s.namespace)
+	var got *corev1.ConfigMap
+	err := s.retry(func(ctx context.Context) error {
+		var err error
+		got, err = cms.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if apierrors.IsConflict(err) {
+			// The answer to our own patch may have been lost: then the claim is there and
+			// nothing was added since.
+			if cur, gerr := cms.Get(ctx, name, metav1.GetOptions{}); gerr == nil && cur.Annotations[annoRollover] == claim && dataLen(cur) == s.chunkLen {
+				got, err = cur, nil
+			} else if gerr == nil {
+				return s.conflict(name)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return apiErrorOrSelf(err, "patch configmap "+name, s.namespace)
+	}
+	s.chunkRV = got.ResourceVersion
 	return nil
 }
 

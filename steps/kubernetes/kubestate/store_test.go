@@ -212,6 +212,17 @@ func checkEvents(t *testing.T, s *kubestate.Store, n int) {
 	}
 }
 
+// checkPacking checks that a journal of total bytes in n chunks of 4 KiB events fills
+// each chunk before rolling over: none holds more than a chunk, none less than a chunk
+// minus one event.
+func checkPacking(t *testing.T, n, total int) {
+	t.Helper()
+	full, least := kubestate.DefaultChunkSize, kubestate.DefaultChunkSize-5<<10
+	if n < (total+full-1)/full || n > total/least+1 {
+		t.Errorf("%d chunks for a journal of %d bytes: want %d to %d chunks of at most %d bytes", n, total, (total+full-1)/full, total/least+1, full)
+	}
+}
+
 // TestChunkRollover: a journal of more than 1 MiB spreads over ConfigMaps of at most the
 // chunk size, reads back whole and in order, and a store opened later goes on appending.
 func TestChunkRollover(t *testing.T) {
@@ -229,9 +240,6 @@ func TestChunkRollover(t *testing.T) {
 		t.Fatal(err)
 	}
 	items := chunks(t, cs, run)
-	if len(items) != 3 {
-		t.Fatalf("%d chunks, want 3", len(items))
-	}
 	total := 0
 	for _, cm := range items {
 		size := 0
@@ -246,6 +254,7 @@ func TestChunkRollover(t *testing.T) {
 	if total < 1<<20 {
 		t.Fatalf("journal of %d bytes: the test wants more than 1 MiB", total)
 	}
+	checkPacking(t, len(items), total)
 	// A later process continues the journal.
 	s2 := open(t, cs, run)
 	for ; n < 400; n++ {
@@ -255,9 +264,14 @@ func TestChunkRollover(t *testing.T) {
 	}
 	checkEvents(t, s2, 400)
 	checkEvents(t, open(t, cs, run), 400)
-	if got := len(chunks(t, cs, run)); got != 4 {
-		t.Errorf("%d chunks after 1.6 MiB, want 4", got)
+	items = chunks(t, cs, run)
+	total = 0
+	for _, cm := range items {
+		for k, v := range cm.Data {
+			total += len(k) + len(v)
+		}
 	}
+	checkPacking(t, len(items), total)
 
 	// An event bigger than a chunk gets one of its own; one bigger than a ConfigMap is refused.
 	big := &engine.Event{Kind: "log", Step: "s", Line: fmt.Sprintf("%06d %s", n, strings.Repeat("y", 600<<10))}
@@ -405,6 +419,60 @@ func TestSecondWriterConflicts(t *testing.T) {
 		t.Fatalf("stale writer: %v", err)
 	}
 	checkEvents(t, open(t, c.Clientset(), "cdc-two"), 2)
+}
+
+// TestStaleWriterRollover: a writer behind whose next batch does not fit its (stale) view
+// of the current chunk is refused with the conflict too, rather than creating the next
+// chunk numbered from that view (which left a journal that no longer read: "should start
+// at batch N"); the writer ahead goes on. A rollover whose claim's answer was lost goes on.
+func TestStaleWriterRollover(t *testing.T) {
+	c := kubestatefake.New()
+	const run = "cdc-stale-rollover"
+	a := open(t, c.Clientset(), run)
+	fill := (kubestate.DefaultChunkSize - 6<<10) / (4<<10 + 100) // ~4.1 KiB events: chunk 0 nearly full
+	for i := 0; i < fill; i++ {
+		if err := a.Append(logEvent(i, 4096), i == fill-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items := chunks(t, c.Clientset(), run)
+	if len(items) != 1 {
+		t.Fatalf("%d chunks, want 1", len(items))
+	}
+	size := 0
+	for k, v := range items[0].Data {
+		size += len(k) + len(v)
+	}
+	if size+100<<10 <= kubestate.DefaultChunkSize || size+2<<10 > kubestate.DefaultChunkSize {
+		t.Fatalf("chunk 0 holds %d bytes: want room for a small event, not for a 100 KiB one", size)
+	}
+	b := open(t, c.Clientset(), run)
+	if err := a.Append(logEvent(fill, 10), true); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Append(logEvent(fill+1, 100<<10), true) // does not fit chunk 0
+	if err == nil || !strings.Contains(err.Error(), "written by another process") {
+		t.Fatalf("stale writer rolling over: %v", err)
+	}
+	if n := len(chunks(t, c.Clientset(), run)); n != 1 {
+		t.Fatalf("the stale writer created a chunk: %d chunks", n)
+	}
+	c.LoseAnswerNext("patch", "configmaps", 1) // the claim on chunk 0
+	if err := a.Append(logEvent(fill+1, 100<<10), true); err != nil {
+		t.Fatalf("the writer ahead, rolling over: %v", err)
+	}
+	if err := a.Append(logEvent(fill+2, 10), true); err != nil {
+		t.Fatal(err)
+	}
+	// The 100 KiB event starts chunk 1; the small one joins it if there is room.
+	want := 2
+	if 100<<10+4<<10 > kubestate.DefaultChunkSize {
+		want = 3 // bigger than a chunk: the 100 KiB event has chunk 1 to itself
+	}
+	if n := len(chunks(t, c.Clientset(), run)); n != want {
+		t.Fatalf("%d chunks after the rollover, want %d", n, want)
+	}
+	checkEvents(t, open(t, c.Clientset(), run), fill+3)
 }
 
 // TestLargeReportGzipped: a report too big for a ConfigMap as text is kept gzipped and
