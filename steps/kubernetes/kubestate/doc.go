@@ -17,7 +17,8 @@
 // product only when the run is over (or the product is rehearsal-...).
 //
 // Store: an engine.Store in ConfigMaps runbook-<run-id>-journal-<n> (batches of JSON-lines
-// events, rolling over at 512 KiB; a ConfigMap holds 1 MiB) and runbook-<run-id>-report
+// events, rolling over at 64 KiB, so that etcd does not keep hundreds of MiB of old
+// revisions of a growing chunk; a ConfigMap holds 1 MiB) and runbook-<run-id>-report
 // (report.json, gzipped in binaryData when over 768 KiB), labelled
 // runbook.cessda.eu/{run,product,part,chunk,status} and app.kubernetes.io/managed-by=runbook
 // for listing (ListRuns). Why ConfigMaps and not Secrets: see Store.
