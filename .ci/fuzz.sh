@@ -42,6 +42,13 @@ for t in "${targets[@]}"; do
   out=$(mktemp)
   if go test "$pkg" -run "^$name\$" -fuzz "^$name\$" -fuzztime "$fuzztime" -fuzzminimizetime 10s >"$out" 2>&1; then
     grep -E '^fuzz: elapsed' "$out" | tail -1
+  elif ! grep -q 'Failing input written to' "$out" && grep -q '^    context deadline exceeded$' "$out" &&
+    go test "$pkg" -run "^$name\$" >/dev/null 2>&1; then
+    # Go 1.26's fuzzing coordinator can fail a run at the -fuzztime deadline with a bare
+    # "context deadline exceeded" while a worker is mid-call (golang/go#75804, fixed in
+    # Go 1.27): no input failed, and the corpus replays clean, so it is not a finding.
+    grep -E '^fuzz: elapsed' "$out" | tail -1
+    echo "   (ended by the fuzzing coordinator's deadline race, golang/go#75804; no failing input, corpus replays clean)"
   else
     cat "$out"
     fail=1
