@@ -49,7 +49,9 @@ func (s *Sandbox) State(version string) State {
 			st.Releases[repo] = append(st.Releases[repo], fmt.Sprintf("%s draft=%v", r.Tag, r.Draft))
 		}
 		if c, ok := s.GitHub.File(repo, "main", "CHANGELOG.md"); ok {
-			sum := sha256.Sum256([]byte(c))
+			// The release links in it name the simulator's address, which differs
+			// between sandbox processes.
+			sum := sha256.Sum256([]byte(simURL.ReplaceAllString(c, "http://simulator")))
 			st.Changelogs[repo] = hex.EncodeToString(sum[:8])
 		}
 	}
