@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -13,14 +14,16 @@ import (
 
 // ChangelogEdit is what to write for one version.
 type ChangelogEdit struct {
-	Version string // X.Y.Z
-	Date    string // YYYY-MM-DD, "" keeps the heading's date
-	DOI     string // 10.5281/zenodo.NNN, "" writes no badge
+	Version    string // X.Y.Z
+	Date       string // YYYY-MM-DD, "" keeps the heading's date
+	DOI        string // 10.5281/zenodo.NNN, "" writes no badge
+	ReleaseURL string // the version's GitHub release, for the footer link; "" writes none
 }
 
 var (
 	versionHeadRE = regexp.MustCompile(`^##\s+\[?([^\]\s]+)\]?(.*)$`)
 	badgeRE       = regexp.MustCompile(`^\[!\[DOI\]\(`)
+	refLinkRE     = regexp.MustCompile(`^ {0,3}\[([^\]]+)\]:\s`) // a Markdown reference link definition
 )
 
 // Badge is the Zenodo badge line CESSDA puts under a version heading.
@@ -34,11 +37,71 @@ func Badge(doi string) string {
 // Unreleased section and before the first version heading); the badge line follows it
 // after one blank line, replacing an existing DOI badge of that version. Every other
 // byte of the file is kept, including CRLF line ends and a missing final newline.
-// It reports whether anything changed.
+// With a ReleaseURL, the reference link `[X.Y.Z]: URL` is added to the links at the end of
+// the file (before the newest version's, after `[unreleased]`), as CESSDA adds it on
+// release day, unless the version has one. It reports whether anything changed.
 func EditChangelog(content string, e ChangelogEdit) (string, bool, error) {
 	if e.Version == "" {
 		return content, false, errors.New("changelog: no version")
 	}
+	out := editVersionSection(content, e)
+	if e.ReleaseURL != "" {
+		out = addReleaseLink(out, e.Version, e.ReleaseURL)
+	}
+	return out, out != content, nil
+}
+
+// addReleaseLink adds `[version]: url` among the file's reference links.
+func addReleaseLink(content, version, url string) string {
+	nl := "\n"
+	if strings.Contains(content, "\r\n") {
+		nl = "\r\n"
+	}
+	lines := strings.SplitAfter(content, "\n")
+	newest, last := -1, -1
+	for i, l := range lines {
+		m := refLinkRE.FindStringSubmatch(strings.TrimRight(l, "\r\n"))
+		if m == nil {
+			continue
+		}
+		if m[1] == version {
+			return content // the version has its link (whatever it says, a person wrote it)
+		}
+		if newest < 0 && !strings.EqualFold(m[1], "unreleased") {
+			newest = i
+		}
+		last = i
+	}
+	link := "[" + version + "]: " + url + nl
+	switch {
+	case newest >= 0:
+		lines = append(lines[:newest], append([]string{link}, lines[newest:]...)...)
+	case last >= 0:
+		if !strings.HasSuffix(lines[last], "\n") {
+			lines[last] += nl
+		}
+		lines = append(lines[:last+1], append([]string{link}, lines[last+1:]...)...)
+	default:
+		end := len(lines) - 1
+		if lines[end] == "" { // the file ends with a line end (or is empty)
+			lines = lines[:end]
+			end--
+		}
+		if end >= 0 {
+			if !strings.HasSuffix(lines[end], "\n") {
+				lines[end] += nl
+			}
+			if strings.TrimRight(lines[end], "\r\n") != "" {
+				lines = append(lines, nl)
+			}
+		}
+		lines = append(lines, link)
+	}
+	return strings.Join(lines, "")
+}
+
+// editVersionSection writes the version's heading date and DOI badge.
+func editVersionSection(content string, e ChangelogEdit) string {
 	nl := "\n"
 	if strings.Contains(content, "\r\n") {
 		nl = "\r\n"
@@ -105,8 +168,7 @@ func EditChangelog(content string, e ChangelogEdit) (string, bool, error) {
 		} else {
 			out = append(out[:insertAt], append(block, out[insertAt:]...)...)
 		}
-		res := strings.Join(out, "")
-		return res, res != content, nil
+		return strings.Join(out, "")
 	}
 	// Heading exists: fix its date.
 	if e.Date != "" {
@@ -157,8 +219,7 @@ func EditChangelog(content string, e ChangelogEdit) (string, bool, error) {
 			}
 		}
 	}
-	res := strings.Join(out, "")
-	return res, res != content, nil
+	return strings.Join(out, "")
 }
 
 // Changelog writes the DOI and date into CHANGELOG.md through the contents API.
@@ -171,6 +232,9 @@ type Changelog struct {
 	Date       string `json:"date" desc:"release date YYYY-MM-DD; default today on the run's clock"`
 	DOI        string `json:"doi" desc:"reserved DOI, e.g. 10.5281/zenodo.123; empty writes only the date"`
 	Message    string `json:"message" desc:"commit message template ({version}, {doi})" default:"Add the DOI and date of {version} to the changelog"`
+	// CESSDA adds the link to the GitHub release to the changelog's footer on release day
+	// (e.g. CVS f9f8e71a, indexer 1fb35e2e); the tagged commit then carries it.
+	ReleaseLink bool `json:"release_link" desc:"also add [X.Y.Z]: <repository>/releases/tag/X.Y.Z to the reference links at the end of the file" default:"true"`
 }
 
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
@@ -186,12 +250,22 @@ func (p *Changelog) Validate() error {
 	return nil
 }
 
-func (p *Changelog) edit(sc *engine.StepContext) ChangelogEdit {
+func (p *Changelog) edit(ctx context.Context, sc *engine.StepContext, c *client, o, r string) (ChangelogEdit, error) {
 	d := p.Date
 	if d == "" {
 		d = sc.Now().UTC().Format("2006-01-02")
 	}
-	return ChangelogEdit{Version: p.Version, Date: d, DOI: strings.TrimPrefix(strings.TrimPrefix(p.DOI, "https://doi.org/"), "doi:")}
+	e := ChangelogEdit{Version: p.Version, Date: d, DOI: strings.TrimPrefix(strings.TrimPrefix(p.DOI, "https://doi.org/"), "doi:")}
+	if p.ReleaseLink {
+		repo, err := c.repository(ctx, o, r)
+		if err != nil {
+			return e, err
+		}
+		if web := repo.GetHTMLURL(); web != "" {
+			e.ReleaseURL = strings.TrimSuffix(web, "/") + "/releases/tag/" + url.PathEscape(p.Version)
+		}
+	}
+	return e, nil
 }
 
 func (c *client) getFile(ctx context.Context, o, r, path, branch string) (string, string, error) {
@@ -219,6 +293,9 @@ func (c *client) getFile(ctx context.Context, o, r, path, branch string) (string
 // Plan reads the file and says whether it would change; it writes nothing.
 func (p *Changelog) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, error) {
 	act := fmt.Sprintf("write DOI %s and date of %s into %s of %s", sc.Show("doi", p.DOI), sc.Show("version", p.Version), p.Path, sc.Show("repo", p.Repo))
+	if p.ReleaseLink {
+		act += ", with the link to its release"
+	}
 	if sc.Unknown("doi") || sc.Unknown("version") || sc.Unknown("repo") || sc.Unknown("date") {
 		return engine.Plan{Action: act}, nil
 	}
@@ -230,7 +307,11 @@ func (p *Changelog) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 	if err != nil {
 		return engine.Plan{}, err
 	}
-	_, changed, err := EditChangelog(content, p.edit(sc))
+	e, err := p.edit(ctx, sc, c, o, r)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	_, changed, err := EditChangelog(content, e)
 	if err != nil {
 		return engine.Plan{}, err
 	}
@@ -243,12 +324,16 @@ func (p *Changelog) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 	if err != nil {
 		return nil, err
 	}
+	e, err := p.edit(ctx, sc, c, o, r)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		content, sha, err := c.getFile(ctx, o, r, p.Path, p.Branch)
 		if err != nil {
 			return nil, err
 		}
-		next, changed, err := EditChangelog(content, p.edit(sc))
+		next, changed, err := EditChangelog(content, e)
 		if err != nil {
 			return nil, err
 		}

@@ -68,13 +68,17 @@ func changelogKept(content, version string) []string {
 		if m := versionHeadRE.FindStringSubmatch(s); m != nil && m[1] == version && !strings.HasPrefix(s, "###") {
 			continue
 		}
+		if m := refLinkRE.FindStringSubmatch(s); m != nil && m[1] == version {
+			continue // the version's release link
+		}
 		out = append(out, l)
 	}
 	return out
 }
 
-// FuzzEditChangelog: every line of the file but the version's heading and badge is kept
-// byte for byte and in order, and editing twice is editing once.
+// FuzzEditChangelog: every line of the file but the version's heading, badge and release
+// link is kept byte for byte and in order, and editing twice is editing once. The high bit
+// of v asks for the release link (so the committed corpus keeps its shape).
 func FuzzEditChangelog(f *testing.F) {
 	f.Add("# Changelog\n\n## [Unreleased]\n\n- x\n\n## [1.0.0] - 2024-01-01\n\n- y\n\n[1.0.0]: https://e/1.0.0\n", uint8(0), true, true)
 	f.Add("## [1.1.0]\n\n### Fixed\n\n- z\n", uint8(0), true, true)
@@ -82,6 +86,8 @@ func FuzzEditChangelog(f *testing.F) {
 	f.Add("# Changelog\n\nintro", uint8(1), false, true)
 	f.Add("```\n## [1.1.0]\n```\n## 2.0.0 – 2025-01-01 extra\n", uint8(2), true, true)
 	f.Add("", uint8(0), false, false)
+	f.Add("## [1.0.0]\n\n[unreleased]: https://e/c\n[1.0.0]: https://e/1.0.0", uint8(128), true, true)
+	f.Add("[1.1.0]: https://x\r\n", uint8(128), false, false)
 	versions := []string{"1.1.0", "2.0.0", "0.0.1"}
 	f.Fuzz(func(t *testing.T, content string, v uint8, withDate, withDOI bool) {
 		e := ChangelogEdit{Version: versions[int(v)%len(versions)]}
@@ -90,6 +96,9 @@ func FuzzEditChangelog(f *testing.F) {
 		}
 		if withDOI {
 			e.DOI = "10.5281/zenodo.9"
+		}
+		if v&0x80 != 0 {
+			e.ReleaseURL = "https://github.com/o/r/releases/tag/" + e.Version
 		}
 		once, changed, err := EditChangelog(content, e)
 		if err != nil {
@@ -109,6 +118,16 @@ func FuzzEditChangelog(f *testing.F) {
 		}
 		if e.DOI != "" && !strings.Contains(once, Badge(e.DOI)) {
 			t.Fatalf("no badge written:\n%q", once)
+		}
+		if e.ReleaseURL != "" {
+			linked := false
+			for _, l := range strings.SplitAfter(once, "\n") {
+				m := refLinkRE.FindStringSubmatch(strings.TrimRight(l, "\r\n"))
+				linked = linked || (m != nil && m[1] == e.Version)
+			}
+			if !linked {
+				t.Fatalf("no release link written:\n%q", once)
+			}
 		}
 		twice, changed2, err := EditChangelog(once, e)
 		if err != nil || changed2 || twice != once {

@@ -445,9 +445,21 @@ func TestChangelogStep(t *testing.T) {
 	if puts != 2 {
 		t.Fatalf("want a retry after 409, puts=%d", puts)
 	}
+	// The link to the release, at the repository's web address, closes the file.
+	// (githubsim's web pages are served from its API address, as html_url says)
+	if link := "[1.1.0]: " + f.sim.URL() + repo + "/releases/tag/1.1.0\n"; !strings.HasSuffix(got, link) {
+		t.Fatalf("no release link %q at the end:\n%s", link, got)
+	}
 	w := f.sim.WriteCount()
 	if out := f.run(t, s); out["changed"] != false || f.sim.WriteCount() != w {
 		t.Fatal("second run committed")
+	}
+	// release_link: false leaves the footer alone.
+	repo2 := "cessda/cessda.cvs.userguide"
+	f.sim.CreateRepo(repo2, nil)
+	f.run(t, f.step(t, "github.changelog", map[string]any{"repo": repo2, "version": "1.1.0", "release_link": false}))
+	if got, _ := f.sim.File(repo2, "", "CHANGELOG.md"); strings.Contains(got, "[1.1.0]:") || !strings.Contains(got, "## [1.1.0] - ") {
+		t.Fatalf("release_link false:\n%s", got)
 	}
 }
 

@@ -207,6 +207,18 @@ func setPlan(body, hash string, posted time.Time) string {
 }
 
 // repoClient is a step's client and its repository's owner and name.
+// repository reads a repository (its default branch, its web address).
+func (c *client) repository(ctx context.Context, o, r string) (*gh.Repository, error) {
+	var repo *gh.Repository
+	_, err := c.call(ctx, "get repository "+o+"/"+r, true, func(ctx context.Context) (*gh.Response, error) {
+		var rsp *gh.Response
+		var err error
+		repo, rsp, err = c.gh.Repositories.Get(ctx, o, r)
+		return rsp, err
+	})
+	return repo, err
+}
+
 func repoClient(sc *engine.StepContext, conn, repo string) (*client, string, string, error) {
 	c, err := newClient(sc, conn)
 	if err != nil {

@@ -46,13 +46,8 @@ func (p *Tag) look(ctx context.Context, c *client, o, r string) (tagState, error
 	var st tagState
 	ref := p.Ref
 	if ref == "" {
-		var repo *gh.Repository
-		if _, err := c.call(ctx, "get repository "+p.Repo, true, func(ctx context.Context) (*gh.Response, error) {
-			var rsp *gh.Response
-			var err error
-			repo, rsp, err = c.gh.Repositories.Get(ctx, o, r)
-			return rsp, err
-		}); err != nil {
+		repo, err := c.repository(ctx, o, r)
+		if err != nil {
 			return st, err
 		}
 		ref = repo.GetDefaultBranch()
