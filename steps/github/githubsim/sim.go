@@ -7,6 +7,10 @@
 // documentation_url), Link pagination (per_page up to 100), ETag / If-None-Match with
 // 304 answers that cost no rate limit, X-RateLimit-* headers and their exhaustion.
 //
+// Beside the API it serves GitHub's public web downloads from its repositories: a tag's
+// source archive and a file at a ref (WebPath maps github.com and raw.githubusercontent.com
+// addresses onto it), so a rehearsal publishes what the release really tagged.
+//
 // Tests seed it (CreateRepo, AddIssue, AddMilestone, Commit), act as people (Comment,
 // EditComment, TickCheckbox, AutoRespond), inject faults (Inject) and count what the
 // client did (Requests, WriteCount, Count). It listens on 127.0.0.1 only.
@@ -348,6 +352,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.answerFault(w, fault, rec)
 			return
 		}
+	}
+
+	// Source archives and raw files are public web pages: no token, no rate limit.
+	if s.serveWeb(w, r) {
+		return
 	}
 
 	// Read the body once, so handlers can decode it under the lock.
