@@ -233,3 +233,61 @@ func hasSuffix(list []string, suffix string) bool {
 	}
 	return false
 }
+
+// TestPublishedFilesAreTheTagged: the Zenodo record of a rehearsed release holds the
+// CHANGELOG.md and source archive of the tagged commit, downloaded from the simulated
+// GitHub: the changelog there carries the version's date, its reserved DOI and the link to
+// its release, so the changelog was written before the tag.
+func TestPublishedFilesAreTheTagged(t *testing.T) {
+	set := products[1].set // cvs
+	pb, err := engine.LoadFile("../../playbooks/cvs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := pb.ResolveInputs(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := rehearsal.New(context.Background(), pb, in, rehearsal.Answers{}, rehearsal.WithClock(engine.NewFakeClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Mode: "rehearsal", Clock: sb.Clock, Connect: sb.Connect, Actor: "operator"})
+	if err != nil || rep.Status != engine.RunSucceeded {
+		t.Fatalf("%v %v", rep.Status, err)
+	}
+	reserved := rep.Step("reserve_doi")
+	if len(reserved.Items) == 0 {
+		t.Fatal("no DOI reserved")
+	}
+	for i, item := range reserved.Items {
+		id, doi := asInt(item.Outputs["deposition_id"]), item.Outputs["doi"].(string)
+		changelog, ok := sb.Zenodo.FileData(id, "CHANGELOG.md")
+		if !ok {
+			t.Fatalf("component %d: no CHANGELOG.md in deposition %d", i, id)
+		}
+		for _, want := range []string{"## [3.7.0] - 2026-03-02", "zenodo.org/badge/DOI/" + doi, "[3.7.0]: ", "/releases/tag/3.7.0"} {
+			if !strings.Contains(string(changelog), want) {
+				t.Errorf("component %d: the published CHANGELOG.md lacks %q:\n%s", i, want, changelog)
+			}
+		}
+	}
+	if id := asInt(reserved.Items[0].Outputs["deposition_id"]); id != 0 {
+		if tgz, ok := sb.Zenodo.FileData(id, "cessda.cvs.two-3.7.0.tar.gz"); !ok || len(tgz) < 100 || tgz[0] != 0x1f || tgz[1] != 0x8b {
+			t.Errorf("the source archive is missing or not gzip (%d bytes)", len(tgz))
+		}
+	}
+}
+
+func asInt(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return 0
+}

@@ -407,8 +407,10 @@ func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) 
 		c.Settings["user"] = jenkinssim.DefaultUser
 	case "zenodo":
 		c.URL, c.Token = s.Zenodo.URL(), "rehearsal-zenodo-token"
-		// Files to publish (release tarballs on GitHub, say) come from the simulated web.
-		c.HTTPClient = &http.Client{Transport: &redirectTransport{keep: s.Zenodo.URL(), to: s.Public.URL()}}
+		// Files to publish come from the simulated web: GitHub's source archives and raw
+		// files from the simulated GitHub (what the release tagged), anything else from
+		// the public-web simulator.
+		c.HTTPClient = &http.Client{Transport: &redirectTransport{keep: s.Zenodo.URL(), to: s.Public.URL(), github: s.GitHub.URL()}}
 	case "smtp":
 		c.URL, c.Token = s.SMTP.URL(), "rehearsal-password"
 		c.Settings["username"] = "runbook"
@@ -430,15 +432,26 @@ func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) 
 	return c, nil
 }
 
-// redirectTransport sends requests for hosts other than keep's to the simulated web.
-type redirectTransport struct{ keep, to string }
+// redirectTransport sends requests for hosts other than keep's to the simulated web:
+// GitHub's web addresses to the simulated GitHub (when github is set), others to to.
+type redirectTransport struct{ keep, to, github string }
 
 func (t *redirectTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	keep, _ := url.Parse(t.keep)
 	if r.URL.Host != keep.Host {
 		to, _ := url.Parse(t.to)
+		path, onGitHub := githubsim.WebPath(r.URL)
+		if onGitHub && t.github != "" {
+			to, _ = url.Parse(t.github)
+		}
 		r = r.Clone(r.Context())
 		r.URL.Scheme, r.URL.Host, r.Host = to.Scheme, to.Host, to.Host
+		if onGitHub && t.github != "" {
+			r.URL.Path, r.URL.RawPath = "", ""
+			if u, err := url.Parse(path); err == nil {
+				r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+			}
+		}
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }

@@ -27,7 +27,10 @@ type ConnectionsFile struct {
 	Control string `json:"control"`
 	// Web is the simulated web: files a step downloads from elsewhere (a release tarball
 	// on GitHub) come from here, never from the internet.
-	Web         string                    `json:"web"`
+	Web string `json:"web"`
+	// GitHubWeb serves GitHub's source archives and raw files (githubsim.WebPath) from
+	// the sandbox's GitHub, so what a step downloads is what the release tagged.
+	GitHubWeb   string                    `json:"github_web,omitempty"`
 	Playbook    string                    `json:"playbook"`
 	Connections map[string]FileConnection `json:"connections"`
 }
@@ -184,7 +187,7 @@ func LoadConnections(path string) (func(*engine.ConnectionDecl) (*engine.Connect
 			c.Settings[k] = v
 		}
 		if d.Type == "zenodo" && f.Web != "" {
-			c.HTTPClient = &http.Client{Transport: &redirectTransport{keep: c.URL, to: f.Web}}
+			c.HTTPClient = &http.Client{Transport: &redirectTransport{keep: c.URL, to: f.Web, github: f.GitHubWeb}}
 		}
 		if d.Type == "smtp" && fc.Settings["ca_file"] == "" {
 			c.Settings["tls_skip_verify"] = "true" // the sandbox's own self-signed certificate
@@ -201,7 +204,7 @@ func LoadConnections(path string) (func(*engine.ConnectionDecl) (*engine.Connect
 // WriteConnections writes the connections file of a running sandbox, with kubeconfigs
 // for its clusters in dir.
 func (s *Sandbox) WriteConnections(dir string, control *Control, kubeconfig func(conn string) (path, context string, err error)) (string, error) {
-	f := ConnectionsFile{Control: control.URL(), Web: s.Public.URL(), Playbook: s.pb.File, Connections: map[string]FileConnection{}}
+	f := ConnectionsFile{Control: control.URL(), Web: s.Public.URL(), GitHubWeb: s.GitHub.URL(), Playbook: s.pb.File, Connections: map[string]FileConnection{}}
 	for _, d := range s.pb.Connections {
 		c, err := s.Connect(d)
 		if err != nil {
