@@ -51,6 +51,14 @@ func TestReleaseLock(t *testing.T) {
 		t.Fatalf("second run: exit %d, want %d naming %s\n%s", code, exitLocked, first, out)
 	}
 
+	code, out = lockCLI(t, "runs", "--state-dir", state)
+	if code != exitOK || !strings.Contains(out, first) || !strings.Contains(out, "waiting") || !strings.Contains(out, "confirm") {
+		t.Fatalf("runs: exit %d\n%s", code, out)
+	}
+	if code, out = lockCLI(t, "runs", "another", "--state-dir", state); code != exitOK || strings.TrimSpace(out) != "no runs" {
+		t.Fatalf("runs of another product: exit %d\n%s", code, out)
+	}
+
 	code, out = lockCLI(t, "resume", first, "--state-dir", state, "--confirm", "confirm")
 	if code != exitOK {
 		t.Fatalf("resume of the lock holder: exit %d\n%s", code, out)

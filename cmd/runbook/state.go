@@ -36,6 +36,8 @@ type stateBackend interface {
 	// readReport reads a run's report by run id (or, for the file backend, a run
 	// directory or report path).
 	readReport(ctx context.Context, arg string) (*engine.Report, error)
+	// runs lists the runs kept here (of one product, or all when product is "").
+	runs(ctx context.Context, product string) ([]*engine.Report, error)
 }
 
 // backend returns the state backend the flags and environment choose.
@@ -77,6 +79,30 @@ func (b fileBackend) where(dir string) string { return filepath.Join(dir, "repor
 
 func (b fileBackend) readReport(_ context.Context, arg string) (*engine.Report, error) {
 	return readReport(b.dir, arg)
+}
+
+func (b fileBackend) runs(_ context.Context, product string) ([]*engine.Report, error) {
+	entries, err := os.ReadDir(filepath.Join(b.dir, "runs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*engine.Report
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		// The journal is the truth (report.json lags it by up to a moment, and a run
+		// killed at its start may have none).
+		rep, _, err := engine.ReadJournal(filepath.Join(b.dir, "runs", e.Name()))
+		if err != nil || (product != "" && rep.Product != product) {
+			continue
+		}
+		out = append(out, rep)
+	}
+	return out, nil
 }
 
 // kubeBackend keeps runs in ConfigMaps and the lock in a Lease of one namespace
@@ -188,6 +214,22 @@ func (b *kubeBackend) readReport(ctx context.Context, arg string) (*engine.Repor
 		return nil, fmt.Errorf("%s: not a runbook report", b.where(arg))
 	}
 	return &rep, nil
+}
+
+func (b *kubeBackend) runs(ctx context.Context, product string) ([]*engine.Report, error) {
+	infos, err := kubestate.ListRuns(ctx, b.cs, b.namespace, product)
+	if err != nil {
+		return nil, err
+	}
+	var out []*engine.Report
+	for _, info := range infos {
+		rep, err := b.readReport(ctx, info.RunID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rep)
+	}
+	return out, nil
 }
 
 // runIDOf accepts a run id or the path of a report (whose run_id names the run).

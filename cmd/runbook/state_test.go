@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,14 @@ func TestKubernetesState(t *testing.T) {
 		t.Fatalf("the lease does not name the waiting run %s: %+v, %v", first, lease, err)
 	}
 
+	// The other machine sees the run, where it waits and who started it.
+	code, out = lockCLI(t, "runs", "locktest", "--state", state, "--format", "json")
+	var rows []runRow
+	if err := json.Unmarshal([]byte(out), &rows); code != exitOK || err != nil || len(rows) != 1 ||
+		rows[0].RunID != first || rows[0].Status != "waiting" || rows[0].Step != "confirm" || rows[0].Sessions != 1 {
+		t.Fatalf("runs from the other machine: exit %d, %v\n%s", code, err, out)
+	}
+
 	code, out = lockCLI(t, "run", pb, "--state", state, "--state-dir", agent, "--non-interactive")
 	if code != exitLocked || !strings.Contains(out, first) || !strings.Contains(out, "--take-over") {
 		t.Fatalf("second run from another machine: exit %d, want %d naming %s\n%s", code, exitLocked, first, out)
@@ -59,6 +68,10 @@ func TestKubernetesState(t *testing.T) {
 	code, out = lockCLI(t, "resume", first, "--state", state, "--state-dir", agent, "--confirm", "confirm")
 	if code != exitOK {
 		t.Fatalf("resume from the other machine: exit %d\n%s", code, out)
+	}
+	code, out = lockCLI(t, "runs", "--state", state)
+	if code != exitOK || !strings.Contains(out, first) || !strings.Contains(out, "succeeded") {
+		t.Fatalf("runs after the resume: exit %d\n%s", code, out)
 	}
 	code, out = lockCLI(t, "report", first, "--state", state)
 	if code != exitOK || !strings.Contains(out, first) || !strings.Contains(out, "succeeded") {
