@@ -261,49 +261,45 @@ func (s *Store) createChunk(n int, key, batch string) error {
 // resourceVersion, so the patch always changes the chunk (a no-op patch would leave its
 // resourceVersion, and the writer behind would not notice).
 func (s *Store) claimRollover(n int) error {
-	name := ChunkName(s.runID, s.chunk)
 	claim := ChunkName(s.runID, n) + " after resourceVersion " + s.chunkRV
-	patch, _ := json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": s.chunkRV, "annotations": map[string]string{annoRollover: claim}},
-	})
-	cms := s.cs.CoreV1().ConfigMaps(s.namespace)
-	var got *corev1.ConfigMap
-	err := s.retry(func(ctx context.Context) error {
-		var err error
-		got, err = cms.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-		if apierrors.IsConflict(err) {
-			// The answer to our own patch may have been lost: then the claim is there and
-			// nothing was added since.
-			if cur, gerr := cms.Get(ctx, name, metav1.GetOptions{}); gerr == nil && cur.Annotations[annoRollover] == claim && dataLen(cur) == s.chunkLen {
-				got, err = cur, nil
-			} else if gerr == nil {
-				return s.conflict(name)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		return apiErrorOrSelf(err, "patch configmap "+name, s.namespace)
-	}
-	s.chunkRV = got.ResourceVersion
-	return nil
+	return s.patchCurrent(map[string]any{"annotations": map[string]string{annoRollover: claim}}, nil,
+		func(cur *corev1.ConfigMap) bool {
+			return cur.Annotations[annoRollover] == claim && dataLen(cur) == s.chunkLen
+		})
 }
 
 // patchChunk adds a batch to the current chunk, naming the resourceVersion last seen.
 func (s *Store) patchChunk(key, batch string) error {
+	err := s.patchCurrent(nil, map[string]string{key: batch},
+		func(cur *corev1.ConfigMap) bool { return cur.Data[key] == batch })
+	if err == nil {
+		s.chunkLen += len(key) + len(batch)
+	}
+	return err
+}
+
+// patchCurrent merge-patches the current chunk with metadata and data, on the condition
+// that it is still at the resourceVersion last seen. On a 409 the chunk is read again:
+// if ours (the answer to our own patch was lost) says the patch is there, it was; any
+// other change is another writer's, and a conflict.
+func (s *Store) patchCurrent(meta map[string]any, data map[string]string, ours func(*corev1.ConfigMap) bool) error {
 	name := ChunkName(s.runID, s.chunk)
 	cms := s.cs.CoreV1().ConfigMaps(s.namespace)
-	patch, _ := json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": s.chunkRV},
-		"data":     map[string]string{key: batch},
-	})
+	m := map[string]any{"resourceVersion": s.chunkRV}
+	for k, v := range meta {
+		m[k] = v
+	}
+	body := map[string]any{"metadata": m}
+	if data != nil {
+		body["data"] = data
+	}
+	patch, _ := json.Marshal(body)
 	var got *corev1.ConfigMap
 	err := s.retry(func(ctx context.Context) error {
 		var err error
 		got, err = cms.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 		if apierrors.IsConflict(err) {
-			// The answer to our own patch may have been lost: then the batch is there.
-			if cur, gerr := cms.Get(ctx, name, metav1.GetOptions{}); gerr == nil && cur.Data[key] == batch {
+			if cur, gerr := cms.Get(ctx, name, metav1.GetOptions{}); gerr == nil && ours(cur) {
 				got, err = cur, nil
 			} else if gerr == nil {
 				return s.conflict(name)
@@ -315,7 +311,6 @@ func (s *Store) patchChunk(key, batch string) error {
 		return apiErrorOrSelf(err, "patch configmap "+name, s.namespace)
 	}
 	s.chunkRV = got.ResourceVersion
-	s.chunkLen += len(key) + len(batch)
 	return nil
 }
 
