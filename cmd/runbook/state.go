@@ -261,9 +261,5 @@ func (r *reportCopy) WriteReport(doc []byte) error {
 	if err := r.Store.WriteReport(doc); err != nil {
 		return err
 	}
-	tmp := r.path + ".tmp"
-	if err := os.WriteFile(tmp, doc, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, r.path)
+	return engine.WriteFileAtomic(r.path, doc)
 }
