@@ -6,7 +6,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,11 +88,7 @@ func readReport(stateDir, arg string) (*engine.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rep engine.Report
-	if err := json.Unmarshal(b, &rep); err != nil || rep.RunID == "" {
-		return nil, fmt.Errorf("%s is not a runbook report (want the report.json of a run)", p)
-	}
-	return &rep, nil
+	return decodeReport(b, p)
 }
 
 func (a *app) writeOut(path string, b []byte) error {

@@ -209,9 +209,13 @@ func (b *kubeBackend) readReport(ctx context.Context, arg string) (*engine.Repor
 	if err != nil {
 		return nil, err
 	}
+	return decodeReport(doc, b.where(arg))
+}
+
+func decodeReport(doc []byte, where string) (*engine.Report, error) {
 	var rep engine.Report
 	if err := json.Unmarshal(doc, &rep); err != nil || rep.RunID == "" {
-		return nil, fmt.Errorf("%s: not a runbook report", b.where(arg))
+		return nil, fmt.Errorf("%s is not a runbook report (want the report.json of a run)", where)
 	}
 	return &rep, nil
 }
@@ -223,7 +227,7 @@ func (b *kubeBackend) runs(ctx context.Context, product string) ([]*engine.Repor
 	}
 	var out []*engine.Report
 	for _, info := range infos {
-		rep, err := b.readReport(ctx, info.RunID)
+		rep, err := decodeReport(info.Report, b.where(info.RunID))
 		if err != nil {
 			return nil, err
 		}

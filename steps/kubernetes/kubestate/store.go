@@ -574,6 +574,9 @@ func ReadRunStatus(ctx context.Context, cs kubernetes.Interface, namespace, runI
 type RunInfo struct {
 	RunID  string
 	Status engine.RunStatus
+	// Report is the run's report document, as last written (the list carries it, so a
+	// listing needs no request per run); nil when it cannot be read.
+	Report []byte
 }
 
 // ListRuns lists the runs of product (every product when "") that wrote a report in
@@ -589,7 +592,8 @@ func ListRuns(ctx context.Context, cs kubernetes.Interface, namespace, product s
 	}
 	var out []RunInfo
 	for _, cm := range list.Items {
-		out = append(out, RunInfo{RunID: cm.Labels[labelRun], Status: engine.RunStatus(cm.Labels[labelStatus])})
+		doc, _ := reportOf(&cm)
+		out = append(out, RunInfo{RunID: cm.Labels[labelRun], Status: engine.RunStatus(cm.Labels[labelStatus]), Report: doc})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RunID < out[j].RunID })
 	return out, nil
