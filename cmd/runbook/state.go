@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/cessda/runbook/engine"
+	kubesteps "github.com/cessda/runbook/steps/kubernetes"
 	"github.com/cessda/runbook/steps/kubernetes/kubestate"
 )
 
@@ -120,14 +120,13 @@ func newKubeBackend(rest string) (*kubeBackend, error) {
 		return nil, exitWith(exitInvalid, fmt.Errorf("--state kubernetes://%s: name the namespace: kubernetes://CONTEXT/NAMESPACE", rest))
 	}
 	b := &kubeBackend{context: rest[:i], namespace: rest[i+1:]}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: b.context}).ClientConfig()
+	conn := &engine.Connection{Name: "--state kubernetes://" + rest, Type: kubesteps.ConnectionType, Settings: map[string]string{"context": b.context}}
+	cfg, _, err := kubesteps.RESTConfig(conn)
 	if err != nil {
-		return nil, exitWith(exitInvalid, fmt.Errorf("--state kubernetes://%s: cannot load the kubeconfig ($KUBECONFIG or ~/.kube/config) for context %q: %v", rest, orCurrent(b.context), err))
+		return nil, exitWith(exitInvalid, err)
 	}
-	cfg.UserAgent = "runbook"
-	// Every journal batch that marks a side effect is one write: client-go's default
-	// throttle (5 per second) would make the journal, not the release, the slow part.
+	// Every journal batch that marks a side effect is one write: the steps' throttle
+	// (20 per second) would make the journal, not the release, the slow part.
 	cfg.QPS, cfg.Burst = 50, 100
 	if b.cs, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, exitWith(exitInvalid, fmt.Errorf("--state kubernetes://%s: %v", rest, err))

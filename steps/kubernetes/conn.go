@@ -34,8 +34,8 @@ func init() {
 }
 
 // client returns the clientset for conn: the injected one (rehearsal, tests), else one built
-// from in-cluster config or from the kubeconfig file and context. The credentials stay in
-// the kubeconfig; nothing secret passes through runbook.
+// from RESTConfig. The credentials stay in the kubeconfig; nothing secret passes through
+// runbook.
 func client(conn *engine.Connection) (kubernetes.Interface, string, error) {
 	if cs, ok := conn.Client.(kubernetes.Interface); ok {
 		return cs, "injected client", nil
@@ -43,6 +43,23 @@ func client(conn *engine.Connection) (kubernetes.Interface, string, error) {
 	if conn.Client != nil {
 		return nil, "", fmt.Errorf("kubernetes: connection %q has an injected client of type %T, not a kubernetes.Interface", conn.Name, conn.Client)
 	}
+	cfg, where, err := RESTConfig(conn)
+	if err != nil {
+		return nil, "", err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("kubernetes: connection %q: %v", conn.Name, err)
+	}
+	return cs, where, nil
+}
+
+// RESTConfig is the client configuration of a kubernetes connection: in-cluster config
+// (setting in_cluster "true"), or the kubeconfig file (setting kubeconfig, else
+// $KUBECONFIG or ~/.kube/config, else the pod's service account) and its context. It
+// also says where it points, for messages. Runbook's own Kubernetes state backend uses it
+// too, so a cluster is reached the same way everywhere.
+func RESTConfig(conn *engine.Connection) (*rest.Config, string, error) {
 	var cfg *rest.Config
 	var where string
 	if conn.Setting("in_cluster", "false") == "true" {
@@ -69,11 +86,7 @@ func client(conn *engine.Connection) (kubernetes.Interface, string, error) {
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 20, 40
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("kubernetes: connection %q: %v", conn.Name, err)
-	}
-	return cs, fmt.Sprintf("%s at %s", where, cfg.Host), nil
+	return cfg, fmt.Sprintf("%s at %s", where, cfg.Host), nil
 }
 
 func expandHome(p string) string {
