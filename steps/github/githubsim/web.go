@@ -23,10 +23,7 @@ func WebPath(u *url.URL) (string, bool) {
 	segs := strings.Split(strings.Trim(u.EscapedPath(), "/"), "/")
 	switch u.Hostname() {
 	case "github.com":
-		if len(segs) == 6 && segs[2] == "archive" && segs[3] == "refs" && segs[4] == "tags" && strings.HasSuffix(segs[5], ".tar.gz") {
-			return "/" + strings.Join(segs, "/"), true
-		}
-		if len(segs) >= 5 && segs[2] == "raw" {
+		if kind := webKind(segs); kind != "" {
 			return "/" + strings.Join(segs, "/"), true
 		}
 	case "raw.githubusercontent.com":
@@ -35,6 +32,19 @@ func WebPath(u *url.URL) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// webKind says which web download a path (split in segments, without the host) asks for:
+// "archive" (OWNER/REPO/archive/refs/tags/TAG.tar.gz), "raw" (OWNER/REPO/raw/REF/PATH...)
+// or "" (none: the API, say).
+func webKind(segs []string) string {
+	switch {
+	case len(segs) == 6 && segs[0] != "repos" && segs[2] == "archive" && segs[3] == "refs" && segs[4] == "tags" && strings.HasSuffix(segs[5], ".tar.gz"):
+		return "archive"
+	case len(segs) >= 5 && segs[0] != "repos" && segs[2] == "raw":
+		return "raw"
+	}
+	return ""
 }
 
 // serveWeb answers the web paths; it reports false for any other request (the API).
@@ -49,11 +59,11 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) bool {
 		}
 		segs = append(segs, seg)
 	}
-	archive := len(segs) == 6 && segs[2] == "archive" && segs[3] == "refs" && segs[4] == "tags" && strings.HasSuffix(segs[5], ".tar.gz")
-	raw := len(segs) >= 5 && segs[2] == "raw"
-	if segs[0] == "repos" || (!archive && !raw) {
+	kind := webKind(segs)
+	if kind == "" {
 		return false
 	}
+	archive := kind == "archive"
 	full := segs[0] + "/" + segs[1]
 	rec := Request{Method: r.Method, Path: r.URL.EscapedPath()}
 	s.mu.Lock()
