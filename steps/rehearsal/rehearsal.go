@@ -438,21 +438,16 @@ type redirectTransport struct{ keep, to, github string }
 
 func (t *redirectTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	keep, _ := url.Parse(t.keep)
-	if r.URL.Host != keep.Host {
-		to, _ := url.Parse(t.to)
-		path, onGitHub := githubsim.WebPath(r.URL)
-		if onGitHub && t.github != "" {
-			to, _ = url.Parse(t.github)
-		}
-		r = r.Clone(r.Context())
-		r.URL.Scheme, r.URL.Host, r.Host = to.Scheme, to.Host, to.Host
-		if onGitHub && t.github != "" {
-			r.URL.Path, r.URL.RawPath = "", ""
-			if u, err := url.Parse(path); err == nil {
-				r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
-			}
-		}
+	if r.URL.Host == keep.Host {
+		return http.DefaultTransport.RoundTrip(r)
 	}
+	to, _ := url.Parse(t.to)
+	r = r.Clone(r.Context())
+	if path, ok := githubsim.WebPath(r.URL); ok && t.github != "" {
+		to, _ = url.Parse(t.github + strings.TrimPrefix(path, "/"))
+		r.URL.Path, r.URL.RawPath = to.Path, to.RawPath
+	}
+	r.URL.Scheme, r.URL.Host, r.Host = to.Scheme, to.Host, to.Host
 	return http.DefaultTransport.RoundTrip(r)
 }
 
