@@ -102,21 +102,11 @@ func (a *app) runCmd() *cobra.Command {
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
 			ref := state.newRun(opts.RunID)
-			store, err := state.open(ctx, ref, reportPath)
+			store, release, err := a.hold(ctx, cancel, state, ref, reportPath, pb.Product, opts.RunID, rehearse.on || sandbox != "")
 			if err != nil {
 				return err
 			}
-			defer store.Close()
-			lockName := pb.Product
-			if rehearse.on || sandbox != "" {
-				// A rehearsal never holds up a real release of the product.
-				lockName = "rehearsal-" + pb.Product
-			}
-			unlock, err := state.lock(ctx, lockName, opts.RunID, a.lockLost(cancel))
-			if err != nil {
-				return err
-			}
-			defer unlock()
+			defer release()
 			opts.Store = store
 			err = a.execute(ctx, pb, opts, state.where(ref), reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
 				return engine.Execute(ctx, pb, o)
@@ -205,20 +195,11 @@ again and finds what it already made. Choices are recorded in the report with wh
 					return exitWith(exitInvalid, err)
 				}
 			}
-			store, err := state.open(ctx, ref, reportPath)
+			store, release, err := a.hold(ctx, cancel, state, ref, reportPath, pb.Product, prior.RunID, sandbox != "")
 			if err != nil {
 				return err
 			}
-			defer store.Close()
-			lockName := pb.Product
-			if sandbox != "" {
-				lockName = "rehearsal-" + pb.Product
-			}
-			unlock, err := state.lock(ctx, lockName, prior.RunID, a.lockLost(cancel))
-			if err != nil {
-				return err
-			}
-			defer unlock()
+			defer release()
 			opts.Store = store
 			return a.execute(ctx, pb, opts, state.where(ref), reportPath, nonInteractive, func(ctx context.Context, o engine.Options) (*engine.Report, error) {
 				return engine.Resume(ctx, pb, o)
@@ -236,6 +217,29 @@ again and finds what it already made. Choices are recorded in the report with wh
 	cmd.Flags().BoolVar(&force, "force", false, "resume a failed run without a choice: run the failed step again")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "the sandbox's connections.json, for a run that ran against a sandbox")
 	return cmd
+}
+
+// hold opens the run's store and takes the product's release lock; release gives both
+// back. Rehearsals and sandbox runs take a lock of their own (rehearsal-PRODUCT): they
+// never hold up a real release of the product.
+func (a *app) hold(ctx context.Context, cancel context.CancelCauseFunc, state stateBackend, ref, reportPath, product, runID string, rehearsal bool) (engine.Store, func(), error) {
+	store, err := state.open(ctx, ref, reportPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	lockName := product
+	if rehearsal {
+		lockName = "rehearsal-" + product
+	}
+	unlock, err := state.lock(ctx, lockName, runID, a.lockLost(cancel))
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, func() {
+		unlock()
+		store.Close()
+	}, nil
 }
 
 // lockLost stops the run when another machine took its release lock (this process
