@@ -262,7 +262,7 @@ func TestPublishedFilesAreTheTagged(t *testing.T) {
 		t.Fatal("no DOI reserved")
 	}
 	for i, item := range reserved.Items {
-		id, doi := asInt(item.Outputs["deposition_id"]), item.Outputs["doi"].(string)
+		id, doi := rehearsal.IntOf(item.Outputs["deposition_id"]), item.Outputs["doi"].(string)
 		changelog, ok := sb.Zenodo.FileData(id, "CHANGELOG.md")
 		if !ok {
 			t.Fatalf("component %d: no CHANGELOG.md in deposition %d", i, id)
@@ -273,21 +273,10 @@ func TestPublishedFilesAreTheTagged(t *testing.T) {
 			}
 		}
 	}
-	if id := asInt(reserved.Items[0].Outputs["deposition_id"]); id != 0 {
+	if id := rehearsal.IntOf(reserved.Items[0].Outputs["deposition_id"]); id != 0 {
 		if tgz, ok := sb.Zenodo.FileData(id, "cessda.cvs.two-3.7.0.tar.gz"); !ok || len(tgz) < 100 || tgz[0] != 0x1f || tgz[1] != 0x8b {
 			t.Errorf("the source archive is missing or not gzip (%d bytes)", len(tgz))
 		}
 	}
 }
 
-func asInt(v any) int {
-	switch n := v.(type) {
-	case int:
-		return n
-	case int64:
-		return int(n)
-	case float64:
-		return int(n)
-	}
-	return 0
-}
