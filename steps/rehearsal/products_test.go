@@ -279,4 +279,3 @@ func TestPublishedFilesAreTheTagged(t *testing.T) {
 		}
 	}
 }
-
