@@ -575,24 +575,6 @@ func (b *statusBoard) get(_ context.Context, run string) (engine.RunStatus, erro
 	return b.m[run], nil
 }
 
-// testClock is a settable clock shared by the locks of a test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestKubestateLockOnRealLease: the release lock on a real Lease. A process holding the
 // product refuses every other (take-over included); a run that stops unfinished keeps the
 // product with no process; take-over is recorded; a finished run frees the product; a
@@ -601,7 +583,7 @@ func (c *testClock) Add(d time.Duration) {
 func TestKubestateLockOnRealLease(t *testing.T) {
 	cs, ns := stateEnv(t)
 	ctx := context.Background()
-	clk := &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := engine.NewFakeClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	st := &statusBoard{m: map[string]engine.RunStatus{}}
 	newLock := func(host string) *kubestate.Lock {
 		l := kubestate.NewLock(cs, ns)
@@ -623,7 +605,7 @@ func TestKubestateLockOnRealLease(t *testing.T) {
 		l.Labels["runbook.cessda.eu/product"] != "itest" {
 		t.Fatalf("lease after A's acquire: %+v", l)
 	}
-	clk.Add(20 * time.Second)
+	clk.Advance(20 * time.Second)
 
 	var le *kubestate.LockedError
 	_, err = b.Acquire(ctx, "itest", runB, "bob", false)
@@ -647,7 +629,7 @@ func TestKubestateLockOnRealLease(t *testing.T) {
 	if holder(l) != runA || l.Annotations["runbook.cessda.eu/run-status"] != "waiting" || l.Annotations["runbook.cessda.eu/process"] != "" {
 		t.Fatalf("after A's release, waiting: holder %q, annotations %v", holder(l), l.Annotations)
 	}
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	_, err = b.Acquire(ctx, "itest", runB, "bob", false)
 	if !errors.As(err, &le) || le.Live || le.RunID != runA || le.Status != engine.RunWaiting || le.Age != time.Hour+20*time.Second {
 		t.Fatalf("B while A waits: %v (%+v)", err, le)
@@ -705,11 +687,11 @@ func TestKubestateLockOnRealLease(t *testing.T) {
 		}
 		st.set("itest-run-p", engine.RunRunning)
 		q := newLock("laptop-2")
-		clk.Add(59 * time.Second)
+		clk.Advance(59 * time.Second)
 		if _, err := q.Acquire(ctx, "itest-expiry", "itest-run-q", "quinn", true); !errors.As(err, &le) || !le.Live || le.Expires != time.Second {
 			t.Fatalf("59 s after the last renewal: %v (%+v)", err, le)
 		}
-		clk.Add(2 * time.Second)
+		clk.Advance(2 * time.Second)
 		_, err = q.Acquire(ctx, "itest-expiry", "itest-run-q", "quinn", false)
 		if !errors.As(err, &le) || le.Live || le.RunID != "itest-run-p" || le.Status != engine.RunRunning {
 			t.Fatalf("61 s after the last renewal: %v (%+v)", err, le)
