@@ -217,22 +217,43 @@ func (c *Client) getJSON(ctx context.Context, ref string, v any) error {
 func (c *Client) post(ctx context.Context, ref string, form url.Values) (*http.Response, error) {
 	if !c.crumbKnown {
 		if err := c.fetchCrumb(ctx); err != nil {
-			return nil, err
+			return nil, notSent(err)
 		}
 	}
 	resp, _, err := c.do(ctx, http.MethodPost, ref, form)
 	if StatusOf(err) == http.StatusForbidden && isCrumbError(err) {
 		if err := c.fetchCrumb(ctx); err != nil {
-			return nil, err
+			return nil, notSent(err)
 		}
 		resp, _, err = c.do(ctx, http.MethodPost, ref, form)
 	}
 	return resp, err
 }
 
+// errNotQueued marks a failed POST that certainly queued nothing: it was never sent, or
+// Jenkins answered that nothing was scheduled.
+var errNotQueued = errors.New("nothing was queued")
+
+type notQueuedError struct{ err error }
+
+func (e *notQueuedError) Error() string   { return e.err.Error() }
+func (e *notQueuedError) Unwrap() []error { return []error{e.err, errNotQueued} }
+func notSent(err error) error             { return &notQueuedError{err} }
+
 func isCrumbError(err error) bool {
 	var he *HTTPError
 	return errors.As(err, &he) && strings.Contains(he.Body, "crumb")
+}
+
+// NotQueued reports whether a failed Trigger certainly queued nothing: it was never
+// sent, or Jenkins answered with an error that schedules nothing. A dropped connection or
+// a proxy's 502/504 may hide a queued build.
+func NotQueued(err error) bool {
+	if errors.Is(err, errNotQueued) || errors.Is(err, ErrJobNotFound) {
+		return true
+	}
+	s := StatusOf(err)
+	return s != 0 && s != http.StatusBadGateway && s != http.StatusGatewayTimeout
 }
 
 // fetchCrumb asks the crumb issuer; a 404 means CSRF protection is off.
@@ -279,8 +300,36 @@ func (p ParamValue) String() string {
 	return fmt.Sprint(p.Value)
 }
 
+// action is one entry of a build's or queue item's actions: the fields of the
+// ParametersAction, the Git plugin's BuildData and the CauseAction that runbook reads.
 type action struct {
-	Parameters []ParamValue `json:"parameters"`
+	Parameters        []ParamValue `json:"parameters"`
+	LastBuiltRevision *struct {
+		SHA1   string `json:"SHA1"`
+		Branch []struct {
+			Name string `json:"name"`
+		} `json:"branch"`
+	} `json:"lastBuiltRevision"`
+	RemoteURLs []string `json:"remoteUrls"`
+	Causes     []Cause  `json:"causes"`
+}
+
+// Cause is why a build started (an entry of its CauseAction): a push
+// (jenkins.branch.BranchEventCause), a user (hudson.model.Cause$UserIdCause, with UserID),
+// an upstream build, a timer.
+type Cause struct {
+	Class            string `json:"_class"`
+	ShortDescription string `json:"shortDescription"`
+	UserID           string `json:"userId,omitempty"`
+}
+
+// Revision is what one Git BuildData action of a build says: the commit it built and the
+// repositories it came from. A build has one per repository it checked out (a pipeline's
+// shared libraries add theirs).
+type Revision struct {
+	SHA1       string
+	Branches   []string // "refs/remotes/origin/main"
+	RemoteURLs []string
 }
 
 // Build is a build as the API shows it.
@@ -297,6 +346,73 @@ type Build struct {
 
 // Params returns the build's parameters by name.
 func (b *Build) Params() map[string]string { return paramsOf(b.Actions) }
+
+// Revisions returns the build's Git BuildData, in the order Jenkins lists them.
+func (b *Build) Revisions() []Revision {
+	var out []Revision
+	for _, a := range b.Actions {
+		if a.LastBuiltRevision == nil || a.LastBuiltRevision.SHA1 == "" {
+			continue
+		}
+		r := Revision{SHA1: a.LastBuiltRevision.SHA1, RemoteURLs: a.RemoteURLs}
+		for _, br := range a.LastBuiltRevision.Branch {
+			r.Branches = append(r.Branches, br.Name)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Revision returns the commit the build built from repository remote (an owner/name or a
+// clone URL, matched against each BuildData's remoteUrls), or "" when it has none. With
+// remote "" it is the first BuildData's commit, as Jenkins' own getAction picks.
+func (b *Build) Revision(remote string) string {
+	for _, r := range b.Revisions() {
+		if remote == "" {
+			return r.SHA1
+		}
+		for _, u := range r.RemoteURLs {
+			if SameRepo(u, remote) {
+				return r.SHA1
+			}
+		}
+	}
+	return ""
+}
+
+// Causes returns why the build started.
+func (b *Build) Causes() []Cause {
+	var out []Cause
+	for _, a := range b.Actions {
+		out = append(out, a.Causes...)
+	}
+	return out
+}
+
+// SameRepo reports whether the clone URL remote is repository repo, given as owner/name
+// or as any clone URL (https, ssh, scp-like; ".git" and case do not matter).
+func SameRepo(remote, repo string) bool {
+	a, b := repoPath(remote), repoPath(repo)
+	if a == "" || b == "" {
+		return false
+	}
+	return a == b || strings.HasSuffix(a, "/"+b) || strings.HasSuffix(b, "/"+a)
+}
+
+// repoPath reduces a clone URL to host/owner/name, and owner/name to itself.
+func repoPath(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	} else if at := strings.Index(s, "@"); at >= 0 && strings.Contains(s[at:], ":") {
+		s = strings.Replace(s[at+1:], ":", "/", 1) // git@github.com:owner/name.git
+	}
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		s = s[at+1:] // user info
+	}
+	s = strings.TrimSuffix(strings.TrimRight(s, "/"), ".git")
+	return strings.Trim(s, "/")
+}
 
 func paramsOf(as []action) map[string]string {
 	m := map[string]string{}
@@ -353,6 +469,36 @@ func (c *Client) Job(ctx context.Context, full string, limit int) (*Job, error) 
 	return &j, nil
 }
 
+// commitTree is what finding the build of a commit reads of each build.
+const commitTree = "number,url,building,result,duration,timestamp,actions[lastBuiltRevision[SHA1,branch[name]],remoteUrls,causes[shortDescription,userId]]"
+
+// CommitBuilds reads the job's newest builds (at most limit, newest first) with the
+// commits they built (Git BuildData) and why they started.
+func (c *Client) CommitBuilds(ctx context.Context, full string, limit int) ([]Build, error) {
+	var j Job
+	err := c.getJSON(ctx, JobPath(full)+"api/json?tree="+url.QueryEscape(fmt.Sprintf("builds[%s]{0,%d}", commitTree, limit)), &j)
+	if StatusOf(err) == http.StatusNotFound {
+		return nil, fmt.Errorf("jenkins: job %q not found at %s (404): check the job's full path (folders as a/b) and that user %s can see it: %w", full, c.JobURL(full), c.user, ErrJobNotFound)
+	}
+	return j.Builds, err
+}
+
+// ErrBuildNotFound is wrapped by CommitBuild when the job has no such build.
+var ErrBuildNotFound = errors.New("build not found")
+
+// CommitBuild reads build number n of the job with the commits it built and its causes.
+func (c *Client) CommitBuild(ctx context.Context, full string, n int) (*Build, error) {
+	var b Build
+	err := c.getJSON(ctx, JobPath(full)+strconv.Itoa(n)+"/api/json?tree="+url.QueryEscape(commitTree), &b)
+	if StatusOf(err) == http.StatusNotFound {
+		return nil, fmt.Errorf("jenkins: job %q has no build #%d at %s (404; Jenkins may have discarded it, or the job's path is wrong): %w", full, n, c.JobURL(full)+strconv.Itoa(n)+"/", ErrBuildNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
 // QueueItem is an item of the build queue.
 type QueueItem struct {
 	ID         int      `json:"id"`
@@ -402,6 +548,13 @@ func (c *Client) Queue(ctx context.Context) ([]QueueItem, error) {
 // Trigger queues a build of the job and returns the queue item's absolute URL. With no
 // parameters it posts to /build, otherwise to /buildWithParameters.
 func (c *Client) Trigger(ctx context.Context, full string, params map[string]string) (string, error) {
+	u, _, err := c.trigger(ctx, full, params)
+	return u, err
+}
+
+// trigger is Trigger that also says whether Jenkins merged the request into an identical
+// item already waiting (303).
+func (c *Client) trigger(ctx context.Context, full string, params map[string]string) (string, bool, error) {
 	ref := JobPath(full) + "build"
 	form := url.Values{}
 	if len(params) > 0 {
@@ -414,22 +567,22 @@ func (c *Client) Trigger(ctx context.Context, full string, params map[string]str
 	switch StatusOf(err) {
 	case 0:
 	case http.StatusNotFound:
-		return "", fmt.Errorf("jenkins: job %q not found at %s (404): check the job's full path (folders as a/b): %w", full, c.JobURL(full), ErrJobNotFound)
+		return "", false, fmt.Errorf("jenkins: job %q not found at %s (404): check the job's full path (folders as a/b): %w", full, c.JobURL(full), ErrJobNotFound)
 	case http.StatusConflict:
-		return "", fmt.Errorf("jenkins: job %q is not buildable (409; disabled?): %w", full, err)
+		return "", false, fmt.Errorf("jenkins: job %q is not buildable (409; disabled?): %w", full, err)
 	}
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	loc := resp.Header.Get("Location")
 	if (resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusSeeOther) || !strings.Contains(loc, "/queue/item/") {
-		return "", fmt.Errorf("jenkins: POST %s answered %d with Location %q: nothing was queued (expected 201 and a queue item)", c.JobURL(full)+strings.TrimPrefix(ref, JobPath(full)), resp.StatusCode, loc)
+		return "", false, notSent(fmt.Errorf("jenkins: POST %s answered %d with Location %q: nothing was queued (expected 201 and a queue item)", c.JobURL(full)+strings.TrimPrefix(ref, JobPath(full)), resp.StatusCode, loc))
 	}
 	u, err := resp.Request.URL.Parse(loc)
 	if err != nil {
-		return "", fmt.Errorf("jenkins: bad queue item location %q: %v", loc, err)
+		return "", false, fmt.Errorf("jenkins: bad queue item location %q: %v", loc, err)
 	}
-	return u.String(), nil
+	return u.String(), resp.StatusCode == http.StatusSeeOther, nil
 }
 
 // Build reads a build by its URL.

@@ -2,6 +2,9 @@ package jenkins
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -29,9 +32,15 @@ func init() {
 		Name:    "jenkins.build",
 		Summary: "run a Jenkins job with parameters, stream its console and wait for its result",
 		Doc: "Triggers a job by its full path (folders as `a/b`), follows the queue item to the build, " +
-			"streams the console into the run's log and waits for the result. A build of the job with the same " +
-			"parameters (see match_parameters) that is running or succeeded is followed instead of triggering " +
-			"another; the queue item is recorded as soon as it exists, so a crash never triggers twice. " +
+			"streams the console into the run's log and waits for the result. " +
+			"A build belongs to this step only if this run triggered it: the step records its intent before it " +
+			"posts the trigger and the queue item right after, and follows only that item's build. " +
+			"When the job defines a string parameter named run_parameter (default RUNBOOK_RUN), runbook sets it to " +
+			"RUN_ID/STEP_ID, so an attempt that stopped between the trigger and its record finds its queue item " +
+			"or build again. Without that parameter runbook cannot know whether such a trigger reached Jenkins: " +
+			"the step waits for a person (`runbook resume RUN --skip STEP --reason ...` when the build ran, " +
+			"`--confirm STEP` to trigger again). A build with the same parameters from another run, or from a person, " +
+			"is never followed: two releases with identical parameters trigger two builds. " +
 			"Used for `cessda.<product>.deploy.prod`, `cessda.<product>.rollback` and `cessda.cdc.es.backup`.",
 		New:        func() engine.Step { return &BuildStep{} },
 		Connection: "jenkins",
@@ -40,26 +49,30 @@ func init() {
 			{Name: "url", Type: engine.TypeString, Desc: "the build's URL"},
 			{Name: "result", Type: engine.TypeString, Desc: "SUCCESS, UNSTABLE, FAILURE, NOT_BUILT or ABORTED; empty when wait is false and the build still runs"},
 			{Name: "duration", Type: engine.TypeInt, Desc: "the build's duration in whole seconds (0 while it runs)"},
-			{Name: "queue_url", Type: engine.TypeString, Desc: "the queue item this step triggered or followed; empty when it followed an existing build"},
+			{Name: "queue_url", Type: engine.TypeString, Desc: "the queue item this step triggered; empty when an interrupted attempt's build was found by its run marker"},
 		},
 	})
 }
 
+// DefaultRunParameter is the job parameter that carries runbook's run marker
+// (RUN_ID/STEP_ID) unless run_parameter names another.
+const DefaultRunParameter = "RUNBOOK_RUN"
+
 // BuildStep is the jenkins.build step.
 type BuildStep struct {
-	Connection      string            `json:"connection" desc:"the jenkins connection to use"`
-	Job             string            `json:"job" required:"true" desc:"the job's full path, folders separated by / (cessda.cdc.deploy/main)"`
-	Parameters      map[string]string `json:"parameters" desc:"build parameters; none triggers /build, some trigger /buildWithParameters"`
-	Wait            bool              `json:"wait" default:"true" desc:"wait for the result; when false, return as soon as the build has started"`
-	PollInterval    engine.Duration   `json:"poll_interval" default:"5s" desc:"how often to poll the queue, the console and the build"`
-	Timeout         engine.Duration   `json:"timeout" default:"2h" desc:"give up waiting after this long (the build is not aborted)"`
-	MatchParameters []string          `json:"match_parameters" desc:"which parameters identify this release's build when looking for one to follow (default: all given)"`
-	Accept          []string          `json:"accept" default:"[SUCCESS]" desc:"results that count as success"`
+	Connection   string            `json:"connection" desc:"the jenkins connection to use"`
+	Job          string            `json:"job" required:"true" desc:"the job's full path, folders separated by / (cessda.cdc.deploy/main)"`
+	Parameters   map[string]string `json:"parameters" desc:"build parameters; none triggers /build, some trigger /buildWithParameters"`
+	Wait         bool              `json:"wait" default:"true" desc:"wait for the result; when false, return as soon as the build has started"`
+	PollInterval engine.Duration   `json:"poll_interval" default:"5s" desc:"how often to poll the queue, the console and the build"`
+	Timeout      engine.Duration   `json:"timeout" default:"2h" desc:"give up waiting after this long (the build is not aborted)"`
+	RunParameter string            `json:"run_parameter" default:"RUNBOOK_RUN" desc:"a string parameter that, when the job defines it, runbook sets to RUN_ID/STEP_ID so an interrupted step finds the build it triggered"`
+	Accept       []string          `json:"accept" default:"[SUCCESS]" desc:"results that count as success"`
 }
 
 var results = map[string]bool{"SUCCESS": true, "UNSTABLE": true, "FAILURE": true, "NOT_BUILT": true, "ABORTED": true}
 
-// lookBack is how many recent builds are searched for one to follow.
+// lookBack is how many recent builds are searched for this step's build.
 const lookBack = 50
 
 // tailLines is how much of the console a failure reports.
@@ -75,10 +88,8 @@ func (p *BuildStep) Validate() error {
 			return fmt.Errorf("accept: %q is not a Jenkins result (SUCCESS, UNSTABLE, FAILURE, NOT_BUILT, ABORTED)", r)
 		}
 	}
-	for _, k := range p.MatchParameters {
-		if _, ok := p.Parameters[k]; !ok {
-			return fmt.Errorf("match_parameters: %q is not one of the parameters", k)
-		}
+	if _, ok := p.Parameters[p.runParam()]; ok {
+		return fmt.Errorf("parameters: %s is set by runbook (see run_parameter); leave it out", p.runParam())
 	}
 	if p.PollInterval < 0 || p.Timeout < 0 {
 		return fmt.Errorf("poll_interval and timeout must not be negative")
@@ -88,6 +99,13 @@ func (p *BuildStep) Validate() error {
 
 func (p *BuildStep) job() string { return strings.Trim(p.Job, "/") }
 
+func (p *BuildStep) runParam() string {
+	if p.RunParameter == "" {
+		return DefaultRunParameter
+	}
+	return p.RunParameter
+}
+
 func (p *BuildStep) poll() time.Duration {
 	if p.PollInterval <= 0 {
 		return 5 * time.Second
@@ -96,35 +114,19 @@ func (p *BuildStep) poll() time.Duration {
 }
 
 func (p *BuildStep) accepted(result string) bool {
-	if len(p.Accept) == 0 {
+	return acceptedBy(p.Accept, result)
+}
+
+func acceptedBy(accept []string, result string) bool {
+	if len(accept) == 0 {
 		return result == "SUCCESS"
 	}
-	for _, a := range p.Accept {
+	for _, a := range accept {
 		if a == result {
 			return true
 		}
 	}
 	return false
-}
-
-func (p *BuildStep) matchKeys() []string {
-	keys := p.MatchParameters
-	if len(keys) == 0 {
-		for k := range p.Parameters {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func (p *BuildStep) matches(params map[string]string) bool {
-	for _, k := range p.matchKeys() {
-		if v, ok := params[k]; !ok || v != p.Parameters[k] {
-			return false
-		}
-	}
-	return true
 }
 
 func (p *BuildStep) describeParams(sc *engine.StepContext) string {
@@ -149,6 +151,44 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// runMarker identifies this step of this run (and its foreach item, whose attempts share
+// the step's id) in the job's run parameter.
+func runMarker(sc *engine.StepContext) string {
+	m := sc.RunID + "/" + sc.StepID
+	if sc.Item != nil {
+		m += "/" + itemKey(sc.Item)
+	}
+	return m
+}
+
+// itemKey names a foreach item: itself when it is a short scalar, else a hash of it.
+func itemKey(v any) string {
+	switch x := v.(type) {
+	case string:
+		if x != "" && len(x) <= 40 && !strings.ContainsAny(x, "/ \t\n") {
+			return x
+		}
+	case int, int64, float64, bool:
+		return fmt.Sprint(x)
+	}
+	b, _ := json.Marshal(v)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:6])
+}
+
+// triggerIntent is recorded before the trigger is posted, so a later attempt knows one
+// may have reached Jenkins even when its answer was lost.
+type triggerIntent struct {
+	At     time.Time `json:"at"`
+	Marker string    `json:"marker,omitempty"` // "" when the job has no run parameter
+	// State is notQueued once Jenkins certainly queued nothing.
+	State string `json:"state,omitempty"`
+	// Confirmed is the person's answer that allowed this trigger; it allows no other.
+	Confirmed *engine.Confirmation `json:"confirmed,omitempty"`
+}
+
+const notQueued = "not queued"
 
 // client builds the API client from the connection; the token only ever goes into the
 // Authorization header.
@@ -192,8 +232,8 @@ func client(sc *engine.StepContext, name string) (*Client, error) {
 	return c, nil
 }
 
-// Plan looks the job up (read-only) and says whether a build would be triggered or an
-// existing one followed.
+// Plan looks the job up (read-only) and says whether a build would be triggered or the
+// one this step already started followed.
 func (p *BuildStep) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, error) {
 	job := sc.Show("job", p.job())
 	action := fmt.Sprintf("trigger Jenkins job %s with %s", job, p.describeParams(sc))
@@ -204,22 +244,26 @@ func (p *BuildStep) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 	if sc.Unknown("job") || sc.Unknown("parameters") {
 		return plan, nil
 	}
-	for _, k := range p.matchKeys() {
-		if sc.Unknown("parameters." + k) {
-			return plan, nil
-		}
-	}
 	var rec string
-	if sc.Recall("build_url", &rec) || sc.Recall("queue_url", &rec) {
+	if (sc.Recall("build_url", &rec) || sc.Recall("queue_url", &rec)) && rec != "" {
 		plan.Details = append(plan.Details, "this step already started "+rec+"; it would be followed, not triggered again")
 		return plan, nil
+	}
+	var in triggerIntent
+	if sc.Recall("trigger_intent", &in) && in.State != notQueued {
+		how := "runs again only if a person confirms it (the job has no " + p.runParam() + " parameter)"
+		if in.Marker != "" {
+			how = "is looked for by its " + p.runParam() + "=" + in.Marker + " before anything is triggered"
+		}
+		plan.Details = append(plan.Details, fmt.Sprintf("an earlier attempt triggered the job at %s and stopped before Jenkins' answer was recorded; that build %s",
+			in.At.UTC().Format(time.RFC3339), how))
 	}
 	c, err := client(sc, p.Connection)
 	if err != nil {
 		plan.Details = append(plan.Details, "could not look the job up: "+err.Error())
 		return plan, nil
 	}
-	j, err := c.Job(ctx, p.job(), lookBack)
+	j, err := c.Job(ctx, p.job(), 0)
 	if err != nil {
 		switch StatusOf(err) {
 		case 401, 403, 404:
@@ -234,13 +278,15 @@ func (p *BuildStep) Plan(ctx context.Context, sc *engine.StepContext) (engine.Pl
 	if err := p.checkJob(j); err != nil {
 		return plan, err
 	}
-	if b := p.existing(j, time.Time{}); b != nil {
-		state := "running"
-		if !b.Building {
-			state = b.Result
-			plan.NoChange = true
+	plan.Details = append(plan.Details, "a new build will be triggered; builds of other runs or people are not followed")
+	if p.hasRunParam(j) {
+		marker := runMarker(sc)
+		if sc.RunID == "" {
+			marker = "RUN_ID/" + sc.StepID
 		}
-		plan.Details = append(plan.Details, fmt.Sprintf("build #%d (%s) already has these parameters; it would be followed, not triggered again", b.Number, state))
+		plan.Details = append(plan.Details, fmt.Sprintf("its %s parameter is set to %s", p.runParam(), marker))
+	} else {
+		plan.Details = append(plan.Details, fmt.Sprintf("the job has no %s string parameter: if runbook stops between the trigger and Jenkins' answer, a person must say whether the build started", p.runParam()))
 	}
 	return plan, nil
 }
@@ -253,7 +299,7 @@ func (p *BuildStep) acceptList() []string {
 }
 
 // checkJob refuses folders and parameters the job does not define (Jenkins would drop
-// them silently, and the build could then never be recognised as this release's).
+// them silently).
 func (p *BuildStep) checkJob(j *Job) error {
 	if j.IsFolder() {
 		return fmt.Errorf("jenkins: %q is a folder, not a job: name a job inside it (e.g. %s/main)", p.job(), p.job())
@@ -276,30 +322,17 @@ func (p *BuildStep) checkJob(j *Job) error {
 	return nil
 }
 
-// existing finds the newest build that matches this release's parameters and is running
-// or ended with an accepted result. Without parameters to match, only builds that are
-// running or started at or after since count (a job without parameters cannot tell one
-// release from another).
-func (p *BuildStep) existing(j *Job, since time.Time) *Build {
-	for i := range j.Builds {
-		b := &j.Builds[i]
-		if !b.Building && !p.accepted(b.Result) {
-			continue
-		}
-		if len(p.matchKeys()) == 0 {
-			if b.Building || (!since.IsZero() && !time.UnixMilli(b.Timestamp).Before(since)) {
-				return b
-			}
-			continue
-		}
-		if p.matches(b.Params()) {
-			return b
+// hasRunParam reports whether the job defines the run parameter as a string.
+func (p *BuildStep) hasRunParam(j *Job) bool {
+	for _, d := range j.ParamDefs() {
+		if d.Name == p.runParam() {
+			return d.Type == "" || strings.Contains(d.Type, "String") || strings.Contains(d.Type, "Text")
 		}
 	}
-	return nil
+	return false
 }
 
-// Run triggers the job, or finds the build it already triggered, and follows it.
+// Run triggers the job, or finds the build this step already triggered, and follows it.
 func (p *BuildStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
 	c, err := client(sc, p.Connection)
 	if err != nil {
@@ -309,62 +342,47 @@ func (p *BuildStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 	if p.Timeout <= 0 {
 		deadline = sc.Now().Add(2 * time.Hour)
 	}
-	var since time.Time
-	if !sc.Recall("first_run_at", &since) {
-		since = sc.Now().Add(-time.Minute) // allow for clock skew with the server
-		if err := sc.Record("first_run_at", since); err != nil {
-			return nil, err
-		}
-	}
 
 	var buildURL, queueURL string
 	sc.Recall("queue_url", &queueURL)
-	if sc.Recall("build_url", &buildURL) {
+	cancelled := false // the recorded queue item was cancelled: trigger anew
+	if sc.Recall("build_url", &buildURL) && buildURL != "" {
 		sc.Logf("jenkins: following build %s started by an earlier attempt", buildURL)
 	} else if queueURL != "" {
 		sc.Logf("jenkins: following queue item %s triggered by an earlier attempt", queueURL)
 		buildURL, err = p.waitQueue(ctx, sc, c, queueURL, deadline)
 		if errors.Is(err, errCancelled) {
-			sc.Logf("jenkins: that queue item was cancelled before a build started; looking again")
-			queueURL, err = "", nil
+			sc.Logf("jenkins: that queue item was cancelled before a build started; triggering again")
+			queueURL, err, cancelled = "", nil, true
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	if buildURL == "" {
-		j, err := c.Job(ctx, p.job(), lookBack)
+	if buildURL == "" && queueURL == "" {
+		j, err := c.Job(ctx, p.job(), 0)
 		if err != nil {
 			return nil, err
 		}
 		if err := p.checkJob(j); err != nil {
 			return nil, err
 		}
-		if b := p.existing(j, since); b != nil {
-			buildURL = c.JobURL(p.job()) + strconv.Itoa(b.Number) + "/"
-			state := "running"
-			if !b.Building {
-				state = b.Result
-			}
-			sc.Logf("jenkins: build #%d of %s (%s) already has these parameters; following it instead of triggering another", b.Number, p.job(), state)
-		} else if q := p.queued(ctx, c); q != "" {
-			queueURL = q
-			sc.Logf("jenkins: a build of %s with these parameters is already queued (%s); following it", p.job(), q)
-		} else {
-			queueURL, err = c.Trigger(ctx, p.job(), p.Parameters)
+		var (
+			in        triggerIntent
+			confirmed *engine.Confirmation
+		)
+		if !cancelled && sc.Recall("trigger_intent", &in) && in.State != notQueued {
+			buildURL, queueURL, confirmed, err = p.findTriggered(ctx, sc, c, in)
 			if err != nil {
 				return nil, err
 			}
-			// Recorded before waiting: a crash from here on finds the item, never triggers again.
-			if err := sc.Record("queue_url", queueURL); err != nil {
+		}
+		if buildURL == "" && queueURL == "" {
+			if queueURL, err = p.trigger(ctx, sc, c, j, confirmed); err != nil {
 				return nil, err
 			}
-			sc.Logf("jenkins: triggered %s with %s: queue item %s", p.job(), p.describeParams(sc), queueURL)
 		}
 		if buildURL == "" {
-			if err := sc.Record("queue_url", queueURL); err != nil {
-				return nil, err
-			}
 			if buildURL, err = p.waitQueue(ctx, sc, c, queueURL, deadline); err != nil {
 				return nil, err
 			}
@@ -398,30 +416,112 @@ func (p *BuildStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 	return out, nil
 }
 
-// queued returns a waiting queue item of this job with this release's parameters, if any
-// (someone triggered it, or an earlier attempt's answer was lost).
-func (p *BuildStep) queued(ctx context.Context, c *Client) string {
-	if len(p.matchKeys()) == 0 {
-		return ""
+// trigger records the intent, posts the trigger and records the queue item. Between the
+// two records only the run marker (when the job has the parameter) can tell a later
+// attempt whether the trigger reached Jenkins.
+func (p *BuildStep) trigger(ctx context.Context, sc *engine.StepContext, c *Client, j *Job, confirmed *engine.Confirmation) (string, error) {
+	params := make(map[string]string, len(p.Parameters)+1)
+	for k, v := range p.Parameters {
+		params[k] = v
 	}
-	items, err := c.Queue(ctx)
-	if err != nil {
-		return "" // only an optimisation over the build list; triggering is still safe
+	in := triggerIntent{At: sc.Now(), Confirmed: confirmed}
+	if p.hasRunParam(j) {
+		in.Marker = runMarker(sc)
+		params[p.runParam()] = in.Marker
 	}
-	want := JobPath(p.job())
-	for _, q := range items {
-		u, err := url.Parse(q.Task.URL)
-		if err != nil || !strings.HasSuffix(strings.TrimRight(u.Path, "/")+"/", "/"+want) {
-			continue
+	if err := sc.Record("trigger_intent", in); err != nil {
+		return "", err
+	}
+	var old string
+	if sc.Recall("queue_url", &old) && old != "" {
+		if err := sc.Record("queue_url", ""); err != nil { // a cancelled item, no longer this step's
+			return "", err
 		}
-		if p.matches(q.Params()) {
-			ref, err := c.base.Parse("queue/item/" + strconv.Itoa(q.ID) + "/")
-			if err == nil {
-				return ref.String()
+	}
+	queueURL, merged, err := c.trigger(ctx, p.job(), params)
+	if err != nil {
+		if NotQueued(err) {
+			in.State = notQueued
+			if rerr := sc.Record("trigger_intent", in); rerr != nil {
+				return "", errors.Join(err, rerr)
 			}
 		}
+		return "", err
 	}
-	return ""
+	// Recorded before waiting: a crash from here on finds the item, never triggers again.
+	if err := sc.Record("queue_url", queueURL); err != nil {
+		return "", err
+	}
+	shown := p.describeParams(sc)
+	if in.Marker != "" {
+		shown += " " + p.runParam() + "=" + in.Marker
+	}
+	sc.Logf("jenkins: triggered %s with %s: queue item %s", p.job(), shown, queueURL)
+	if merged {
+		sc.Logf("jenkins: Jenkins merged the request into that item, which was already waiting with identical parameters (303)")
+	}
+	return queueURL, nil
+}
+
+// findTriggered looks for what an interrupted attempt triggered: its intent is recorded,
+// its queue item is not. It returns the build or queue item found, or neither when the
+// trigger certainly never reached Jenkins or a person confirmed triggering again (then
+// with that confirmation).
+func (p *BuildStep) findTriggered(ctx context.Context, sc *engine.StepContext, c *Client, in triggerIntent) (string, string, *engine.Confirmation, error) {
+	if in.Marker == "" {
+		var conf engine.Confirmation
+		if sc.Recall("confirmation", &conf) && conf.Answer == "yes" && !sameConfirmation(in.Confirmed, &conf) {
+			sc.Logf("jenkins: an earlier attempt may have triggered %s; %s confirmed triggering it again", p.job(), conf.By)
+			return "", "", &conf, nil
+		}
+		return "", "", nil, engine.Waiting("jenkins: an earlier attempt triggered %s at %s and stopped before Jenkins' answer was recorded; "+
+			"the job has no %s parameter, so runbook cannot tell whether that build exists. Look at the job (%s), then: "+
+			"runbook resume %s --skip %s --reason \"it ran as build #N\", or --confirm %s to trigger it again",
+			p.job(), in.At.UTC().Format(time.RFC3339), p.runParam(), c.JobURL(p.job()), sc.RunID, sc.StepID, sc.StepID)
+	}
+	// The queue first, then the builds: an item that leaves the queue in between is a build
+	// by the time the builds are read.
+	items, err := c.Queue(ctx)
+	if err != nil {
+		return "", "", nil, err
+	}
+	for _, q := range items {
+		if p.ofThisJob(q) && q.Params()[p.runParam()] == in.Marker {
+			ref, err := c.base.Parse("queue/item/" + strconv.Itoa(q.ID) + "/")
+			if err != nil {
+				return "", "", nil, fmt.Errorf("jenkins: queue item %d: %v", q.ID, err)
+			}
+			if err := sc.Record("queue_url", ref.String()); err != nil {
+				return "", "", nil, err
+			}
+			sc.Logf("jenkins: found queue item %s with %s=%s, triggered by an earlier attempt; following it", ref, p.runParam(), in.Marker)
+			return "", ref.String(), nil, nil
+		}
+	}
+	j, err := c.Job(ctx, p.job(), lookBack)
+	if err != nil {
+		return "", "", nil, err
+	}
+	since := in.At.Add(-time.Minute) // allow for clock skew with the server
+	for _, b := range j.Builds {
+		if b.Params()[p.runParam()] == in.Marker && !time.UnixMilli(b.Timestamp).Before(since) {
+			u := c.JobURL(p.job()) + strconv.Itoa(b.Number) + "/"
+			sc.Logf("jenkins: found build #%d of %s with %s=%s, triggered by an earlier attempt; following it", b.Number, p.job(), p.runParam(), in.Marker)
+			return u, "", nil, nil
+		}
+	}
+	sc.Logf("jenkins: no queue item or recent build of %s carries %s=%s: the earlier attempt's trigger never reached Jenkins; triggering now", p.job(), p.runParam(), in.Marker)
+	return "", "", nil, nil
+}
+
+func sameConfirmation(a, b *engine.Confirmation) bool {
+	return a != nil && b != nil && a.By == b.By && a.At.Equal(b.At) && a.Answer == b.Answer && a.Reason == b.Reason
+}
+
+// ofThisJob reports whether the queue item is a build of this step's job.
+func (p *BuildStep) ofThisJob(q QueueItem) bool {
+	u, err := url.Parse(q.Task.URL)
+	return err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/")+"/", "/"+JobPath(p.job()))
 }
 
 var errCancelled = errors.New("queue item cancelled")

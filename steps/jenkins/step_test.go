@@ -224,69 +224,204 @@ func TestAcceptUnstable(t *testing.T) {
 	}
 }
 
-func TestSecondRunAfterSuccessDoesNotTrigger(t *testing.T) {
-	f := setup(t, jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(3, jenkinssim.Success)}))
+func TestSameRunFollowsAnotherRunTriggers(t *testing.T) {
+	f := setup(t, jenkinssim.WithRunParameter(jenkins.DefaultRunParameter),
+		jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(3, jenkinssim.Success)}))
 	out1, err := deployStep(t, nil).Run(context.Background(), f.ctx.StepContext)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// same journal (a retry) and a fresh journal (a new run of the same release)
-	c2 := f.again(t)
-	out2, err := deployStep(t, nil).Run(context.Background(), c2.StepContext)
+	// another attempt of the same run (same journal) follows the build it triggered
+	out2, err := deployStep(t, nil).Run(context.Background(), f.again(t).StepContext)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c3 := enginetest.NewContext(t, "deploy")
-	c3.Conns, c3.Clock = f.ctx.Conns, f.ctx.Clock
+	if f.srv.Triggers(deploy) != 1 || out2["number"] != out1["number"] {
+		t.Errorf("a retry triggered again: triggers %d, outputs %v %v", f.srv.Triggers(deploy), out1, out2)
+	}
+	// the next release with identical parameters is another run: it gets its own build
+	c3 := newRun(t, f, "run-2")
 	out3, err := deployStep(t, nil).Run(context.Background(), c3.StepContext)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := f.srv.Triggers(deploy); n != 1 {
-		t.Errorf("triggers = %d, want 1", n)
+	bs := f.srv.Builds(deploy)
+	if f.srv.Triggers(deploy) != 2 || len(bs) != 2 || out3["number"] != 2 || out3["result"] != "SUCCESS" {
+		t.Fatalf("triggers %d builds %d out %v", f.srv.Triggers(deploy), len(bs), out3)
 	}
-	if n := len(f.srv.Builds(deploy)); n != 1 {
-		t.Errorf("builds = %d, want 1", n)
-	}
-	if out2["number"] != out1["number"] || out3["number"] != out1["number"] || out3["result"] != "SUCCESS" {
-		t.Errorf("outputs differ: %v %v %v", out1, out2, out3)
-	}
-	// another release (a different tag) does trigger
-	c4 := enginetest.NewContext(t, "deploy")
-	c4.Conns, c4.Clock = f.ctx.Conns, f.ctx.Clock
-	s := enginetest.Decode(t, "jenkins.build", map[string]any{"job": deploy, "parameters": map[string]any{"osmh_indexer_image_tag": "main-124"}})
-	if _, err := s.Run(context.Background(), c4.StepContext); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.srv.Triggers(deploy); n != 2 {
-		t.Errorf("triggers after a new tag = %d, want 2", n)
+	if bs[0].Params[jenkins.DefaultRunParameter] != "test-run/deploy" || bs[1].Params[jenkins.DefaultRunParameter] != "run-2/deploy" {
+		t.Errorf("run markers: %q %q", bs[0].Params[jenkins.DefaultRunParameter], bs[1].Params[jenkins.DefaultRunParameter])
 	}
 }
 
-func TestRunningBuildIsFollowedNotTriggered(t *testing.T) {
-	f := setup(t, jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(20, jenkinssim.Success)}))
-	// someone started this release's deploy already (match on the indexer tag only)
-	n := f.srv.SeedBuild(deploy, map[string]string{"osmh_indexer_image_tag": "main-123", "coordiante_portal_image_tag": "main-77",
-		"cluster": "staging-cluster", "deployApp": "true"}, "")
+// newRun returns a context of another run (its own journal) on the same server and clock.
+func newRun(t *testing.T, f *fixture, runID string) *enginetest.Context {
+	c := enginetest.NewContext(t, "deploy")
+	c.Conns, c.Clock, c.RunID = f.ctx.Conns, f.ctx.Clock, runID
+	return c
+}
+
+func TestJobWithoutParametersTriggersOncePerRun(t *testing.T) {
+	const backup = "cessda.cdc.es.backup"
+	f := setup(t, jenkinssim.WithJobs(jenkinssim.Job{Path: backup}))
+	s := enginetest.Decode(t, "jenkins.build", map[string]any{"job": backup})
+	for i, c := range []*enginetest.Context{f.ctx, f.again(t), newRun(t, f, "run-2"), newRun(t, f, "run-3")} {
+		if _, err := s.Run(context.Background(), c.StepContext); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	if f.srv.Triggers(backup) != 3 || len(f.srv.Builds(backup)) != 3 {
+		t.Errorf("triggers %d builds %d, want 3 (one per run)", f.srv.Triggers(backup), len(f.srv.Builds(backup)))
+	}
+	for _, r := range f.srv.Writes() {
+		if r.Path != "/job/cessda.cdc.es.backup/build" {
+			t.Errorf("posted %s", r.Path)
+		}
+	}
+}
+func TestBuildsOfOthersAreNotFollowed(t *testing.T) {
+	f := setup(t, jenkinssim.WithRunParameter(jenkins.DefaultRunParameter),
+		jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(20, jenkinssim.Success)}))
+	// a person started a build with exactly this step's parameters, and an earlier release
+	// left one that succeeded: neither is this run's
+	same := map[string]string{"osmh_indexer_image_tag": "main-123", "coordiante_portal_image_tag": "main-77", "cluster": "production-cluster", "deployApp": "true"}
+	f.srv.SeedBuild(deploy, same, jenkinssim.Success)
+	running := f.srv.SeedBuild(deploy, same, "")
 	f.ctx.Clock.(*engine.FakeClock).Advance(5 * time.Second)
-	out, err := deployStep(t, map[string]any{"match_parameters": []any{"osmh_indexer_image_tag"}}).Run(context.Background(), f.ctx.StepContext)
+	out, err := deployStep(t, nil).Run(context.Background(), f.ctx.StepContext)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.srv.Triggers(deploy) != 0 || out["number"] != n || out["result"] != "SUCCESS" {
+	if f.srv.Triggers(deploy) != 1 || out["number"] != running+1 || out["result"] != "SUCCESS" {
 		t.Errorf("triggers %d out %v", f.srv.Triggers(deploy), out)
 	}
-	if !strings.Contains(f.ctx.LogText(), "line 20: helm upgrade cdc indexer=main-123") {
-		t.Errorf("the followed build's console is not in the log")
-	}
-	// a failed build of the same release does not count: it is triggered again
-	f2 := setup(t, jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(1, jenkinssim.Success)}))
-	f2.srv.SeedBuild(deploy, map[string]string{"osmh_indexer_image_tag": "main-123", "coordiante_portal_image_tag": "main-77", "cluster": "production-cluster"}, jenkinssim.Failure)
-	if _, err := deployStep(t, nil).Run(context.Background(), f2.ctx.StepContext); err != nil {
+	// another run's marker does not make a build this run's either
+	g := setup(t, jenkinssim.WithRunParameter(jenkins.DefaultRunParameter),
+		jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(1, jenkinssim.Success)}))
+	other := map[string]string{"osmh_indexer_image_tag": "main-123", jenkins.DefaultRunParameter: "run-1/deploy"}
+	g.srv.SeedBuild(deploy, other, "")
+	recordIntent(t, g.ctx, "test-run/deploy")
+	if _, err := deployStep(t, nil).Run(context.Background(), g.ctx.StepContext); err != nil {
 		t.Fatal(err)
 	}
-	if f2.srv.Triggers(deploy) != 1 {
-		t.Errorf("a failed build was taken as done")
+	if g.srv.Triggers(deploy) != 1 {
+		t.Errorf("triggers %d: followed another run's build", g.srv.Triggers(deploy))
+	}
+}
+
+// recordIntent journals a trigger intent as an attempt that stopped right after posting
+// the trigger leaves it.
+func recordIntent(t *testing.T, c *enginetest.Context, marker string) {
+	t.Helper()
+	in := map[string]any{"at": c.Now()}
+	if marker != "" {
+		in["marker"] = marker
+	}
+	if err := c.Record("trigger_intent", in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCrashBetweenTriggerAndRecordFollowsMarkedBuild(t *testing.T) {
+	f := setup(t, jenkinssim.WithRunParameter(jenkins.DefaultRunParameter),
+		jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(5, jenkinssim.Success)}))
+	// the trigger reached Jenkins and the build started; the record of the queue item did not
+	recordIntent(t, f.ctx, "test-run/deploy")
+	n := f.srv.SeedBuild(deploy, map[string]string{"osmh_indexer_image_tag": "main-123", "coordiante_portal_image_tag": "main-77",
+		"cluster": "production-cluster", jenkins.DefaultRunParameter: "test-run/deploy"}, "")
+	c := f.again(t)
+	out, err := deployStep(t, nil).Run(context.Background(), c.StepContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.srv.Triggers(deploy) != 0 || out["number"] != n || out["result"] != "SUCCESS" || out["queue_url"] != "" {
+		t.Errorf("triggers %d out %v", f.srv.Triggers(deploy), out)
+	}
+	if !strings.Contains(c.LogText(), "line 5: helm upgrade cdc indexer=main-123") {
+		t.Errorf("the followed build's console is not in the log")
+	}
+	// nothing with the marker: the trigger never reached Jenkins, so it is posted now
+	g := setup(t, jenkinssim.WithRunParameter(jenkins.DefaultRunParameter),
+		jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(1, jenkinssim.Success)}))
+	recordIntent(t, g.ctx, "test-run/deploy")
+	if _, err := deployStep(t, nil).Run(context.Background(), g.ctx.StepContext); err != nil {
+		t.Fatal(err)
+	}
+	if g.srv.Triggers(deploy) != 1 || !strings.Contains(g.ctx.LogText(), "never reached Jenkins") {
+		t.Errorf("triggers %d", g.srv.Triggers(deploy))
+	}
+}
+
+func TestLostTriggerAnswerWithoutMarkerWaitsForAPerson(t *testing.T) {
+	f := setup(t, jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(2, jenkinssim.Success)}))
+	lose := jenkinssim.Fault{Method: "POST", Path: "/job/cessda.cdc.deploy/job/main/buildWithParameters", Drop: true, AfterEffect: true, Times: 1}
+	f.srv.Inject(lose)
+	if _, err := deployStep(t, nil).Run(context.Background(), f.ctx.StepContext); err == nil {
+		t.Fatal("no error for a lost answer")
+	}
+	_, err := deployStep(t, nil).Run(context.Background(), f.again(t).StepContext)
+	var we *engine.WaitingError
+	if !errors.As(err, &we) {
+		t.Fatalf("want a wait for a person, got %v", err)
+	}
+	for _, want := range []string{"no RUNBOOK_RUN parameter", "runbook resume test-run --skip deploy --reason", "--confirm deploy to trigger it again", "/job/cessda.cdc.deploy/job/main/"} {
+		if !strings.Contains(we.Reason, want) {
+			t.Errorf("reason lacks %q: %s", want, we.Reason)
+		}
+	}
+	if f.srv.Triggers(deploy) != 1 {
+		t.Errorf("triggers %d while waiting", f.srv.Triggers(deploy))
+	}
+	// a refusal keeps it waiting; "yes" triggers again
+	clk := f.ctx.Clock.(*engine.FakeClock)
+	clk.Advance(time.Minute) // the first build left the queue: Jenkins does not merge the new request into it
+	must(t, f.ctx.Record("confirmation", engine.Confirmation{By: "dave", At: clk.Now(), Answer: "no", Reason: "not sure"}))
+	if _, err := deployStep(t, nil).Run(context.Background(), f.again(t).StepContext); !errors.As(err, &we) {
+		t.Fatalf("after a refusal: %v", err)
+	}
+	must(t, f.ctx.Record("confirmation", engine.Confirmation{By: "dave", At: clk.Now(), Answer: "yes"}))
+	f.srv.Inject(lose) // and this answer is lost too: the same confirmation does not allow a third trigger
+	c := f.again(t)
+	if _, err := deployStep(t, nil).Run(context.Background(), c.StepContext); err == nil {
+		t.Fatal("no error for the second lost answer")
+	}
+	if f.srv.Triggers(deploy) != 2 || !strings.Contains(c.LogText(), "dave confirmed triggering it again") {
+		t.Fatalf("triggers %d after the confirmation", f.srv.Triggers(deploy))
+	}
+	if _, err := deployStep(t, nil).Run(context.Background(), f.again(t).StepContext); !errors.As(err, &we) {
+		t.Fatalf("a used confirmation allowed another trigger: %v", err)
+	}
+	clk.Advance(time.Minute)
+	must(t, f.ctx.Record("confirmation", engine.Confirmation{By: "erin", At: clk.Now(), Answer: "yes"}))
+	out, err := deployStep(t, nil).Run(context.Background(), f.again(t).StepContext)
+	if err != nil || out["result"] != "SUCCESS" {
+		t.Fatalf("out %v err %v", out, err)
+	}
+	if f.srv.Triggers(deploy) != 3 || len(f.srv.Builds(deploy)) != 3 {
+		t.Errorf("triggers %d builds %d", f.srv.Triggers(deploy), len(f.srv.Builds(deploy)))
+	}
+}
+
+func TestForeachItemsHaveTheirOwnMarker(t *testing.T) {
+	f := setup(t, jenkinssim.WithRunParameter(jenkins.DefaultRunParameter), jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams}))
+	for _, item := range []any{"cdc", map[string]any{"cluster": "staging-cluster"}} {
+		c := enginetest.NewContext(t, "deploy")
+		c.Conns, c.Clock, c.Item = f.ctx.Conns, f.ctx.Clock, item
+		if _, err := deployStep(t, nil).Run(context.Background(), c.StepContext); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs := f.srv.Builds(deploy)
+	if len(bs) != 2 || bs[0].Params[jenkins.DefaultRunParameter] != "test-run/deploy/cdc" ||
+		!strings.HasPrefix(bs[1].Params[jenkins.DefaultRunParameter], "test-run/deploy/") || len(bs[1].Params[jenkins.DefaultRunParameter]) != len("test-run/deploy/")+12 {
+		t.Errorf("builds %+v", bs)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -345,22 +480,24 @@ func TestCrashAfterQueueItemExpiredFindsBuildByQueueID(t *testing.T) {
 }
 
 func TestLostTriggerAnswerIsTransientAndNotRepeated(t *testing.T) {
-	f := setup(t, jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(2, jenkinssim.Success)}))
+	f := setup(t, jenkinssim.WithRunParameter(jenkins.DefaultRunParameter),
+		jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(2, jenkinssim.Success)}))
 	// the build is queued but the answer never arrives
 	f.srv.Inject(jenkinssim.Fault{Method: "POST", Path: "/job/cessda.cdc.deploy/job/main/buildWithParameters", Drop: true, AfterEffect: true, Times: 1})
 	_, err := deployStep(t, nil).Run(context.Background(), f.ctx.StepContext)
 	if ok, _ := engine.IsTransient(err); !ok {
 		t.Fatalf("want a transient error, got %v", err)
 	}
-	out, err := deployStep(t, nil).Run(context.Background(), f.again(t).StepContext)
+	c := f.again(t)
+	out, err := deployStep(t, nil).Run(context.Background(), c.StepContext)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.srv.Triggers(deploy) != 1 || len(f.srv.Builds(deploy)) != 1 || out["result"] != "SUCCESS" {
+	if f.srv.Triggers(deploy) != 1 || len(f.srv.Builds(deploy)) != 1 || out["result"] != "SUCCESS" ||
+		!strings.Contains(c.LogText(), "found queue item") {
 		t.Errorf("triggers %d builds %d out %v", f.srv.Triggers(deploy), len(f.srv.Builds(deploy)), out)
 	}
 }
-
 func TestCrumbRequired(t *testing.T) {
 	f := setup(t, jenkinssim.WithCrumbs(jenkinssim.CrumbsRequired),
 		jenkinssim.WithJobs(jenkinssim.Job{Path: deploy, Params: deployParams, Script: deployScript(2, jenkinssim.Success)}))
@@ -512,17 +649,29 @@ func TestPlanMakesNoPost(t *testing.T) {
 	if _, err := deployStep(t, nil).Run(context.Background(), f.ctx.StepContext); err != nil {
 		t.Fatal(err)
 	}
-	c := enginetest.NewContext(t, "deploy")
-	c.Conns, c.Clock = f.ctx.Conns, f.ctx.Clock
-	plan, err = deployStep(t, nil).Plan(context.Background(), c.StepContext)
-	if err != nil || !plan.NoChange || !strings.Contains(strings.Join(plan.Details, "\n"), "build #1 (SUCCESS)") {
-		t.Errorf("plan after the build = %+v, %v", plan, err)
+	// the same step of the same run names its build; another run plans a new one
+	plan, err = deployStep(t, nil).Plan(context.Background(), f.again(t).StepContext)
+	if err != nil || !strings.Contains(strings.Join(plan.Details, "\n"), "already started "+f.srv.URL()+"/job/cessda.cdc.deploy/job/main/1/") {
+		t.Errorf("plan of the run that built = %+v, %v", plan, err)
 	}
-	// unknown parameters: no look-up at all
-	before := len(f.srv.Requests())
+	c := newRun(t, f, "run-2")
+	plan, err = deployStep(t, nil).Plan(context.Background(), c.StepContext)
+	details := strings.Join(plan.Details, "\n")
+	if err != nil || plan.NoChange || !strings.Contains(details, "a new build will be triggered") ||
+		!strings.Contains(details, "no RUNBOOK_RUN string parameter") || strings.Contains(details, "already started") {
+		t.Errorf("plan of another run = %+v, %v", plan, err)
+	}
+	// a value known only later still lets the plan check the parameters' names; a whole
+	// map known only later is not looked up
 	c.SetUnknown("parameters.osmh_indexer_image_tag")
 	plan, err = deployStep(t, nil).Plan(context.Background(), c.StepContext)
-	if err != nil || !strings.Contains(plan.Action, engine.KnownAfterRun) || len(f.srv.Requests()) != before {
+	if err != nil || !strings.Contains(plan.Action, "osmh_indexer_image_tag="+engine.KnownAfterRun) {
+		t.Errorf("plan with an unknown value = %+v, %v", plan, err)
+	}
+	before := len(f.srv.Requests())
+	c.SetUnknown("parameters")
+	plan, err = deployStep(t, nil).Plan(context.Background(), c.StepContext)
+	if err != nil || !strings.Contains(plan.Action, "parameters "+engine.KnownAfterRun) || len(f.srv.Requests()) != before {
 		t.Errorf("plan with unknown params = %+v, %v", plan, err)
 	}
 	if n := len(f.srv.Writes()); n != 1 {
@@ -604,7 +753,8 @@ func TestValidate(t *testing.T) {
 	st, _ := engine.LookupStepType("jenkins.build")
 	for _, with := range []map[string]any{
 		{"job": deploy, "accept": []any{"GREEN"}},
-		{"job": deploy, "parameters": map[string]any{"a": "1"}, "match_parameters": []any{"b"}},
+		{"job": deploy, "parameters": map[string]any{"RUNBOOK_RUN": "x"}},
+		{"job": deploy, "parameters": map[string]any{"RUN": "x"}, "run_parameter": "RUN"},
 		{"job": "/"},
 	} {
 		s, err := engine.DecodeParams(st, with)

@@ -207,6 +207,9 @@ func (s *Server) git(c *reqCtx, m string, rest []string) (int, any, *httpErr) {
 		}
 		rp.refs[req.Ref] = req.SHA
 		s.emit(Event{Kind: "ref_created", Repo: rp.full, Title: req.Ref})
+		if b, ok := strings.CutPrefix(req.Ref, "refs/heads/"); ok {
+			s.emit(Event{Kind: "push", Repo: rp.full, Title: b, Body: req.SHA})
+		}
 		return 201, s.refJSON(c, req.Ref, req.SHA), nil
 	case rest[0] == "refs" && len(rest) >= 2 && m == "PATCH":
 		name := "refs/" + strings.Join(rest[1:], "/")
@@ -230,6 +233,9 @@ func (s *Server) git(c *reqCtx, m string, rest []string) (int, any, *httpErr) {
 			return 0, nil, errf(422, "Update is not a fast forward")
 		}
 		rp.refs[name] = req.SHA
+		if b, ok := strings.CutPrefix(name, "refs/heads/"); ok && old != req.SHA {
+			s.emit(Event{Kind: "push", Repo: rp.full, Title: b, Body: req.SHA})
+		}
 		return 200, s.refJSON(c, name, req.SHA), nil
 	case rest[0] == "tags" && len(rest) == 1 && m == "POST":
 		var req struct {
@@ -339,6 +345,7 @@ func (s *Server) contents(c *reqCtx, m, p string) (int, any, *httpErr) {
 		cm := s.newCommitLocked(rp, head, req.Message, tree)
 		rp.refs["refs/heads/"+branch] = cm.sha
 		s.emit(Event{Kind: "file_updated", Repo: rp.full, Title: p})
+		s.emit(Event{Kind: "push", Repo: rp.full, Title: branch, Body: cm.sha})
 		return status, &github.RepositoryContentResponse{Content: s.fileJSON(c, p, string(raw), false), Commit: *s.commitJSON(c, cm).Commit}, nil
 	}
 	return 0, nil, notFound()

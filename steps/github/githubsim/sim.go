@@ -100,7 +100,8 @@ func (r Request) Write() bool { return r.Method != http.MethodGet && r.Method !=
 
 // Event is something a person or system would react to. Kind is one of
 // "issue_created", "issue_edited", "comment_created", "comment_edited",
-// "release_published", "ref_created", "file_updated".
+// "release_published", "ref_created", "file_updated", and "push" (a branch moved: Title is
+// the branch, Body the new head's SHA), which a simulated CI reacts to.
 type Event struct {
 	Kind  string
 	Repo  string // owner/name

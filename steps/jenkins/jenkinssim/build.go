@@ -28,7 +28,8 @@ type Build struct {
 	number  int
 	queueID int
 	params  []paramValue
-	user    string
+	cause   cause
+	revs    []revision // the Git plugin's BuildData actions, in checkout order
 
 	log      []byte
 	result   string
@@ -48,6 +49,46 @@ type paramValue struct {
 	Name  string
 	Value string
 	Bool  bool // a boolean parameter: its JSON value is true/false
+}
+
+// revision is one checkout of a build: what the Git plugin's BuildData action records.
+type revision struct {
+	sha    string
+	remote string
+	branch string // "main"; shown as refs/remotes/origin/main
+}
+
+func (r revision) json() map[string]any {
+	return map[string]any{
+		"_class": "hudson.plugins.git.util.BuildData",
+		"lastBuiltRevision": map[string]any{"SHA1": r.sha, "branch": []any{
+			map[string]any{"SHA1": r.sha, "name": "refs/remotes/origin/" + r.branch}}},
+		"remoteUrls": []any{r.remote},
+		"scmName":    "",
+	}
+}
+
+// cause is why a build started (one entry of its CauseAction).
+type cause struct {
+	class  string
+	short  string
+	userID string
+}
+
+func userCause(user string) cause {
+	return cause{class: "hudson.model.Cause$UserIdCause", short: "Started by user " + user, userID: user}
+}
+
+func pushCause(branch string) cause {
+	return cause{class: "jenkins.branch.BranchEventCause", short: "Push event to branch " + branch}
+}
+
+func (c cause) action() map[string]any {
+	m := map[string]any{"_class": c.class, "shortDescription": c.short}
+	if c.userID != "" {
+		m["userId"] = c.userID
+	}
+	return map[string]any{"_class": "hudson.model.CauseAction", "causes": []any{m}}
 }
 
 // Number is the build number.
@@ -73,6 +114,27 @@ func (b *Build) Params() map[string]string {
 		m[p.Name] = p.Value
 	}
 	return m
+}
+
+// Revision is the commit the build checked out first (its job's own repository when it
+// was started by BuildCommit); "" when it checked nothing out.
+func (b *Build) Revision() string {
+	if len(b.revs) == 0 {
+		return ""
+	}
+	return b.revs[0].sha
+}
+
+// AddBuildData records one more checkout, as the Git plugin does for each repository a
+// pipeline checks out (a shared library, a second repository).
+func (b *Build) AddBuildData(sha, remoteURL string) {
+	b.revs = append(b.revs, revision{sha: sha, remote: remoteURL, branch: branchOf(b.job.def.Path)})
+}
+
+// branchOf is the last element of a job's path: a multibranch job's branch.
+func branchOf(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	return parts[len(parts)-1]
 }
 
 // Now is the simulated time inside the build.
@@ -152,7 +214,7 @@ func (b *Build) start(script func(*Build)) {
 			b.ended = b.now
 			b.yield <- struct{}{}
 		}()
-		b.Logf("Started by user %s", b.user)
+		b.Logf("%s", b.cause.short)
 		script(b)
 	}()
 	b.step(b.started)
@@ -171,6 +233,8 @@ type BuildInfo struct {
 	Number   int
 	QueueID  int
 	Params   map[string]string
+	Revision string // the SHA of its first BuildData, "" when none
+	Cause    string // the short description of why it started
 	Building bool
 	Result   string
 	Started  time.Time
@@ -180,7 +244,7 @@ type BuildInfo struct {
 
 func (b *Build) info() BuildInfo {
 	bi := BuildInfo{Job: b.job.def.Path, Number: b.number, QueueID: b.queueID, Params: b.Params(),
-		Building: b.building, Result: b.result, Started: b.started, Log: string(b.log)}
+		Revision: b.Revision(), Cause: b.cause.short, Building: b.building, Result: b.result, Started: b.started, Log: string(b.log)}
 	if !b.building {
 		bi.Duration = b.ended.Sub(b.started)
 	} else {
@@ -204,9 +268,9 @@ func (b *Build) json() map[string]any {
 		}
 		params = append(params, map[string]any{"_class": class, "name": p.Name, "value": v})
 	}
-	actions := []any{
-		map[string]any{"_class": "hudson.model.CauseAction", "causes": []any{map[string]any{
-			"_class": "hudson.model.Cause$UserIdCause", "shortDescription": "Started by user " + b.user, "userId": b.user}}},
+	actions := []any{b.cause.action()}
+	for _, r := range b.revs {
+		actions = append(actions, r.json())
 	}
 	if len(params) > 0 {
 		actions = append([]any{map[string]any{"_class": "hudson.model.ParametersAction", "parameters": params}}, actions...)

@@ -20,10 +20,19 @@
 // sleeps drive the builds) or runs at WithSpeed (default 1000: a real millisecond is a
 // simulated second). Tests never sleep real seconds.
 //
+// Builds carry a CauseAction: Cause$UserIdCause ("Started by user X") when triggered over
+// HTTP, BranchEventCause ("Push event to branch main") when started by BuildCommit. A build
+// of a commit also carries the Git plugin's BuildData (lastBuiltRevision SHA1 and branch
+// refs/remotes/origin/<branch>, remoteUrls); a Script reads it with Build.Revision and adds
+// more, as a shared library's checkout does, with Build.AddBuildData.
+//
 // Seeding: New(WithUser, WithUsers, WithJobs, ...), AddJob, AddUser, SeedBuild (a running
-// or finished build with given parameters). WithAutoCreate creates a job the first time it
-// is triggered, with the parameters it is called with and DefaultScript, so a rehearsal of
-// any playbook works without seeding. Without users, DefaultUser/DefaultToken is accepted.
+// or finished build with given parameters), BuildCommit (a push to a multibranch branch
+// job: a build of that commit running the job's Script; the job is created when missing),
+// SeedCommitBuild (the same, already finished with a result). WithRunParameter gives every
+// job a string parameter, such as jenkins.build's RUNBOOK_RUN run marker. WithAutoCreate
+// creates a job the first time it is triggered, with the parameters it is called with and
+// DefaultScript, so a rehearsal of any playbook works without seeding. Without users, DefaultUser/DefaultToken is accepted.
 // Other options: WithCrumbs (CrumbsExemptAPITokens as Jenkins ≥ 2.96, CrumbsRequired with
 // crumbs tied to user and JSESSIONID session, CrumbsOff), WithAnonymousRead,
 // WithQuietPeriod, WithLeftItemTTL.

@@ -156,6 +156,11 @@ func WithAnonymousRead() Option { return func(s *Server) { s.anonRead = true } }
 // read before it exists looks like an empty job.
 func WithAutoCreate() Option { return func(s *Server) { s.autoCreate = true } }
 
+// WithRunParameter gives every job (defined, seeded or auto-created) a string parameter
+// of that name unless it has one, as jobs that carry runbook's run marker
+// (jenkins.build's run_parameter) define it.
+func WithRunParameter(name string) Option { return func(s *Server) { s.runParam = name } }
+
 // WithUser adds an account. Without any, DefaultUser/DefaultToken is accepted.
 func WithUser(name, token string) Option {
 	return func(s *Server) { s.users[name] = &User{Name: name, Token: token} }
@@ -213,7 +218,8 @@ type queueItem struct {
 	id           int
 	job          *job
 	params       []paramValue
-	user         string
+	cause        cause
+	revs         []revision
 	inQueueSince time.Time
 	startAt      time.Time
 	left         bool
@@ -234,6 +240,7 @@ type Server struct {
 	salt       string
 	anonRead   bool
 	autoCreate bool
+	runParam   string
 	users      map[string]*User
 	jobs       map[string]*job
 	folders    map[string]bool
@@ -263,6 +270,9 @@ func New(opts ...Option) *Server {
 	}
 	if s.clock == nil {
 		s.clock = &speedClock{start: time.Now(), factor: 1000}
+	}
+	for _, j := range s.jobs {
+		j.def = s.withRunParam(j.def) // WithJobs may have come before WithRunParameter
 	}
 	if len(s.users) == 0 {
 		s.users[DefaultUser] = &User{Name: DefaultUser, Token: DefaultToken}
@@ -317,6 +327,7 @@ func (s *Server) AddUser(u User) {
 
 func (s *Server) addJob(def Job, auto bool) *job {
 	def.Path = strings.Trim(def.Path, "/")
+	def = s.withRunParam(def)
 	j := s.jobs[def.Path]
 	if j == nil {
 		j = &job{next: 1}
@@ -328,6 +339,19 @@ func (s *Server) addJob(def Job, auto bool) *job {
 		s.folders[strings.Join(parts[:i], "/")] = true
 	}
 	return j
+}
+
+func (s *Server) withRunParam(def Job) Job {
+	if s.runParam == "" {
+		return def
+	}
+	for _, p := range def.Params {
+		if p.Name == s.runParam {
+			return def
+		}
+	}
+	def.Params = append(append([]Param(nil), def.Params...), Param{Name: s.runParam, Description: "the runbook run and step that triggered the build"})
+	return def
 }
 
 // ExpireCrumbs changes the crumb salt, so every crumb issued so far becomes invalid
@@ -413,27 +437,53 @@ func (s *Server) SeedBuild(path string, params map[string]string, result string)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.advance()
+	var pv []paramValue
+	for _, k := range sortedKeys(params) {
+		pv = append(pv, paramValue{Name: k, Value: params[k]})
+	}
+	return s.seed(path, pv, userCause(DefaultUser), nil, result)
+}
+
+// BuildCommit acts as a push webhook for the multibranch branch job path
+// ("cessda.cvs.two/main"; created without parameters when missing): it starts a build
+// now that runs the job's Script and carries the Git plugin's BuildData for sha
+// (remoteURL, branch = the job's last path element) and a BranchEventCause. It returns
+// the build number.
+func (s *Server) BuildCommit(path, sha, remoteURL string) int {
+	return s.SeedCommitBuild(path, sha, remoteURL, "")
+}
+
+// SeedCommitBuild is BuildCommit for a build that already finished with result (""
+// runs the script, as BuildCommit).
+func (s *Server) SeedCommitBuild(path, sha, remoteURL, result string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advance()
+	branch := branchOf(path)
+	return s.seed(path, nil, pushCause(branch), []revision{{sha: sha, remote: remoteURL, branch: branch}}, result)
+}
+
+// seed starts a build now (result "") or adds one that finished now with result.
+func (s *Server) seed(path string, params []paramValue, c cause, revs []revision, result string) int {
 	j := s.jobs[strings.Trim(path, "/")]
 	if j == nil {
 		j = s.addJob(Job{Path: path}, true)
 	}
-	q := &queueItem{id: s.nextQueue, job: j, user: DefaultUser, inQueueSince: s.clock.Now(), startAt: s.clock.Now()}
+	now := s.clock.Now()
+	q := &queueItem{id: s.nextQueue, job: j, params: params, cause: c, revs: revs, inQueueSince: now, startAt: now}
 	s.nextQueue++
-	for _, k := range sortedKeys(params) {
-		q.params = append(q.params, paramValue{Name: k, Value: params[k]})
-	}
 	s.queue[q.id] = q
 	if result == "" {
-		s.startBuild(q, s.clock.Now())
+		s.startBuild(q, now)
 		return q.build.number
 	}
-	b := &Build{srv: s, job: j, number: j.next, queueID: q.id, params: q.params, user: q.user,
-		result: result, started: s.clock.Now(), ended: s.clock.Now()}
-	b.Logf("Started by user %s", b.user)
+	b := &Build{srv: s, job: j, number: j.next, queueID: q.id, params: q.params, cause: c, revs: revs,
+		result: result, started: now, ended: now}
+	b.Logf("%s", c.short)
 	b.Logf("Finished: %s", result)
 	j.next++
 	j.builds = append(j.builds, b)
-	q.left, q.leftAt, q.build = true, s.clock.Now(), b
+	q.left, q.leftAt, q.build = true, now, b
 	return b.number
 }
 
@@ -557,8 +607,8 @@ func (s *Server) advance() {
 
 func (s *Server) startBuild(q *queueItem, at time.Time) {
 	j := q.job
-	b := &Build{srv: s, job: j, number: j.next, queueID: q.id, params: q.params, user: q.user,
-		building: true, started: at}
+	b := &Build{srv: s, job: j, number: j.next, queueID: q.id, params: q.params, cause: q.cause,
+		revs: append([]revision(nil), q.revs...), building: true, started: at}
 	j.next++
 	j.builds = append(j.builds, b)
 	j.running++
@@ -918,8 +968,7 @@ func (s *Server) queueItemJSON(q *queueItem) map[string]any {
 	if len(params) > 0 {
 		actions = append(actions, map[string]any{"_class": "hudson.model.ParametersAction", "parameters": params})
 	}
-	actions = append(actions, map[string]any{"_class": "hudson.model.CauseAction", "causes": []any{map[string]any{
-		"_class": "hudson.model.Cause$UserIdCause", "shortDescription": "Started by user " + q.user, "userId": q.user}}})
+	actions = append(actions, q.cause.action())
 	parts := strings.Split(q.job.def.Path, "/")
 	m := map[string]any{
 		"id": q.id, "url": fmt.Sprintf("queue/item/%d/", q.id), "inQueueSince": q.inQueueSince.UnixMilli(),
@@ -979,7 +1028,7 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request, segs []string
 			j = s.addJob(Job{Path: full}, true)
 		} else {
 			// reads see an empty job, which is not kept
-			j = &job{def: Job{Path: full}, auto: true, next: 1, virtual: true}
+			j = &job{def: s.withRunParam(Job{Path: full}), auto: true, next: 1, virtual: true}
 		}
 	}
 	if j == nil {
@@ -1184,7 +1233,7 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request, j *job, user *U
 			return
 		}
 	}
-	q := &queueItem{id: s.nextQueue, job: j, params: params, user: user.Name, inQueueSince: now, startAt: now.Add(quiet)}
+	q := &queueItem{id: s.nextQueue, job: j, params: params, cause: userCause(user.Name), inQueueSince: now, startAt: now.Add(quiet)}
 	s.nextQueue++
 	s.queue[q.id] = q
 	j.triggers++

@@ -2,6 +2,7 @@ package jenkinssim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -360,4 +361,118 @@ func TestAbortAndScriptPanic(t *testing.T) {
 	if b, _ := s.Build("boom", 1); b.Result != "FAILURE" {
 		t.Errorf("panicking script: %+v", b)
 	}
+}
+
+func TestCommitBuildsCarryBuildDataAndCause(t *testing.T) {
+	const (
+		job    = "cessda.cvs.two/main"
+		sha    = "9ae2e6ec0f5b5d3c2a4e8d1b7f6a0c9e8d7b6a51"
+		lib    = "1234abcd1234abcd1234abcd1234abcd1234abcd"
+		remote = "https://github.com/cessda/cessda.cvs.two.git"
+	)
+	var pushed []string
+	s, clk, c := start(t, jenkinssim.WithJobs(jenkinssim.Job{Path: job, Script: func(b *jenkinssim.Build) {
+		if b.Revision() != "" {
+			b.AddBuildData(lib, "https://github.com/cessda/cessda.jenkins.library.git") // the shared library
+		}
+		b.Sleep(10 * time.Second)
+		pushed = append(pushed, fmt.Sprintf("main-%d@%s", b.Number(), b.Revision()))
+	}}))
+	n := s.BuildCommit(job, sha, remote)
+	if n != 1 {
+		t.Fatalf("build number %d", n)
+	}
+	// a person starts another build of the job by hand
+	if resp, _ := c.do("POST", "/job/cessda.cvs.two/job/main/build?delay=0sec", nil); resp.StatusCode != 201 {
+		t.Fatalf("trigger: %d", resp.StatusCode)
+	}
+	done := s.SeedCommitBuild(job, "00000000000000000000000000000000000000aa", remote, jenkinssim.Failure)
+	clk.Advance(time.Minute)
+	s.Builds(job) // let the scripts run
+	if len(pushed) != 2 || pushed[0] != "main-1@"+sha || pushed[1] != "main-2@" {
+		t.Fatalf("scripts saw %v", pushed)
+	}
+
+	tree := "builds[number,result,building,timestamp,actions[lastBuiltRevision[SHA1],remoteUrls,parameters[name,value],causes[shortDescription,userId]]]{0,20}"
+	j := c.json("/job/cessda.cvs.two/job/main/api/json?tree=" + url.QueryEscape(tree))
+	var got []string
+	for _, b := range j["builds"].([]any) {
+		bm := b.(map[string]any)
+		if _, has := bm["url"]; has {
+			t.Errorf("tree not applied: %v", bm)
+		}
+		line := fmt.Sprintf("#%v %v", bm["number"], bm["result"])
+		for _, a := range bm["actions"].([]any) {
+			am := a.(map[string]any)
+			if r, ok := am["lastBuiltRevision"].(map[string]any); ok {
+				if _, has := r["branch"]; has {
+					t.Errorf("branch kept though the tree asks only for SHA1: %v", r)
+				}
+				line += fmt.Sprintf(" rev=%v@%v", r["SHA1"], am["remoteUrls"].([]any)[0])
+			}
+			for _, cs := range asList(am["causes"]) {
+				cm := cs.(map[string]any)
+				line += fmt.Sprintf(" cause=%q/%v", cm["shortDescription"], cm["userId"])
+			}
+		}
+		got = append(got, line)
+	}
+	want := []string{
+		`#3 FAILURE cause="Push event to branch main"/<nil> rev=00000000000000000000000000000000000000aa@` + remote,
+		`#2 SUCCESS cause="Started by user admin"/admin`,
+		`#1 SUCCESS cause="Push event to branch main"/<nil> rev=` + sha + "@" + remote + " rev=" + lib + "@https://github.com/cessda/cessda.jenkins.library.git",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("builds:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if done != 3 {
+		t.Errorf("seeded build number %d", done)
+	}
+
+	// the whole action, as the Git plugin writes it
+	b := c.json("/job/cessda.cvs.two/job/main/1/api/json")
+	var data map[string]any
+	for _, a := range b["actions"].([]any) {
+		if am := a.(map[string]any); am["_class"] == "hudson.plugins.git.util.BuildData" {
+			data = am
+			break
+		}
+	}
+	br := data["lastBuiltRevision"].(map[string]any)["branch"].([]any)[0].(map[string]any)
+	if br["SHA1"] != sha || br["name"] != "refs/remotes/origin/main" || data["remoteUrls"].([]any)[0] != remote {
+		t.Errorf("BuildData: %v", data)
+	}
+	if bi, _ := s.Build(job, 1); bi.Revision != sha || bi.Cause != "Push event to branch main" || !strings.HasPrefix(bi.Log, "Push event to branch main\n") {
+		t.Errorf("build info: %+v", bi)
+	}
+	// a missing job is created by the push
+	if n := s.BuildCommit("cessda.cvs.gui/main", sha, "https://github.com/cessda/cessda.cvs.gui.git"); n != 1 {
+		t.Errorf("auto-created job's build %d", n)
+	}
+}
+
+func TestRunParameter(t *testing.T) {
+	s, _, c := start(t, jenkinssim.WithJobs(deployJob), jenkinssim.WithRunParameter("RUNBOOK_RUN"), jenkinssim.WithAutoCreate())
+	for _, path := range []string{"/job/cessda.cdc.deploy/job/main/api/json", "/job/cessda.cdc.es.backup/api/json"} {
+		var names []string
+		for _, p := range c.json(path)["property"].([]any) {
+			for _, d := range p.(map[string]any)["parameterDefinitions"].([]any) {
+				names = append(names, d.(map[string]any)["name"].(string))
+			}
+		}
+		if len(names) == 0 || names[len(names)-1] != "RUNBOOK_RUN" {
+			t.Errorf("%s: parameters %v", path, names)
+		}
+	}
+	if resp, _ := c.do("POST", "/job/cessda.cdc.es.backup/buildWithParameters?RUNBOOK_RUN=r1/backup&delay=0sec", nil); resp.StatusCode != 201 {
+		t.Fatalf("trigger: %d", resp.StatusCode)
+	}
+	if bs := s.Builds("cessda.cdc.es.backup"); len(bs) != 1 || bs[0].Params["RUNBOOK_RUN"] != "r1/backup" {
+		t.Errorf("builds %+v", bs)
+	}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
