@@ -23,15 +23,42 @@
 // out: observedGeneration, updated/available/old replicas for Deployments, with a Progressing
 // condition of reason ProgressDeadlineExceeded failing at once; readyReplicas, partition and
 // revisions for StatefulSets. It then checks that readyReplicas reached spec.replicas.
+// Then it reads the pods of the current template (the newest ReplicaSet's pod-template-hash,
+// the StatefulSet's update revision; terminating and finished pods skipped) and, for every
+// checked container, the digest in status.containerStatuses[].imageID (a "docker-pullable://"
+// prefix stripped, the part after "@"). Pods of one workload running different digests fail
+// ("pods of X run different images": a tag pushed again while they started), and so does one
+// image reference running as different digests in two workloads. image_digest
+// ("sha256:<64 hex>" or "repo@sha256:<64 hex>", e.g. the staging verification's digest
+// output) makes every checked container of every pod run exactly that digest, so "production
+// runs the image tested on staging" is a digest comparison, not a tag comparison; a pod whose
+// runtime reports no imageID is compared by its image reference instead (it passes only when
+// pinned to that digest), and the log says so.
 // Outputs: workloads (list of maps: kind, name, namespace, images, revision, ready_replicas,
-// replicas) and revisions (map of name to revision: the Deployment's revision annotation, the
-// StatefulSet's ControllerRevision number), which a later kubernetes.rollback can take as
-// to_revision.
+// replicas, digests, pods), revisions (map of name to revision: the Deployment's revision
+// annotation, the StatefulSet's ControllerRevision number), which a later kubernetes.rollback
+// can take as to_revision, digest (the one digest every checked container runs; "" when none
+// is reported or there are several) and image (the checked spec reference, "" when several).
+//
+// # kubernetes.snapshot
+//
+// Records what production runs before a deploy, and checks later that production is back on
+// it. Params: namespace (required), deployments, statefulsets, selector (as verify), image
+// (only containers of that repository), expect (an earlier snapshot's workloads output),
+// timeout (10m, only with expect). Without expect it only reads (no wait): for each
+// workload its revision and, per container, the spec reference and the digest its current
+// pods run. Outputs: workloads (kind, name, namespace, revision, containers [name, image,
+// digest], images, digests), tags and digests (maps by image name, the repository's last path
+// element), revisions (for kubernetes.rollback to_revision). With expect it waits for each
+// rollout, then compares every workload and container with the snapshot, by digest when both
+// have one, else by reference; any difference fails with "production is not back on the
+// previous release:" and the list. A tag pushed again since the snapshot is a difference even
+// though the reference is the same.
 //
 // # kubernetes.rollback
 //
 // Params: namespace, name (required), kind (deployment|statefulset), to_revision (0: the
-// previous revision), timeout (10m). It waits until the controller has observed the latest
+// previous revision; e.g. a snapshot's revisions taken before the deploy), timeout (10m). It waits until the controller has observed the latest
 // spec, picks the target as kubectl does (ReplicaSets controlled by the Deployment, by their
 // revision annotation; ControllerRevisions for StatefulSets), records the target's identity in
 // the journal before patching, and lets kubectl's rollbacker patch (JSON patch of the template

@@ -26,7 +26,7 @@ type Rollback struct {
 	Namespace  string          `json:"namespace" required:"true" desc:"namespace of the workload"`
 	Kind       string          `json:"kind" default:"deployment" enum:"deployment,statefulset" desc:"kind of the workload"`
 	Name       string          `json:"name" required:"true" desc:"name of the Deployment or StatefulSet"`
-	ToRevision int             `json:"to_revision" desc:"revision to roll back to, e.g. one recorded by an earlier kubernetes.verify (0: the previous revision)"`
+	ToRevision int             `json:"to_revision" desc:"revision to roll back to, e.g. one recorded before the deploy by kubernetes.snapshot or kubernetes.verify (0: the previous revision)"`
 	Timeout    engine.Duration `json:"timeout" default:"10m" desc:"how long to wait for the rollback's rollout to complete"`
 }
 
@@ -165,7 +165,7 @@ func (p *Rollback) pick(hs []history, rec *rollbackRecord) (*history, error) {
 				return &hs[i], nil
 			}
 		}
-		return nil, fmt.Errorf("kubernetes: %s %s/%s: unable to find specified revision %d in history: check to_revision (see the revisions output of kubernetes.verify)",
+		return nil, fmt.Errorf("kubernetes: %s %s/%s: unable to find specified revision %d in history: check to_revision (see the revisions output of kubernetes.snapshot or kubernetes.verify)",
 			strings.ToLower(p.kind()), p.Namespace, p.Name, p.ToRevision)
 	}
 	if len(hs) < 2 {

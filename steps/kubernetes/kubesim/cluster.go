@@ -29,6 +29,7 @@ var (
 	statefulSetsGVR = appsv1.SchemeGroupVersion.WithResource("statefulsets")
 	revisionsGVR    = appsv1.SchemeGroupVersion.WithResource("controllerrevisions")
 	jobsGVR         = batchv1.SchemeGroupVersion.WithResource("jobs")
+	podsGVR         = corev1.SchemeGroupVersion.WithResource("pods")
 	cronJobsGVR     = batchv1.SchemeGroupVersion.WithResource("cronjobs")
 )
 
@@ -56,6 +57,7 @@ type Cluster struct {
 	step      time.Duration
 	interval  time.Duration
 	autoImage func(ns, kind, name string) string
+	registry  *Registry
 	jobTicks  int
 	jobRuns   map[string]int       // ns/name -> ticks the Job has run
 	failJobs  map[string][2]string // ns/cronjob -> reason, message
@@ -107,6 +109,11 @@ func WithAutoCreate(image func(ns, kind, name string) string) Option {
 	}
 }
 
+// WithRegistry makes the cluster resolve image tags to digests with r (pods record the
+// digest their tag had when they started). Without it, or for a reference r does not know,
+// the digest is derived from the reference itself.
+func WithRegistry(r *Registry) Option { return func(c *Cluster) { c.registry = r } }
+
 // New starts a simulated cluster. Close stops its goroutines.
 func New(opts ...Option) *Cluster {
 	c := &Cluster{
@@ -121,6 +128,9 @@ func New(opts ...Option) *Cluster {
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.registry == nil {
+		c.registry = NewRegistry()
 	}
 	c.tracker = c.cs.Tracker()
 	api := &apiTracker{ObjectTracker: c.tracker, c: c}
@@ -149,6 +159,10 @@ func New(opts ...Option) *Cluster {
 
 // Clientset is the client steps and tests use; it implements kubernetes.Interface.
 func (c *Cluster) Clientset() kubernetes.Interface { return c.cs }
+
+// Registry is the image registry the cluster resolves tags with (an empty one of its own
+// unless WithRegistry gave one).
+func (c *Cluster) Registry() *Registry { return c.registry }
 
 // Fake is the underlying fake clientset, for tests that add reactors or read Actions.
 func (c *Cluster) Fake() *fake.Clientset { return c.cs }
@@ -365,7 +379,7 @@ func (c *Cluster) reconcile(tick bool) {
 
 func listAs[T runtime.Object](tr k8stesting.ObjectTracker, gvr schema.GroupVersionResource) []T {
 	kind := map[string]string{"deployments": "DeploymentList", "replicasets": "ReplicaSetList", "statefulsets": "StatefulSetList",
-		"controllerrevisions": "ControllerRevisionList", "jobs": "JobList", "cronjobs": "CronJobList"}[gvr.Resource]
+		"controllerrevisions": "ControllerRevisionList", "jobs": "JobList", "cronjobs": "CronJobList", "pods": "PodList"}[gvr.Resource]
 	obj, err := tr.List(gvr, gvr.GroupVersion().WithKind(strings.TrimSuffix(kind, "List")), "")
 	if err != nil {
 		return nil
@@ -389,6 +403,10 @@ func listAs[T runtime.Object](tr k8stesting.ObjectTracker, gvr schema.GroupVersi
 			out = append(out, any(&l.Items[i]).(T))
 		}
 	case *batchv1.JobList:
+		for i := range l.Items {
+			out = append(out, any(&l.Items[i]).(T))
+		}
+	case *corev1.PodList:
 		for i := range l.Items {
 			out = append(out, any(&l.Items[i]).(T))
 		}

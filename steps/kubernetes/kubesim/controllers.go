@@ -200,6 +200,17 @@ func (c *Cluster) syncDeployment(d *appsv1.Deployment, tick bool) {
 			}
 		}
 	}
+	if tick {
+		// pods before the Deployment's status, so a client that sees the rollout complete
+		// finds only the new pods
+		pods := c.podsByOwner(d.Namespace)
+		for _, rs := range owned {
+			if rs.Name != newRS.Name {
+				c.syncReplicaSetPods(rs, pods[rs.UID])
+			}
+		}
+		c.syncReplicaSetPods(newRS, pods[newRS.UID])
+	}
 	// status from the ReplicaSets
 	var replicas, ready, available int32
 	for _, rs := range owned {
@@ -372,6 +383,7 @@ func (c *Cluster) syncStatefulSet(s *appsv1.StatefulSet, tick bool) {
 		} else {
 			s.Status.CurrentReplicas = s.Status.Replicas - s.Status.UpdatedReplicas
 		}
+		c.syncStatefulSetPods(s)
 	}
 	if !apiequality.Semantic.DeepEqual(orig.Status, s.Status) {
 		_ = c.store(statefulSetsGVR, s)

@@ -15,8 +15,21 @@
 //     MinimumReplicasUnavailable.
 //   - StatefulSets: a ControllerRevision per template (data in the form kubectl rollback
 //     compares), updateRevision/currentRevision, pods updated one per tick.
+//   - Pods: real Pods in the store for both, so steps can read what runs. A ReplicaSet keeps
+//     status.replicas pods (<rs>-<random>, its template's labels with pod-template-hash, a
+//     controller reference to it), status.readyReplicas of them Ready; a StatefulSet keeps
+//     <name>-0..n-1 labelled controller-revision-hash, the highest ordinals replaced first on
+//     an update. Pods are Running; each container status has name, image (the spec
+//     reference), ready and imageID "<repo>@sha256:…" resolved when the pod started, so a
+//     later retag or push never changes a running pod's imageID.
 //   - Jobs: started at once, Complete after a few ticks, or Failed (BackoffLimitExceeded, or
 //     the reason given to FailJobsFrom).
+//
+// Images and digests: WithRegistry(r) resolves tags with a Registry (Push stores a tag's
+// digest, sha256 of the content; Tag retags as a deploy job's "tag as production image"
+// does; Digest reads one). Clusters sharing a registry agree on digests, so staging's digest
+// can be demanded on production. Without one, or for a reference it does not know, the
+// digest is derived from the reference itself (stable, distinct per reference).
 //
 // Images ending in ":broken" never become Ready (as in the real test control plane), so a
 // rollout to one gets stuck and hits its progress deadline, and a Job running one fails.
@@ -27,8 +40,11 @@
 //
 // API:
 //
-//	New(opts ...Option) *Cluster                  // WithTick, WithStart, WithJobTicks, WithAutoCreate
+//	New(opts ...Option) *Cluster                  // WithTick, WithStart, WithJobTicks, WithAutoCreate, WithRegistry
 //	(*Cluster).Clientset() kubernetes.Interface   // inject as engine.Connection.Client
+//	NewRegistry() *Registry                       // Push(ref, content) digest, Tag(src, dst) (digest, error), Digest(ref) (digest, ok)
+//	(*Cluster).Registry() *Registry               // the one given, or the cluster's own empty one
+//	(*Cluster).ResolveDigest(ref string) string   // the digest a pod started now would run
 //	(*Cluster).AddDeployment(ns, name, image string, replicas int32, labels ...string)  // "k=v"; rolled out, revision 1
 //	(*Cluster).AddStatefulSet(ns, name, image string, replicas int32, labels ...string)
 //	(*Cluster).AddCronJob(ns, name, schedule, image string)
@@ -47,6 +63,7 @@
 // the expected image, then SetImage from the rehearsal's deploy job) is closer to a real
 // release and is the recommended way.
 //
-// Not simulated: Pods, Services, DaemonSets, scheduling, resource quotas, optimistic
+// Not simulated: scheduling, probes and image pulls (a pod of any image runs; only
+// ":broken" stays un-Ready), Pods of Jobs, Services, DaemonSets, resource quotas, optimistic
 // concurrency (resourceVersion conflicts) and field selectors on watches (the steps filter).
 package kubesim

@@ -394,8 +394,8 @@ func TestClientGoSurface(t *testing.T) {
 	if rs, err := cs.AppsV1().ReplicaSets("cvs").List(ctx, metav1.ListOptions{}); err != nil || len(rs.Items) != 2 {
 		t.Fatalf("replicasets: %v", err)
 	}
-	if pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err != nil || len(pods.Items) != 0 {
-		t.Fatalf("pods: %v", err)
+	if pods, err := cs.CoreV1().Pods("cdc").List(ctx, metav1.ListOptions{LabelSelector: "tier=back"}); err != nil || len(pods.Items) != 1 || pods.Items[0].Labels["app.kubernetes.io/name"] != "indexer" {
+		t.Fatalf("pods: %v %v", err, pods)
 	}
 
 	ns, err := cs.CoreV1().Namespaces().Get(ctx, "cdc", metav1.GetOptions{})
@@ -592,5 +592,56 @@ func TestServeRefusesNonLoopback(t *testing.T) {
 	defer srv.Close()
 	if srv.Token() == "" || !strings.Contains(string(srv.Kubeconfig("x")), srv.Token()) || !strings.Contains(string(srv.Kubeconfig("x")), "current-context: x") {
 		t.Fatalf("kubeconfig:\n%s", srv.Kubeconfig("x"))
+	}
+}
+
+// Pods are read through the facade as the steps read them: a list by label selector in a
+// namespace, a get, and a watch that sees the new pods of a rollout.
+func TestPodsThroughAPI(t *testing.T) {
+	reg := kubesim.NewRegistry()
+	digest := reg.Push("reg.example/cvs-frontend:3.6.1", "build 9")
+	c, srv, _ := served(t, kubesim.WithRegistry(reg))
+	c.AddDeployment("cvs", "cvs-frontend", "reg.example/cvs-frontend:3.6.0", 2)
+	c.AddDeployment("cvs", "other", "reg.example/other:1", 1)
+	c.AddDeployment("cdc", "cvs-frontend", "reg.example/cvs-frontend:3.6.0", 1)
+	cs := remote(t, srv, "production-cluster")
+	ctx := context.Background()
+	pods, err := cs.CoreV1().Pods("cvs").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cvs-frontend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 2 {
+		t.Fatalf("%d pods, want the 2 of cvs/cvs-frontend", len(pods.Items))
+	}
+	p, err := cs.CoreV1().Pods("cvs").Get(ctx, pods.Items[0].Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Status.ContainerStatuses; len(st) != 1 || st[0].Image != "reg.example/cvs-frontend:3.6.0" || !strings.HasPrefix(st[0].ImageID, "reg.example/cvs-frontend@sha256:") {
+		t.Fatalf("container statuses %+v", st)
+	}
+	w, err := cs.CoreV1().Pods("cvs").Watch(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cvs-frontend"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	setImage(t, cs, "cvs", "cvs-frontend", "cvs-frontend", "reg.example/cvs-frontend:3.6.1")
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("watch ended")
+			}
+			p, isPod := ev.Object.(*corev1.Pod)
+			if !isPod || p.Namespace != "cvs" || p.Labels["app.kubernetes.io/name"] != "cvs-frontend" {
+				t.Fatalf("event %s %T outside the selector", ev.Type, ev.Object)
+			}
+			if ev.Type == watch.Added && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].ImageID == "reg.example/cvs-frontend@"+digest {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no pod of the new image was watched")
+		}
 	}
 }
