@@ -408,7 +408,29 @@ func (e *Expr) eval(env map[string]any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: expression %q: %v", e.Pos, e.Src, firstLine(err.Error()))
 	}
-	return out, nil
+	return stringKeys(out), nil
+}
+
+// stringKeys turns the map[any]any that expr's fromPairs builds into map[string]any, as
+// every other value of a run is (parameters, the journal's JSON).
+func stringKeys(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, val := range x {
+			m[fmt.Sprint(k)] = stringKeys(val)
+		}
+		return m
+	case []any:
+		for i := range x {
+			x[i] = stringKeys(x[i])
+		}
+	case map[string]any:
+		for k, val := range x {
+			x[k] = stringKeys(val)
+		}
+	}
+	return v
 }
 
 func firstLine(s string) string {

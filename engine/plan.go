@@ -19,6 +19,10 @@ type PlanDoc struct {
 	Inputs   map[string]any `json:"inputs"`
 	Hash     string         `json:"plan_hash"`
 	Steps    []*PlannedStep `json:"steps"`
+	// Vars are the playbook's vars as rendered for these inputs. They are not part of the
+	// plan's JSON (the steps show what they do with them); a rehearsal reads them to build
+	// the world the playbook describes (its components, its jobs' parameters).
+	Vars map[string]any `json:"-"`
 }
 
 // PlannedStep is one step of a plan.
@@ -67,6 +71,7 @@ func BuildPlan(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 	if err := r.renderVars(); err != nil {
 		return nil, err
 	}
+	doc.Vars, _ = r.base["vars"].(map[string]any)
 	for _, st := range pb.AllSteps() {
 		ps := &PlannedStep{ID: st.ID, Type: st.Type, Name: st.Name, Role: st.Role, Section: st.Section, Condition: "always"}
 		doc.Steps = append(doc.Steps, ps)

@@ -315,18 +315,23 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 	// after deploying is a refusal); its steps decide with `when:` what to undo.
 	if (status == RunFailed && !stopped) || status == RunRejected {
 		fenv := map[string]any{"step": failed, "error": reason, "status": string(status)}
-		st2, _, _ := r.section(ctx, r.pb.OnFailure, fenv)
+		st2, reason2, failed2 := r.section(ctx, r.pb.OnFailure, fenv)
 		rolledBack := false
 		for _, s := range r.pb.OnFailure {
 			if s.Rollback && r.report.Step(s.ID).Status == StepSucceeded {
 				rolledBack = true
 			}
 		}
-		if rolledBack {
-			final = RunRolledBack
-		}
-		if st2 == RunCancelled {
+		switch {
+		case st2 == RunCancelled:
 			final = RunCancelled
+		case st2 == RunFailed:
+			// A revert step failed (e.g. production is not back on the previous release):
+			// the run is not "rolled back", whatever else succeeded; the reason says both.
+			final = RunFailed
+			reason = fmt.Sprintf("%s; then the revert failed at step %s: %s", reason, failed2, reason2)
+		case rolledBack:
+			final = RunRolledBack
 		}
 	}
 	if final != RunWaiting && final != RunCancelled && !stopped {
@@ -347,7 +352,13 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 
 // section runs a list of steps. It returns the run status it leads to, a reason and the
 // step that decided it.
+//
+// The on_failure steps (failure != nil and steps is the playbook's on_failure) are
+// independent: one that fails does not keep the others from running (the release issue
+// must still say why the release stopped); the first failure is returned at the end.
 func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string]any) (RunStatus, string, string) {
+	independent := failure != nil && len(steps) > 0 && len(r.pb.OnFailure) > 0 && steps[0] == r.pb.OnFailure[0]
+	var firstErr, firstFailed string
 	for _, st := range steps {
 		sr := r.report.Step(st.ID)
 		if sr.Status.Done() {
@@ -383,6 +394,12 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 			if st.ContinueOnError {
 				continue
 			}
+			if independent {
+				if firstFailed == "" {
+					firstErr, firstFailed = errText, st.ID
+				}
+				continue
+			}
 			return RunFailed, errText, st.ID
 		case StepWaiting:
 			return RunWaiting, errText, st.ID
@@ -391,6 +408,9 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 		case StepCancelled:
 			return RunCancelled, errText, st.ID
 		}
+	}
+	if firstFailed != "" {
+		return RunFailed, firstErr, firstFailed
 	}
 	return RunSucceeded, "", ""
 }
