@@ -268,6 +268,28 @@ func (p *Changelog) edit(ctx context.Context, sc *engine.StepContext, c *client,
 	return e, nil
 }
 
+// headSHA returns the SHA of branch's head (the default branch when empty).
+func (c *client) headSHA(ctx context.Context, o, r, branch string) (string, error) {
+	ref := branch
+	if ref == "" {
+		repo, err := c.repository(ctx, o, r)
+		if err != nil {
+			return "", err
+		}
+		ref = repo.GetDefaultBranch()
+	}
+	var cm *gh.RepositoryCommit
+	if _, err := c.call(ctx, fmt.Sprintf("resolve %s in %s/%s", ref, o, r), true, func(ctx context.Context) (*gh.Response, error) {
+		var rsp *gh.Response
+		var err error
+		cm, rsp, err = c.gh.Repositories.GetCommit(ctx, o, r, ref, nil)
+		return rsp, err
+	}); err != nil {
+		return "", err
+	}
+	return cm.GetSHA(), nil
+}
+
 func (c *client) getFile(ctx context.Context, o, r, path, branch string) (string, string, error) {
 	var fc *gh.RepositoryContent
 	var opt *gh.RepositoryContentGetOptions
@@ -338,8 +360,16 @@ func (p *Changelog) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 			return nil, err
 		}
 		if !changed {
-			sc.Logf("%s already has %s", p.Path, p.Version)
-			return engine.Outputs{"changed": false, "commit": ""}, nil
+			// The release commit is the one carrying the edit: the one this step made
+			// (recorded before a crash could lose it), else the branch's head, which has it.
+			var made string
+			if !sc.Recall("commit", &made) {
+				if made, err = c.headSHA(ctx, o, r, p.Branch); err != nil {
+					return nil, err
+				}
+			}
+			sc.Logf("%s already has %s (release commit %s)", p.Path, p.Version, short(made))
+			return engine.Outputs{"changed": false, "commit": made}, nil
 		}
 		msg := expand(p.Message, map[string]string{"version": p.Version, "doi": p.DOI})
 		opt := &gh.RepositoryContentFileOptions{Message: &msg, Content: []byte(next), SHA: &sha}
@@ -358,6 +388,9 @@ func (p *Changelog) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 			continue
 		}
 		if err != nil {
+			return nil, err
+		}
+		if err := sc.Record("commit", res.Commit.GetSHA()); err != nil {
 			return nil, err
 		}
 		sc.Logf("committed %s: %s", short(res.Commit.GetSHA()), msg)

@@ -39,7 +39,7 @@ func init() {
 	reg("github.changelog", "Write the DOI badge and date of a version into CHANGELOG.md (Keep a Changelog)", false,
 		func() engine.Step { return &Changelog{} },
 		engine.Output{Name: "changed", Type: B, Desc: "a commit was made"},
-		engine.Output{Name: "commit", Type: S, Desc: "the commit SHA, empty when nothing changed"})
+		engine.Output{Name: "commit", Type: S, Desc: "the release commit: the one that carries the edit (made by this step, or found on the branch when the file already had it); tag this commit"})
 	reg("github.release", "Create (draft, then publish) the GitHub release of a tag, idempotent by tag", false,
 		func() engine.Step { return &Release{} },
 		engine.Output{Name: "id", Type: I, Desc: "release id"},
