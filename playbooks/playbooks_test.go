@@ -29,10 +29,10 @@ var products = []struct {
 	name   string
 	inputs map[string]string
 }{
-	{"cdc", map[string]string{"version": "4.3.0", "staging_build": "main-123", "indexer_build": "main-456"}},
-	{"cvs", map[string]string{"version": "3.6.2", "staging_build": "main-812"}},
-	{"eqb", map[string]string{"version": "1.0.0", "staging_build": "main-42"}},
-	{"elsst", map[string]string{"version": "2026", "vocabulary": "elsst-7", "staging_build": "main-9"}},
+	{"cdc", map[string]string{"version": "4.3.0", "indexer_build": "main-456"}},
+	{"cvs", map[string]string{"version": "3.6.2"}},
+	{"eqb", map[string]string{"version": "1.0.0"}},
+	{"elsst", map[string]string{"version": "2026", "vocabulary": "elsst-7"}},
 }
 
 func load(t *testing.T, product string) *engine.Playbook {
@@ -225,7 +225,7 @@ func TestProcedureOrderAndRoles(t *testing.T) {
 		for _, st := range pb.OnFailure {
 			if st.Rollback {
 				rollbacks++
-				if st.When == nil || !strings.Contains(st.When.Src, `steps.deploy.status == "succeeded"`) {
+				if st.When == nil || !strings.Contains(st.When.Src, `steps.deploy.status in ["succeeded", "failed"]`) {
 					t.Errorf("%s.yaml: rollback step %s does not wait for the deployment to have run", p.name, st.ID)
 				}
 			}
@@ -305,4 +305,72 @@ func stepParam(doc *engine.PlanDoc, id, key string) any {
 		}
 	}
 	return nil
+}
+
+// TestEveryReleasedComponentIsPromoted: a component a product playbook tags and publishes
+// is also promoted through its own chain of custody (CI job, image, staging and production
+// workloads, the deploy job's parameter for its tag), unless the playbook says why not
+// (not_deployed: <reason>, e.g. a library with no image); and every workload the deploy
+// changes is in the snapshot the revert goes back to.
+func TestEveryReleasedComponentIsPromoted(t *testing.T) {
+	for _, p := range products {
+		pb, err := engine.LoadFile(p.name + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := pb.ResolveInputs(p.inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := engine.BuildPlan(context.Background(), pb, in, engine.PlanOptions{Offline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prod, _ := doc.Vars["production"].(map[string]any)
+		snapshot := map[string]bool{}
+		for _, k := range []string{"deployments", "statefulsets"} {
+			for _, n := range asList(prod[k]) {
+				snapshot[n.(string)] = true
+			}
+		}
+		deployed := 0
+		for _, c := range asList(doc.Vars["components"]) {
+			m := c.(map[string]any)
+			if why, _ := m["not_deployed"].(string); why != "" {
+				continue
+			}
+			deployed++
+			for _, k := range []string{"repo", "ci_job", "image", "deploy_parameter"} {
+				if v, _ := m[k].(string); v == "" {
+					t.Errorf("%s.yaml: component %v has no %s: give it, or say why it is not deployed (not_deployed: <reason>)", p.name, m["repo"], k)
+				}
+			}
+			for _, env := range []string{"staging", "production"} {
+				w, _ := m[env].(map[string]any)
+				if len(asList(w["deployments"]))+len(asList(w["statefulsets"])) == 0 {
+					t.Errorf("%s.yaml: component %v names no %s workload", p.name, m["repo"], env)
+				}
+				if env == "production" {
+					for _, k := range []string{"deployments", "statefulsets"} {
+						for _, n := range asList(w[k]) {
+							if !snapshot[n.(string)] {
+								t.Errorf("%s.yaml: production workload %v of %v is not in vars.production, so the revert would not restore it", p.name, n, m["repo"])
+							}
+						}
+					}
+				}
+			}
+		}
+		if got := len(asList(doc.Vars["deployed"])); got != deployed {
+			t.Errorf("%s.yaml: vars.deployed has %d components, %d are deployed", p.name, got, deployed)
+		}
+		if n := len(doc.Steps); n == 0 {
+			t.Fatal("empty plan")
+		}
+		for _, s := range doc.Steps {
+			if s.ID == "ci_build" && len(s.ItemParams) != deployed && deployed > 1 {
+				t.Errorf("%s.yaml: the plan shows %d CI builds for %d components", p.name, len(s.ItemParams), deployed)
+			}
+		}
+	}
 }

@@ -323,7 +323,7 @@ func TestCanaryRehearsal(t *testing.T) {
 	state := t.TempDir()
 	var out, errb bytes.Buffer
 	code := run([]string{"run", "../../playbooks/cdc.yaml", "--rehearse", "--state-dir", state,
-		"--set", "version=3.4.0", "--set", "staging_build=main-123", "--non-interactive"}, strings.NewReader(""), &out, &errb)
+		"--set", "version=3.4.0", "--non-interactive"}, strings.NewReader(""), &out, &errb)
 	if code != 0 {
 		t.Fatalf("rehearsal exit %d:\n%s%s", code, out.String(), errb.String())
 	}

@@ -47,10 +47,10 @@ type crashPlaybook struct {
 }
 
 var crashPlaybooks = []crashPlaybook{
-	{"cvs", []string{"version=3.7.0", "staging_build=main-9"}},
-	{"cdc", []string{"version=4.3.0", "staging_build=main-123", "indexer_build=main-456"}},
-	{"eqb", []string{"version=1.2.0", "staging_build=main-42"}},
-	{"elsst", []string{"version=2026", "vocabulary=elsst-7", "staging_build=main-9"}},
+	{"cvs", []string{"version=3.7.0"}},
+	{"cdc", []string{"version=4.3.0"}},
+	{"eqb", []string{"version=1.2.0"}},
+	{"elsst", []string{"version=2026", "vocabulary=elsst-7"}},
 }
 
 const (

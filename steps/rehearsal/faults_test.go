@@ -1,6 +1,8 @@
 package rehearsal_test
 
 import (
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,7 +53,7 @@ func rehearsePlaybook(t *testing.T, file string, set map[string]string, inject f
 // the world exactly as the fault-free release does: no duplicated issue, comment, tag,
 // build, deposition, release, e-mail or chat post.
 func TestFullRehearsalUnderFaults(t *testing.T) {
-	set := map[string]string{"version": "3.7.0", "staging_build": "main-9"}
+	set := map[string]string{"version": "3.7.0"}
 	ref, want := rehearsePlaybook(t, "../../playbooks/cvs.yaml", set, nil)
 	if ref.Status != engine.RunSucceeded {
 		t.Fatalf("fault-free run: %s at %s: %s", ref.Status, ref.FailedStep, ref.Reason)
@@ -72,7 +74,8 @@ func TestFullRehearsalUnderFaults(t *testing.T) {
 		sb.SMTP.FailNext(1, 451, "")
 		sb.Public.FailNext(2, 503)
 		sb.Public.DropNext(1)
-		sb.Clusters["production"].FailNext("get", "deployments", 1, errors.New("etcdserver: request timed out"))
+		// as a real API server answers it: 500 with the storage's message
+		sb.Clusters["production"].FailNext("get", "deployments", 1, apierrors.NewInternalError(errors.New("etcdserver: request timed out")))
 	})
 	if rep.Status != engine.RunSucceeded {
 		t.Fatalf("run under faults: %s at %s: %s", rep.Status, rep.FailedStep, rep.Reason)

@@ -19,10 +19,10 @@ var products = []struct {
 	name string
 	set  map[string]string
 }{
-	{"cdc", map[string]string{"version": "4.3.0", "staging_build": "main-123", "indexer_build": "main-456"}},
-	{"cvs", map[string]string{"version": "3.7.0", "staging_build": "main-9"}},
-	{"eqb", map[string]string{"version": "1.2.0", "staging_build": "main-42"}},
-	{"elsst", map[string]string{"version": "2026", "vocabulary": "elsst-7", "staging_build": "main-9"}},
+	{"cdc", map[string]string{"version": "4.3.0"}},
+	{"cvs", map[string]string{"version": "3.7.0"}},
+	{"eqb", map[string]string{"version": "1.2.0"}},
+	{"elsst", map[string]string{"version": "2026", "vocabulary": "elsst-7"}},
 }
 
 // rehearseProduct runs a product playbook end to end with the people's answers given and

@@ -41,10 +41,14 @@ type Answers struct {
 	// Broken makes the deploy job roll out a build that never becomes ready, so the
 	// production verification fails and the revert path runs.
 	Broken bool
+	// LatePush makes a developer push another commit to this repository's main branch
+	// right after the release's changelog commit: CI builds it and staging runs it, so
+	// staging no longer runs the build of the tagged commit.
+	LatePush string
+	// BadRollback makes the rollback job deploy main-latest instead of the tags it is
+	// given, so production is not back on the previous release after the revert.
+	BadRollback bool
 }
-
-// previousTag is the image tag production runs before the release.
-const previousTag = "previous"
 
 // Sandbox is the simulated world of one rehearsal.
 type Sandbox struct {
@@ -55,22 +59,32 @@ type Sandbox struct {
 	Chat     *chatsim.Server
 	Public   *httpchecksim.Server
 	Clusters map[string]*kubesim.Cluster // by connection name
+	Images   *kubesim.Registry           // the image registry every cluster pulls from
 	Clock    engine.Clock
 
 	pb      *engine.Playbook
 	answers Answers
-	prod    []workload // production workloads, for the deploy and rollback jobs
-	gates   map[string]gate
-	ticks   []string // checklist item keys people tick (github.checklist wait gates)
-	jobs    []string // Jenkins jobs the playbook runs
-	mu      sync.Mutex
-	log     []string
+	prod    []workload       // production workloads, for the deploy and rollback jobs
+	staging []workload       // staging workloads, which CI deploys to
+	ci      map[string]ciJob // the components' CI jobs, by job path
+	// latePushed: Answers.LatePush happened.
+	latePushed bool
+	// paramImage maps the deploy and rollback jobs' image-tag parameters to images;
+	// extraParams are their other parameters.
+	paramImage  map[string]string
+	extraParams []string
+	gates       map[string]gate
+	ticks       []string // checklist item keys people tick (github.checklist wait gates)
+	jobs        []string // Jenkins jobs the playbook runs
+	mu          sync.Mutex
+	log         []string
 }
 
 type workload struct {
-	cluster       *kubesim.Cluster
-	ns, kind, nm  string
-	repo, release string
+	cluster      *kubesim.Cluster
+	ns, kind, nm string
+	image        string // the image's name, e.g. cvs-frontend (in Registry)
+	release      string // the tag production should run after the release
 }
 
 // waitItems are the release-issue checklist items that gates wait for a person to tick.
@@ -88,7 +102,8 @@ func WithClock(c engine.Clock) Option { return func(s *Sandbox) { s.Clock = c } 
 
 // New builds the world for a playbook and its inputs.
 func New(ctx context.Context, pb *engine.Playbook, inputs map[string]any, ans Answers, opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{pb: pb, answers: ans, Clusters: map[string]*kubesim.Cluster{}, gates: map[string]gate{}}
+	s := &Sandbox{pb: pb, answers: ans, Clusters: map[string]*kubesim.Cluster{}, gates: map[string]gate{},
+		Images: kubesim.NewRegistry(), ci: map[string]ciJob{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -125,7 +140,7 @@ func (s *Sandbox) cluster(name string) *kubesim.Cluster {
 	if c, ok := s.Clusters[name]; ok {
 		return c
 	}
-	c := kubesim.New(kubesim.WithStart(s.Clock.Now()))
+	c := kubesim.New(kubesim.WithStart(s.Clock.Now()), kubesim.WithRegistry(s.Images))
 	s.Clusters[name] = c
 	return c
 }
@@ -186,48 +201,39 @@ func strList(v any) []string {
 // seed creates the workloads, CronJobs and jobs the playbook's plan names.
 func (s *Sandbox) seed(plan *engine.PlanDoc) error {
 	seen := map[string]bool{}
+	s.deployParameters(plan.Vars)
+	// The components' CI jobs first: staging runs what they built last.
+	stagingTags := map[string]string{} // image -> tag of its CI's last build
+	for _, ps := range plan.Steps {
+		if ps.Type != "jenkins.commit_build" {
+			continue
+		}
+		for _, ip := range itemParams(ps) {
+			job, _ := ip["job"].(string)
+			repo, _ := ip["repo"].(string)
+			image, _ := ip["image"].(string)
+			if !known(job) || !known(repo) || !known(image) || job == "" || repo == "" || image == "" {
+				s.note("cannot seed the CI job of %s: job, repo or image known only after run", ps.ID)
+				continue
+			}
+			image = imageName(image)
+			if tag := s.addCIJob(ciJob{job: job, repo: repo, image: image}); tag != "" {
+				stagingTags[image] = tag
+			}
+		}
+	}
 	for _, ps := range plan.Steps {
 		p := ps.Params
 		switch ps.Type {
 		case "kubernetes.verify":
-			ns, _ := p["namespace"].(string)
-			tag, _ := p["image_tag"].(string)
-			if ns == "" || !known(ns) || tag == "" || !known(tag) {
-				s.note("cannot seed %s: namespace or image_tag known only after run", ps.ID)
-				continue
-			}
-			conn := s.connName(p, "kubernetes")
-			cl := s.cluster(conn)
-			prod := s.isProduction(conn)
-			image, _ := p["image"].(string)
-			for kind, names := range map[string][]string{"deployment": strList(p["deployments"]), "statefulset": strList(p["statefulsets"])} {
-				for _, name := range names {
-					repo := "registry.invalid/cessda/" + name
-					if image != "" && known(image) {
-						repo = "registry.invalid/cessda/" + image
-					}
-					key := conn + "/" + ns + "/" + kind + "/" + name
-					if seen[key] {
-						continue
-					}
-					seen[key] = true
-					start := tag
-					if prod {
-						start = previousTag
-						s.prod = append(s.prod, workload{cluster: cl, ns: ns, kind: kind, nm: name, repo: repo, release: tag})
-					}
-					if kind == "deployment" {
-						cl.AddDeployment(ns, name, repo+":"+start, 2)
-					} else {
-						cl.AddStatefulSet(ns, name, repo+":"+start, 2)
-					}
-				}
+			for _, ip := range itemParams(ps) {
+				s.seedWorkloads(ps.ID, ip, stagingTags, seen)
 			}
 		case "kubernetes.backup_job":
 			ns, _ := p["namespace"].(string)
 			cj, _ := p["cronjob"].(string)
 			if ns != "" && cj != "" && known(ns) && known(cj) {
-				s.cluster(s.connName(p, "kubernetes")).AddCronJob(ns, cj, "0 2 * * *", "registry.invalid/cessda/"+cj+":latest")
+				s.cluster(s.connName(p, "kubernetes")).AddCronJob(ns, cj, "0 2 * * *", Registry+cj+":latest")
 			}
 		case "github.approval":
 			role, _ := p["role"].(string)
@@ -287,6 +293,17 @@ func (s *Sandbox) seed(plan *engine.PlanDoc) error {
 				params = append(params, jenkinssim.Param{Name: k})
 			}
 		}
+		// Every job takes the run marker jenkins.build sets, so a build this run started is
+		// found again after a crash (as the README asks of real jobs).
+		params = append(params, jenkinssim.Param{Name: "RUNBOOK_RUN"})
+		deployOrRollback := strings.HasSuffix(job, "deploy.prod") || strings.HasSuffix(job, ".rollback")
+		if _, known := ps.Params["parameters"].(map[string]any); !known && deployOrRollback {
+			// Its parameters come from earlier steps (the CI builds, the snapshot): the
+			// job defines those the playbook says it takes.
+			for _, k := range s.jobParameters() {
+				params = append(params, jenkinssim.Param{Name: k})
+			}
+		}
 		switch {
 		case strings.HasSuffix(job, "deploy.prod"):
 			s.Jenkins.AddJob(jenkinssim.Job{Path: job, Params: params, Script: s.deployScript})
@@ -299,40 +316,77 @@ func (s *Sandbox) seed(plan *engine.PlanDoc) error {
 	return nil
 }
 
-// deployScript is the deploy.prod job: it tags the images and rolls production out.
-func (s *Sandbox) deployScript(b *jenkinssim.Build) {
-	b.Logf("[Pipeline] Start of Pipeline")
-	for k, v := range b.Params() {
-		b.Logf("parameter %s=%s", k, v)
+// seedWorkloads creates the workloads a kubernetes.verify names: on staging they run
+// their CI's last build (or the tag the step expects, for an image no CI job builds); on
+// production the previous release.
+func (s *Sandbox) seedWorkloads(id string, p map[string]any, stagingTags map[string]string, seen map[string]bool) {
+	ns, _ := p["namespace"].(string)
+	tag, _ := p["image_tag"].(string)
+	if ns == "" || !known(ns) {
+		s.note("cannot seed %s: namespace known only after run", id)
+		return
 	}
-	b.Sleep(3 * time.Second)
-	for _, w := range s.prod {
-		tag := w.release
-		if s.answers.Broken {
-			tag = strings.TrimPrefix(kubesim.BrokenSuffix, ":")
-		}
-		b.Logf("+ helm upgrade %s --set %s.image.tag=%s -n %s --atomic", w.nm, w.nm, tag, w.ns)
-		if err := w.cluster.SetImage(w.ns, w.kind, w.nm, "*", w.repo+":"+tag); err != nil {
-			b.Logf("ERROR: %v", err)
-			b.SetResult("FAILURE")
-			return
-		}
-		b.Sleep(2 * time.Second)
+	conn := s.connName(p, "kubernetes")
+	cl := s.cluster(conn)
+	prod := s.isProduction(conn)
+	image, _ := p["image"].(string)
+	if !known(image) {
+		image = ""
 	}
-	b.Logf("[Pipeline] End of Pipeline")
+	for kind, names := range map[string][]string{"deployment": strList(p["deployments"]), "statefulset": strList(p["statefulsets"])} {
+		for _, name := range names {
+			img := imageName(image)
+			if img == "" {
+				img = name
+			}
+			key := conn + "/" + ns + "/" + kind + "/" + name
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			start := tag
+			switch {
+			case prod:
+				start = previousTag
+				s.Images.Push(Registry+img+":"+start, "image "+img+" of the previous release")
+				w := workload{cluster: cl, ns: ns, kind: kind, nm: name, image: img, release: tag}
+				if !known(tag) {
+					w.release = ""
+				}
+				s.prod = append(s.prod, w)
+			case stagingTags[img] != "":
+				start = stagingTags[img]
+				s.staging = append(s.staging, workload{cluster: cl, ns: ns, kind: kind, nm: name, image: img})
+			case tag == "" || !known(tag):
+				s.note("cannot seed %s %s: its image tag is known only after run and no CI job builds %s", kind, name, img)
+				continue
+			}
+			if kind == "deployment" {
+				cl.AddDeployment(ns, name, Registry+img+":"+start, 2)
+			} else {
+				cl.AddStatefulSet(ns, name, Registry+img+":"+start, 2)
+			}
+		}
+	}
 }
 
-// rollbackScript is the rollback job: production back to the previous build.
-func (s *Sandbox) rollbackScript(b *jenkinssim.Build) {
-	for _, w := range s.prod {
-		b.Logf("+ helm rollback %s -n %s", w.nm, w.ns)
-		if err := w.cluster.SetImage(w.ns, w.kind, w.nm, "*", w.repo+":"+previousTag); err != nil {
-			b.Logf("ERROR: %v", err)
-			b.SetResult("FAILURE")
-			return
-		}
-		b.Sleep(time.Second)
+// itemParams are a step's parameters, once per foreach item.
+func itemParams(ps *engine.PlannedStep) []map[string]any {
+	if len(ps.ItemParams) > 0 {
+		return ps.ItemParams
 	}
+	return []map[string]any{ps.Params}
+}
+
+// imageName is an image reference's name: its last path element, without tag or digest.
+func imageName(ref string) string {
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		ref = ref[i+1:]
+	}
+	if i := strings.IndexAny(ref, ":@"); i >= 0 {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 var requestRE = regexp.MustCompile(`cmd=(/\S+)`)
@@ -349,6 +403,16 @@ func (s *Sandbox) respond(ev githubsim.Event) {
 					s.note("ticked %q in %s#%d", item, ev.Repo, ev.Issue)
 				}
 			}
+		}
+		return
+	}
+	if ev.Kind == "push" {
+		s.onPush(ev.Repo, ev.Title, ev.Body)
+		if strings.EqualFold(ev.Repo, s.answers.LatePush) && !s.latePushed {
+			s.latePushed = true
+			sha := s.GitHub.Commit(ev.Repo, ev.Title, "A late fix", map[string]string{"LATE.md": "pushed after the release commit\n"})
+			s.note("a developer pushes %s to %s", short(sha), ev.Repo)
+			s.onPush(ev.Repo, ev.Title, sha)
 		}
 		return
 	}

@@ -59,7 +59,9 @@ func (s *Sandbox) State(version string) State {
 		for _, b := range s.Jenkins.Builds(job) {
 			keys := make([]string, 0, len(b.Params))
 			for k := range b.Params {
-				keys = append(keys, k)
+				if k != "RUNBOOK_RUN" { // names the run, which differs between two runs
+					keys = append(keys, k)
+				}
 			}
 			sort.Strings(keys)
 			ps := ""
