@@ -113,7 +113,11 @@ func BuildPlan(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 				}
 				itemEnv = env.with("item", list[0])
 				if len(list) > 1 {
-					ps.Details = append(ps.Details, fmt.Sprintf("for each of %d items; shown for the first (%v)", len(list), list[0]))
+					labels := make([]string, len(list))
+					for i, it := range list {
+						labels[i] = itemLabel(it)
+					}
+					ps.Details = append(ps.Details, fmt.Sprintf("for each of %d items: %s (parameters of every item in the JSON plan)", len(list), strings.Join(labels, ", ")))
 				}
 			} else {
 				itemEnv = env.with("item", KnownAfterRun)
@@ -351,4 +355,21 @@ func mdCode(s string) string {
 		return "no inputs"
 	}
 	return "`" + strings.ReplaceAll(s, "`", "'") + "`"
+}
+
+// itemLabel names a foreach item in a plan: a component's repo (or name, id, image), or
+// the value itself.
+func itemLabel(it any) string {
+	if m, ok := it.(map[string]any); ok {
+		for _, k := range []string{"repo", "name", "id", "image"} {
+			if v, ok := m[k].(string); ok && v != "" {
+				return v
+			}
+		}
+	}
+	s := fmt.Sprint(it)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
 }
