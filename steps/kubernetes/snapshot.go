@@ -3,7 +3,6 @@ package kubernetes
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/cessda/runbook/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 )
@@ -53,13 +51,8 @@ func init() {
 
 // Validate needs something to record and an expect it can read.
 func (p *Snapshot) Validate() error {
-	if len(p.Deployments) == 0 && len(p.StatefulSets) == 0 && p.Selector == "" {
-		return errors.New("kubernetes.snapshot: name deployments, statefulsets or a selector")
-	}
-	if p.Selector != "" {
-		if _, err := labels.Parse(p.Selector); err != nil {
-			return fmt.Errorf("kubernetes.snapshot: selector %q: %v", p.Selector, err)
-		}
+	if err := validateTargets("kubernetes.snapshot", p.Deployments, p.StatefulSets, p.Selector); err != nil {
+		return err
 	}
 	if _, err := p.expected(); err != nil {
 		return err

@@ -267,3 +267,16 @@ func mixedDigests(imgs []podImage) string {
 	}
 	return ""
 }
+
+// validateTargets checks the workloads a step names: some, and a selector that parses.
+func validateTargets(step string, deployments, statefulsets []string, selector string) error {
+	if len(deployments) == 0 && len(statefulsets) == 0 && selector == "" {
+		return fmt.Errorf("%s: name deployments, statefulsets or a selector", step)
+	}
+	if selector != "" {
+		if _, err := labels.Parse(selector); err != nil {
+			return fmt.Errorf("%s: selector %q: %v", step, selector, err)
+		}
+	}
+	return nil
+}

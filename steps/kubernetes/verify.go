@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 )
@@ -54,13 +52,8 @@ func init() {
 
 // Validate needs something to verify.
 func (p *Verify) Validate() error {
-	if len(p.Deployments) == 0 && len(p.StatefulSets) == 0 && p.Selector == "" {
-		return errors.New("kubernetes.verify: name deployments, statefulsets or a selector")
-	}
-	if p.Selector != "" {
-		if _, err := labels.Parse(p.Selector); err != nil {
-			return fmt.Errorf("kubernetes.verify: selector %q: %v", p.Selector, err)
-		}
+	if err := validateTargets("kubernetes.verify", p.Deployments, p.StatefulSets, p.Selector); err != nil {
+		return err
 	}
 	if p.ImageDigest != "" {
 		if _, _, err := parseDigest(p.ImageDigest); err != nil {
