@@ -33,7 +33,7 @@ func newWorld(t *testing.T, name string, set map[string]string, ans rehearsal.An
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := engine.NewFakeClock(time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))
+	clock := engine.NewFakeClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	sb, err := rehearsal.New(context.Background(), pb, in, ans, rehearsal.WithClock(clock))
 	if err != nil {
 		t.Fatal(err)

@@ -29,25 +29,8 @@ var products = []struct {
 // returns the report and the world it left.
 func rehearseProduct(t *testing.T, name string, set map[string]string, ans rehearsal.Answers) (*engine.Report, rehearsal.State) {
 	t.Helper()
-	pb, err := engine.LoadFile("../../playbooks/" + name + ".yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := pb.ResolveInputs(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := engine.NewFakeClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	sb, err := rehearsal.New(context.Background(), pb, in, ans, rehearsal.WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Mode: "rehearsal", Clock: sb.Clock, Connect: sb.Connect, Actor: "operator", Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep, sb.State(set["version"])
+	w := newWorld(t, name, set, ans)
+	return w.release(set), w.sb.State(set["version"])
 }
 
 var reportSchema *jsonschema.Schema

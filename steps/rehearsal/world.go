@@ -153,8 +153,15 @@ func (s *Sandbox) deployParameters(vars map[string]any) {
 
 // jobParameters are the parameters a deploy or rollback job of the world defines.
 func (s *Sandbox) jobParameters() []string {
-	out := append([]string(nil), s.extraParams...)
+	set := map[string]bool{}
+	for _, p := range s.extraParams {
+		set[p] = true
+	}
 	for p := range s.paramImage {
+		set[p] = true
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
 		out = append(out, p)
 	}
 	sort.Strings(out)
