@@ -29,7 +29,7 @@ var (
 	nameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	topLevelKey = []string{"runbook", "product", "title", "description", "roles", "people", "inputs", "vars", "connections", "steps", "on_failure", "finally"}
 	includeKeys = []string{"include", "with"}
-	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "continue_on_error", "role", "rollback", "checklist"}
+	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "on_error", "continue_on_error", "role", "rollback", "checklist"}
 	inputKeys   = []string{"type", "description", "default", "required", "pattern", "enum"}
 	retryKeys   = []string{"attempts", "backoff", "max_delay"}
 	personKeys  = []string{"name", "email", "chat"}
@@ -113,7 +113,17 @@ func yamlError(d *diags, src []byte, err error) {
 	}
 	if m := yamlLineRE.FindStringSubmatch(firstLine(msg)); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		d.add(n, 1, "invalid YAML: %s", m[2])
+		// yaml.v3 numbers the lines of its scanner's errors from 1 but those of its
+		// parser ("did not find expected ...") from 0: report the line the problem is on.
+		if strings.HasPrefix(m[2], "did not find expected") {
+			n++
+		}
+		lines := strings.Split(string(src), "\n")
+		col := 1
+		if n >= 1 && n <= len(lines) {
+			col += len(lines[n-1]) - len(strings.TrimLeft(lines[n-1], " "))
+		}
+		d.add(n, col, "invalid YAML: %s", m[2])
 		return
 	}
 	d.add(1, 1, "invalid YAML: %s", strings.TrimPrefix(firstLine(msg), "yaml: "))
@@ -484,7 +494,7 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 	sc.env["steps"] = stepsEnv
 	for _, s := range sections {
 		if s.sec != SectionSteps {
-			sc.env["failure"] = types.Map{"step": types.String, "error": types.String, "status": types.String}
+			sc.env["failure"] = failureType
 		}
 		for _, st := range *s.dst {
 			file := l.file
@@ -1094,9 +1104,11 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	}
 	if x, ok := f["name"]; ok {
 		st.Name, _ = l.str(x, "name")
+		l.noTemplate(x, st, "name", st.Name)
 	}
 	if x, ok := f["description"]; ok {
 		st.Description, _ = l.str(x, "description")
+		l.noTemplate(x, st, "description", st.Description)
 	}
 	if x, ok := f["role"]; ok {
 		st.Role, _ = l.str(x, "role")
@@ -1107,8 +1119,26 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	if x, ok := f["checklist"]; ok {
 		st.Checklist, _ = l.str(x, "checklist")
 	}
+	st.OnError = OnErrorStop
+	if x, ok := f["on_error"]; ok {
+		v, _ := l.str(x, "on_error")
+		switch ErrorPolicy(v) {
+		case OnErrorStop, OnErrorWarn, OnErrorRollback:
+			st.OnError = ErrorPolicy(v)
+		default:
+			l.errAt(resolve(x), "step %s: on_error %q is not a policy%s; use stop (stop, resumable, and ask a person), warn (record a warning and go on) or rollback (roll production back)", st.ID, v, didYouMean(v, errorPolicies))
+		}
+		if st.Section != SectionSteps && st.OnError == OnErrorRollback {
+			l.errAt(resolve(x), "step %s: on_error: rollback is for the main steps; a step of %s is already part of the ending (use stop or warn)", st.ID, st.Section)
+		}
+	}
+	// continue_on_error: true is the older spelling of on_error: warn.
 	if x, ok := f["continue_on_error"]; ok {
-		st.ContinueOnError = l.boolean(x, "continue_on_error")
+		if _, both := f["on_error"]; both {
+			l.errAt(resolve(x), "step %s: continue_on_error and on_error both given; keep on_error (continue_on_error: true is on_error: warn)", st.ID)
+		} else if l.boolean(x, "continue_on_error") {
+			st.OnError = OnErrorWarn
+		}
 	}
 	if x, ok := f["rollback"]; ok {
 		st.Rollback = l.boolean(x, "rollback")
@@ -1424,4 +1454,17 @@ func article(t Type) string {
 		return "a mapping"
 	}
 	return "a " + string(t)
+}
+
+// failureType is what on_failure and finally steps read of the failure that ended the main
+// steps: the step, its error, the run status it led to, whether production is to be
+// rolled back (the step's on_error: rollback, or a person's request) and who asked.
+var failureType = types.Map{"step": types.String, "error": types.String, "status": types.String, "rollback": types.Bool, "by": types.String}
+
+// noTemplate refuses ${{ }} in a step's name or description: they label the step in plans,
+// reports and the live display before anything is known, so they are shown as written.
+func (l *loader) noTemplate(n *yaml.Node, st *StepDecl, key, v string) {
+	if strings.Contains(v, "${{") {
+		l.errAt(n, "step %s: %s is shown as written, in plans and reports before anything runs: ${{ }} is not rendered here; name the step in words and put values in its with:", st.ID, key)
+	}
 }

@@ -27,15 +27,17 @@ type PlanDoc struct {
 
 // PlannedStep is one step of a plan.
 type PlannedStep struct {
-	ID        string         `json:"id"`
-	Type      string         `json:"type"`
-	Name      string         `json:"name,omitempty"`
-	Role      string         `json:"role,omitempty"`
-	Section   Section        `json:"section"`
-	When      string         `json:"when,omitempty"`
-	Condition string         `json:"condition"` // "always", "true", "false", "known after run"
-	Foreach   any            `json:"foreach,omitempty"`
-	Params    map[string]any `json:"params,omitempty"`
+	ID        string  `json:"id"`
+	Type      string  `json:"type"`
+	Name      string  `json:"name,omitempty"`
+	Role      string  `json:"role,omitempty"`
+	Section   Section `json:"section"`
+	When      string  `json:"when,omitempty"`
+	Condition string  `json:"condition"` // "always", "true", "false", "known after run"
+	// OnError is what the step's failure means for the release (stop, warn, rollback).
+	OnError ErrorPolicy    `json:"on_error"`
+	Foreach any            `json:"foreach,omitempty"`
+	Params  map[string]any `json:"params,omitempty"`
 	// ItemParams are the rendered parameters of every foreach item (at most 100).
 	ItemParams []map[string]any `json:"item_params,omitempty"`
 	Unknown    []string         `json:"unknown,omitempty"`
@@ -73,7 +75,7 @@ func BuildPlan(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 	}
 	doc.Vars, _ = r.base["vars"].(map[string]any)
 	for _, st := range pb.AllSteps() {
-		ps := &PlannedStep{ID: st.ID, Type: st.Type, Name: st.Name, Role: st.Role, Section: st.Section, Condition: "always"}
+		ps := &PlannedStep{ID: st.ID, Type: st.Type, Name: st.Name, Role: st.Role, Section: st.Section, Condition: "always", OnError: st.OnError}
 		doc.Steps = append(doc.Steps, ps)
 		env, err := r.stepEnv(st, map[string]any{"step": KnownAfterRun, "error": KnownAfterRun, "status": KnownAfterRun}, known)
 		if err != nil {
@@ -245,6 +247,9 @@ func (d *PlanDoc) WriteText(w io.Writer) error {
 		if s.Role != "" {
 			fmt.Fprintf(w, " [%s]", s.Role)
 		}
+		if p := s.OnError.describe(); p != "" {
+			fmt.Fprintf(w, " {%s}", p)
+		}
 		fmt.Fprintln(w)
 		if s.When != "" {
 			fmt.Fprintf(w, "       when %s: %s\n", s.When, s.Condition)
@@ -310,7 +315,7 @@ func (d *PlanDoc) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(w, "### runbook plan: %s\n\n", mdEscape(title))
 	fmt.Fprintf(w, "`%s` with %s: **%d steps**, %d will run, %d skipped, %d depend on earlier results, %d unchanged, %d errors. Plan hash `%s`.\n\n",
 		d.Playbook, mdCode(formatInputs(d.Inputs)), len(d.Steps), c.run, c.skip, c.unknown, c.same, c.errs, d.Hash)
-	fmt.Fprintf(w, "| # | step | type | role | condition | what it will do |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| # | step | type | role | condition | on failure | what it will do |\n|---|---|---|---|---|---|---|\n")
 	for i, s := range d.Steps {
 		cond := s.Condition
 		if s.When != "" {
@@ -324,7 +329,7 @@ func (d *PlanDoc) WriteMarkdown(w io.Writer) error {
 		if s.Section != SectionSteps {
 			sec = " _(" + string(s.Section) + ")_"
 		}
-		fmt.Fprintf(w, "| %d | `%s`%s | `%s` | %s | %s | %s |\n", i+1, s.ID, sec, s.Type, s.Role, cond, mdEscape(what))
+		fmt.Fprintf(w, "| %d | `%s`%s | `%s` | %s | %s | %s | %s |\n", i+1, s.ID, sec, s.Type, s.Role, cond, s.OnError, mdEscape(what))
 	}
 	fmt.Fprintf(w, "\n<details><summary>Parameters of every step</summary>\n\n")
 	for _, s := range d.Steps {
@@ -372,4 +377,15 @@ func itemLabel(it any) string {
 		s = s[:57] + "..."
 	}
 	return s
+}
+
+// describe is how a plan marks a step's failure policy: nothing for the default (stop).
+func (p ErrorPolicy) describe() string {
+	switch p {
+	case OnErrorWarn:
+		return "on failure: warn and go on"
+	case OnErrorRollback:
+		return "on failure: roll back"
+	}
+	return ""
 }

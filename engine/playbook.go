@@ -72,18 +72,19 @@ const (
 
 // StepDecl is one step as the playbook declares it, validated and compiled.
 type StepDecl struct {
-	ID              string
-	Type            string
-	Name            string
-	Description     string
-	Role            string
-	When            *Expr
-	With            *Value // a map
-	Foreach         *Value // a list, or a template giving one
-	Parallel        int
-	Retry           RetryPolicy
-	Timeout         Duration
-	ContinueOnError bool
+	ID          string
+	Type        string
+	Name        string
+	Description string
+	Role        string
+	When        *Expr
+	With        *Value // a map
+	Foreach     *Value // a list, or a template giving one
+	Parallel    int
+	Retry       RetryPolicy
+	Timeout     Duration
+	// OnError is what a failure (or a refusal) of this step means for the release.
+	OnError ErrorPolicy
 	// Rollback marks a step that reverts the release: when the run failed and this step
 	// (in on_failure) succeeds, the run ends rolled_back.
 	Rollback bool
@@ -176,3 +177,24 @@ func (v *Value) pos(file string) Pos {
 	}
 	return Pos{File: file, Line: v.Node.Line, Col: v.Node.Column}
 }
+
+// ErrorPolicy is what a step's failure means for the release, as the playbook states it
+// (`on_error:`). It is part of the procedure: an announcement that fails is a warning to
+// act on, a production check that fails is a reason to roll production back.
+type ErrorPolicy string
+
+// The failure policies.
+const (
+	// OnErrorStop (the default) stops the run, resumable: nothing is undone; on_failure runs
+	// with failure.rollback false (it records why the release stopped); a person decides
+	// with `runbook resume RUN --retry STEP`, `--skip STEP --reason R` or `--rollback --reason R`.
+	OnErrorStop ErrorPolicy = "stop"
+	// OnErrorWarn records the failure as a warning (report, release issue) and goes on.
+	OnErrorWarn ErrorPolicy = "warn"
+	// OnErrorRollback ends the main steps and runs on_failure with failure.rollback true:
+	// production is rolled back.
+	OnErrorRollback ErrorPolicy = "rollback"
+)
+
+// errorPolicies are the values of on_error, in the order the docs list them.
+var errorPolicies = []string{string(OnErrorStop), string(OnErrorWarn), string(OnErrorRollback)}

@@ -69,6 +69,14 @@ type Choice struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
+// Warning is something that went wrong without stopping the release, for a person to act
+// on: a step whose on_error is warn failed, or a person skipped a step.
+type Warning struct {
+	Step    string    `json:"step"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
 // Report is a run's JSON release report. It is a projection of the run's journal: every
 // change is an Event, appended durably to the journal and applied here.
 type Report struct {
@@ -91,6 +99,7 @@ type Report struct {
 	Sessions       []Session      `json:"sessions"`
 	Steps          []*StepReport  `json:"steps"`
 	Choices        []Choice       `json:"choices,omitempty"`
+	Warnings       []Warning      `json:"warnings,omitempty"`
 	Links          []Link         `json:"links,omitempty"`
 
 	index map[string]*StepReport
@@ -143,7 +152,7 @@ const maxReportItems = 1 << 20
 
 // Event is one change to a run, as written to its journal.
 type Event struct {
-	Kind string    `json:"k"` // run, session, start, kv, end, link, log, choice, run_end, items
+	Kind string    `json:"k"` // run, session, start, kv, end, link, log, choice, warning, reopen, run_end, items
 	Time time.Time `json:"t"`
 	Step string    `json:"s,omitempty"`
 	Item int       `json:"i,omitempty"` // foreach item index + 1; 0 for the step itself
@@ -347,6 +356,15 @@ func (r *Report) apply(ev *Event) {
 		}
 	case "choice":
 		r.Choices = append(r.Choices, *ev.Choice)
+	case "warning":
+		r.Warnings = append(r.Warnings, Warning{Step: ev.Step, Message: ev.Reason, At: ev.Time})
+	case "reopen":
+		// An on_failure or finally step runs again at the run's next ending; its journal
+		// is kept (what it made, it finds again).
+		if sr := r.index[ev.Step]; sr != nil {
+			*sr = StepReport{ID: sr.ID, Type: sr.Type, Name: sr.Name, Role: sr.Role, Performers: sr.Performers,
+				Section: sr.Section, Status: StepPending, Journal: sr.Journal}
+		}
 	case "run_end":
 		t := ev.Time
 		r.Status, r.Reason, r.FinishedAt = RunStatus(ev.Status), ev.Reason, &t

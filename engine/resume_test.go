@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,8 +251,8 @@ func TestGuidedFailure(t *testing.T) {
 	pb, in := load(t, fmt.Sprintf(failingPlaybook, key))
 	answers := []engine.GuideChoice{{Action: "retry"}, {Action: "skip", Reason: "restarted by hand"}}
 	var asked []string
-	guide := func(ctx context.Context, step, errText string) (engine.GuideChoice, error) {
-		asked = append(asked, step+": "+errText)
+	guide := func(ctx context.Context, q engine.GuideQuestion) (engine.GuideChoice, error) {
+		asked = append(asked, q.Step+": "+q.Error)
 		c := answers[0]
 		answers = answers[1:]
 		return c, nil
@@ -266,15 +267,23 @@ func TestGuidedFailure(t *testing.T) {
 	if len(rep.Choices) != 2 || rep.Choices[0].Action != "retry" || rep.Choices[1].Reason != "restarted by hand" || rep.Choices[1].By != "dave" {
 		t.Errorf("choices %+v", rep.Choices)
 	}
-	// Stop: the run ends failed, without on_failure or finally, and can be resumed.
+	// A skip is a warning: what the step would have done was not done.
+	if len(rep.Warnings) != 1 || rep.Warnings[0].Step != "broken" || !strings.Contains(rep.Warnings[0].Message, "skipped by dave, so it was not done: restarted by hand") {
+		t.Errorf("warnings %+v", rep.Warnings)
+	}
+	// Stop: the run ends failed, undoing nothing, and can be resumed.
 	key2 := key + "-stop"
 	pb2, in2 := load(t, fmt.Sprintf(failingPlaybook, key2)+"finally:\n  - id: fin\n    type: test.echo\n    with: {message: f}\n")
 	store := &engine.MemStore{}
-	rep, _ = engine.Execute(context.Background(), pb2, engine.Options{Inputs: in2, Store: store, Guide: func(context.Context, string, string) (engine.GuideChoice, error) {
+	rep, _ = engine.Execute(context.Background(), pb2, engine.Options{Inputs: in2, Store: store, Guide: func(context.Context, engine.GuideQuestion) (engine.GuideChoice, error) {
 		return engine.GuideChoice{Action: "stop"}, nil
 	}})
-	if rep.Status != engine.RunFailed || rep.FailedStep != "broken" || rep.Step("fin").Status != engine.StepPending {
-		t.Fatalf("stop: %s at %q, finally %s", rep.Status, rep.FailedStep, rep.Step("fin").Status)
+	if rep.Status != engine.RunFailed || rep.FailedStep != "broken" || !strings.Contains(rep.Reason, "stopped by") {
+		t.Fatalf("stop: %s at %q (%s)", rep.Status, rep.FailedStep, rep.Reason)
+	}
+	rep, err = engine.Resume(context.Background(), pb2, engine.Options{Store: store, Skip: map[string]string{"broken": "done by hand"}})
+	if err != nil || rep.Status != engine.RunSucceeded || rep.Step("fin").Status != engine.StepSucceeded {
+		t.Fatalf("resumed after a stop: %v %+v", err, rep)
 	}
 }
 

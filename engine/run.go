@@ -48,7 +48,11 @@ type Options struct {
 	// Guide asks the operator what to do when a step fails (on a terminal): retry it,
 	// skip it with a reason, roll back (run on_failure), or stop and keep the run
 	// resumable. Nil: the run goes on to on_failure, as without a terminal.
-	Guide func(ctx context.Context, step, errText string) (GuideChoice, error)
+	Guide func(ctx context.Context, q GuideQuestion) (GuideChoice, error)
+	// Rollback, when set, is why a person asks to roll the release back (`resume
+	// --rollback --reason R`): the resumed run answers the step it stopped or waits at
+	// with the request and runs on_failure with failure.rollback true.
+	Rollback string
 	// Retry, Skip and Confirm carry an operator's choices into a resumed run.
 	Retry   []string
 	Skip    map[string]string // step id -> reason
@@ -58,7 +62,15 @@ type Options struct {
 // GuideChoice is an operator's answer to a failed step.
 type GuideChoice struct {
 	Action string // "retry", "skip", "rollback" or "stop"
-	Reason string // why, for skip
+	Reason string // why, for skip (required) and rollback
+}
+
+// GuideQuestion is what the operator is asked about: the failed step and what the
+// playbook says its failure means.
+type GuideQuestion struct {
+	Step, Name, Type, Error string
+	Policy                  ErrorPolicy
+	Section                 Section
 }
 
 // Run is one execution of a playbook.
@@ -79,6 +91,11 @@ type Run struct {
 	conns    map[string]*Connection
 	session  int
 	planHash string
+	// prior is how the run's last session ended (a resumed run).
+	prior ending
+	// reopen are the on_failure and finally steps of an ending that undid nothing: a
+	// resumed run may end again, and they run again then (see Resume).
+	reopen []string
 }
 
 // NewRunID returns a new run id: the time and a random suffix, sortable and unique.
@@ -168,6 +185,8 @@ func Resume(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	}
 	r.report.index = map[string]*StepReport{}
 	r.report.reindex()
+	r.prior = ending{status: r.report.Status, reason: r.report.Reason, step: r.report.FailedStep}
+	r.reopen = reopenable(pb, r.report)
 	// Steps already done feed expressions as they did before.
 	for _, sr := range r.report.Steps {
 		if sr.Status.Done() {
@@ -175,6 +194,27 @@ func Resume(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 		}
 	}
 	return r.execute(ctx)
+}
+
+// reopenable lists the on_failure and finally steps that ran for an ending that changed
+// nothing in production (a stop: no step marked rollback ran). A resumed run opens them
+// again, so that when it ends again they record that ending, not the old one. After a
+// revert ran, nothing is reopened: the revert is not done twice.
+func reopenable(pb *Playbook, rep *Report) []string {
+	var ids []string
+	for _, st := range append(append([]*StepDecl{}, pb.OnFailure...), pb.Finally...) {
+		sr := rep.Step(st.ID)
+		if sr == nil {
+			continue
+		}
+		if st.Rollback && sr.Status != StepPending && sr.Status != StepSkipped {
+			return nil
+		}
+		if sr.Status != StepPending {
+			ids = append(ids, st.ID)
+		}
+	}
+	return ids
 }
 
 func newRun(pb *Playbook, opts Options) *Run {
@@ -280,13 +320,16 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 		Command: r.red.String(r.opts.Command), StartedAt: r.clock.Now().UTC(), Status: RunRunning}}, true); err != nil {
 		return nil, err
 	}
+	for _, id := range r.reopen {
+		r.emit(&Event{Kind: "reopen", Step: id}, false)
+		r.setStepVal(r.pb.Step(id), r.report.Step(id))
+	}
 	for id, reason := range r.opts.Skip {
 		if r.pb.Step(id) == nil {
 			return nil, fmt.Errorf("--skip %s: the playbook has no such step", id)
 		}
 		r.emit(&Event{Kind: "choice", Choice: &Choice{Step: id, Action: "skip", By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: reason}}, true)
-		r.emit(&Event{Kind: "end", Step: id, Status: string(StepSkipped), Reason: "skipped by " + r.opts.Actor + ": " + reason}, true)
-		r.setStepVal(r.pb.Step(id), r.report.Step(id))
+		r.skip(r.pb.Step(id), r.opts.Actor, reason)
 	}
 	for _, id := range r.opts.Retry {
 		if r.pb.Step(id) == nil {
@@ -307,15 +350,19 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 		r.emit(&Event{Kind: "kv", Step: id, Key: "confirmation", Value: b}, true)
 	}
 
-	status, reason, failed := r.section(ctx, r.pb.Steps, nil)
-	final := status
-	stopped := strings.HasSuffix(failed, stopMark)
-	failed = strings.TrimSuffix(failed, stopMark)
-	// on_failure runs after a failure and after a refusal (a "revert" answer to a gate
-	// after deploying is a refusal); its steps decide with `when:` what to undo.
-	if (status == RunFailed && !stopped) || status == RunRejected {
-		fenv := map[string]any{"step": failed, "error": reason, "status": string(status)}
-		st2, reason2, failed2 := r.section(ctx, r.pb.OnFailure, fenv)
+	var end ending
+	if r.opts.Rollback != "" {
+		end = r.rollbackRequest()
+	} else {
+		end = r.section(ctx, r.pb.Steps, nil)
+	}
+	final, reason, failed := end.status, end.reason, end.step
+	// on_failure runs after a failure and after a refusal. failure.rollback says whether
+	// production is to be rolled back (the step's on_error: rollback, or a person asked);
+	// otherwise its steps only record why the release stopped.
+	if end.status == RunFailed || end.status == RunRejected {
+		fenv := map[string]any{"step": end.step, "error": end.reason, "status": string(end.status), "rollback": end.rollback, "by": end.by}
+		rev := r.section(ctx, r.pb.OnFailure, fenv)
 		rolledBack := false
 		for _, s := range r.pb.OnFailure {
 			if s.Rollback && r.report.Step(s.ID).Status == StepSucceeded {
@@ -323,24 +370,24 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 			}
 		}
 		switch {
-		case st2 == RunCancelled:
+		case rev.status == RunCancelled:
 			final = RunCancelled
-		case st2 == RunFailed:
+		case rev.status == RunFailed:
 			// A revert step failed (e.g. production is not back on the previous release):
 			// the run is not "rolled back", whatever else succeeded; the reason says both.
 			final = RunFailed
-			reason = fmt.Sprintf("%s; then the revert failed at step %s: %s", reason, failed2, reason2)
+			reason = fmt.Sprintf("%s; then the revert failed at step %s: %s", reason, rev.step, rev.reason)
 		case rolledBack:
 			final = RunRolledBack
 		}
 	}
-	if final != RunWaiting && final != RunCancelled && !stopped {
-		fenv := map[string]any{"step": failed, "error": reason, "status": string(final)}
-		st3, reason3, failed3 := r.section(ctx, r.pb.Finally, fenv)
-		if st3 == RunCancelled {
+	if final != RunWaiting && final != RunCancelled {
+		fenv := map[string]any{"step": failed, "error": reason, "status": string(final), "rollback": end.rollback, "by": end.by}
+		fin := r.section(ctx, r.pb.Finally, fenv)
+		if fin.status == RunCancelled {
 			final = RunCancelled
-		} else if st3 != RunSucceeded && final == RunSucceeded {
-			final, reason, failed = st3, reason3, failed3
+		} else if fin.status != RunSucceeded && final == RunSucceeded {
+			final, reason, failed = fin.status, fin.reason, fin.step
 		}
 	}
 	if err := r.emit(&Event{Kind: "run_end", Status: string(final), Reason: reason, Step: failed}, true); err != nil {
@@ -350,26 +397,68 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 	return r.report, r.writer.flush()
 }
 
-// section runs a list of steps. It returns the run status it leads to, a reason and the
-// step that decided it.
+// ending is how a section of steps ended: the run status it leads to, why, at which step,
+// and whether production is to be rolled back (and who decided, when a person did).
+type ending struct {
+	status   RunStatus
+	reason   string
+	step     string
+	rollback bool
+	by       string
+}
+
+// rollbackRequest ends a resumed run as a person asked (`resume --rollback --reason R`):
+// the step the run stopped or waits at is answered with the request, and on_failure
+// rolls production back.
+func (r *Run) rollbackRequest() ending {
+	by, why := r.opts.Actor, r.opts.Rollback
+	at := r.prior.step
+	if at == "" { // the last session crashed: the first main step not done
+		for _, st := range r.pb.Steps {
+			if !r.report.Step(st.ID).Status.Done() {
+				at = st.ID
+				break
+			}
+		}
+	}
+	reason := fmt.Sprintf("rollback requested by %s: %s", by, why)
+	r.emit(&Event{Kind: "choice", Choice: &Choice{Step: at, Action: "rollback", By: by, At: r.clock.Now().UTC(), Reason: why}}, true)
+	status := RunFailed
+	if sr := r.report.Step(at); sr != nil && (sr.Status == StepWaiting || sr.Status == StepRejected) {
+		// The gate is answered: no.
+		status = RunRejected
+		if sr.Status == StepWaiting {
+			r.emit(&Event{Kind: "end", Step: at, Status: string(StepRejected), Error: reason}, true)
+			r.setStepVal(r.pb.Step(at), sr)
+		}
+	}
+	return ending{status: status, reason: reason, step: at, rollback: true, by: by}
+}
+
+// section runs a list of steps and says how it ended.
+//
+// A step's failure (or refusal) ends the section as its on_error policy says: stop (the
+// run stops, resumable), rollback (the run stops and production is rolled back), or warn
+// (recorded as a warning, the section goes on). On a terminal the operator is asked
+// first and may retry, skip (with a reason, recorded as a warning), stop or roll back.
 //
 // The on_failure steps (failure != nil and steps is the playbook's on_failure) are
 // independent: one that fails does not keep the others from running (the release issue
 // must still say why the release stopped); the first failure is returned at the end.
-func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string]any) (RunStatus, string, string) {
+func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string]any) ending {
 	independent := failure != nil && len(steps) > 0 && len(r.pb.OnFailure) > 0 && steps[0] == r.pb.OnFailure[0]
-	var firstErr, firstFailed string
+	var first ending
 	for _, st := range steps {
 		sr := r.report.Step(st.ID)
 		if sr.Status.Done() {
 			continue
 		}
 		if ctx.Err() != nil {
-			return RunCancelled, "interrupted", st.ID
+			return ending{status: RunCancelled, reason: "interrupted", step: st.ID}
 		}
 		status, errText := r.step(ctx, st, failure)
-		for status == StepFailed && !st.ContinueOnError && r.opts.Guide != nil && ctx.Err() == nil {
-			choice, err := r.opts.Guide(ctx, st.ID, errText)
+		for status == StepFailed && st.OnError != OnErrorWarn && r.opts.Guide != nil && ctx.Err() == nil {
+			choice, err := r.opts.Guide(ctx, GuideQuestion{Step: st.ID, Name: st.Name, Type: st.Type, Error: errText, Policy: st.OnError, Section: st.Section})
 			if err != nil {
 				break
 			}
@@ -379,40 +468,68 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 				status, errText = r.step(ctx, st, failure)
 				continue
 			case "skip":
-				r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepSkipped), Reason: "skipped by " + r.opts.Actor + ": " + choice.Reason}, true)
+				r.skip(st, r.opts.Actor, choice.Reason)
 				status = StepSkipped
 			case "stop":
 				r.setStepVal(st, r.report.Step(st.ID))
-				return RunFailed, "stopped by " + r.opts.Actor + " after: " + errText + "; resume with --retry or --skip", st.ID + stopMark
+				return ending{status: RunFailed, reason: "stopped by " + r.opts.Actor + " after: " + errText, step: st.ID, by: r.opts.Actor}
+			case "rollback":
+				r.setStepVal(st, r.report.Step(st.ID))
+				why := "rollback requested by " + r.opts.Actor + " after: " + errText
+				if choice.Reason != "" {
+					why = "rollback requested by " + r.opts.Actor + " (" + choice.Reason + ") after: " + errText
+				}
+				return ending{status: RunFailed, reason: why, step: st.ID, rollback: true, by: r.opts.Actor}
 			}
 			break
 		}
 		r.setStepVal(st, r.report.Step(st.ID))
 		switch status {
 		case StepSucceeded, StepSkipped:
-		case StepFailed:
-			if st.ContinueOnError {
+		case StepFailed, StepRejected:
+			if st.OnError == OnErrorWarn {
+				r.warn(st.ID, fmt.Sprintf("%s %s (on_error: warn, the release went on): %s", st.ID, status, errText))
 				continue
 			}
+			end := ending{status: RunFailed, reason: errText, step: st.ID, rollback: st.OnError == OnErrorRollback}
+			if status == StepRejected {
+				end.status = RunRejected
+			}
 			if independent {
-				if firstFailed == "" {
-					firstErr, firstFailed = errText, st.ID
+				if first.step == "" {
+					first = end
 				}
 				continue
 			}
-			return RunFailed, errText, st.ID
+			return end
 		case StepWaiting:
-			return RunWaiting, errText, st.ID
-		case StepRejected:
-			return RunRejected, errText, st.ID
+			return ending{status: RunWaiting, reason: errText, step: st.ID}
 		case StepCancelled:
-			return RunCancelled, errText, st.ID
+			return ending{status: RunCancelled, reason: errText, step: st.ID}
 		}
 	}
-	if firstFailed != "" {
-		return RunFailed, firstErr, firstFailed
+	if first.step != "" {
+		return first
 	}
-	return RunSucceeded, "", ""
+	return ending{status: RunSucceeded}
+}
+
+// skip marks a step skipped by a person, with the reason, and records it as a warning:
+// what the step would have done or checked was not done.
+func (r *Run) skip(st *StepDecl, by, reason string) {
+	r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepSkipped), Reason: "skipped by " + by + ": " + reason}, true)
+	what := st.ID
+	if st.Name != "" {
+		what = fmt.Sprintf("%s (%s)", st.ID, st.Name)
+	}
+	r.warn(st.ID, fmt.Sprintf("%s was skipped by %s, so it was not done: %s", what, by, reason))
+	r.setStepVal(st, r.report.Step(st.ID))
+}
+
+// warn records a warning in the journal, the report and (through the report) the
+// release issue.
+func (r *Run) warn(step, msg string) {
+	r.emit(&Event{Kind: "warning", Step: step, Reason: msg}, true)
 }
 
 func (r *Run) setStepVal(st *StepDecl, sr *StepReport) {
@@ -700,10 +817,6 @@ func runSafely(ctx context.Context, step Step, sc *StepContext) (outs Outputs, e
 }
 
 var errInterrupted = errors.New("interrupted")
-
-// stopMark tags the failed step of a run the operator stopped: no on_failure, no
-// finally, so nothing is undone and the run stays resumable.
-const stopMark = "\x00stop"
 
 // Interrupt returns a context cancelled with the cause the engine reads as an interrupt
 // (SIGINT/SIGTERM): running steps end cancelled, and the run can be resumed.

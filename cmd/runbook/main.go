@@ -23,8 +23,9 @@ const (
 	exitOK          = 0
 	exitFailed      = 1 // the run failed or was rolled back; a plan had errors
 	exitInvalid     = 2 // bad playbook, inputs or flags
-	exitWaiting     = 3 // the run waits for a person, or was rejected
+	exitWaiting     = 3 // the run waits for a person
 	exitLocked      = 4 // another run of the product holds the release lock
+	exitRejected    = 5 // a person refused the release (or asked for its rollback at a gate)
 	exitInterrupted = 130
 )
 
@@ -109,8 +110,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Long: `runbook turns a written release procedure into a playbook of typed steps, and
 validates, previews (plan), runs, resumes and reports it.
 
-Exit codes: 0 done; 1 run failed or rolled back; 2 invalid playbook, inputs or flags;
-3 waiting for a person, or rejected; 4 release lock held by another run; 130 interrupted.`,
+Exit codes: 0 done; 1 run failed, stopped or rolled back; 2 invalid playbook, inputs or
+flags, or preflight problems; 3 waiting for a person; 4 release lock held by another run;
+5 refused by a person; 130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

@@ -67,10 +67,20 @@ func (t *terminalPrompter) Ask(ctx context.Context, text string) (string, error)
 	return t.line(ctx, text)
 }
 
-// guide asks the operator what to do about a failed step.
-func (t *terminalPrompter) guide(ctx context.Context, step, errText string) (engine.GuideChoice, error) {
+// guide asks the operator what to do about a failed step, saying what the playbook's
+// policy for it is and what each answer means. An answer it does not know is said so.
+func (t *terminalPrompter) guide(ctx context.Context, q engine.GuideQuestion) (engine.GuideChoice, error) {
+	what := q.Step
+	if q.Name != "" {
+		what = fmt.Sprintf("%s (%s)", q.Step, q.Name)
+	}
+	policy := "the playbook says: stop, resumable"
+	if q.Policy == engine.OnErrorRollback {
+		policy = "the playbook says: roll production back"
+	}
+	question := fmt.Sprintf("Step %s failed: %s\n(%s)\nWhat now? [r]etry, [s]kip, roll [b]ack, s[t]op (resume later)", what, firstLineOf(q.Error), policy)
 	for {
-		s, err := t.line(ctx, fmt.Sprintf("Step %s failed: %s\nWhat now? [r]etry, [s]kip, roll [b]ack, s[t]op (resume later)", step, firstLineOf(errText)))
+		s, err := t.line(ctx, question)
 		if err != nil {
 			return engine.GuideChoice{}, err
 		}
@@ -78,18 +88,27 @@ func (t *terminalPrompter) guide(ctx context.Context, step, errText string) (eng
 		case "r", "retry":
 			return engine.GuideChoice{Action: "retry"}, nil
 		case "s", "skip":
-			reason, err := t.line(ctx, "Why skip it?")
+			reason, err := t.line(ctx, fmt.Sprintf("Skipping %s means it is not done, and the release goes on as if it were (recorded as a warning). Why skip it? (empty: go back)", what))
+			if err != nil || reason == "" {
+				if err != nil {
+					return engine.GuideChoice{}, err
+				}
+				continue
+			}
+			return engine.GuideChoice{Action: "skip", Reason: reason}, nil
+		case "b", "rollback", "roll back":
+			reason, err := t.line(ctx, "Roll the release back (the playbook's on_failure steps). Why? (empty: go back)")
 			if err != nil {
 				return engine.GuideChoice{}, err
 			}
 			if reason == "" {
-				reason = "(no reason given)"
+				continue
 			}
-			return engine.GuideChoice{Action: "skip", Reason: reason}, nil
-		case "b", "rollback", "roll back":
-			return engine.GuideChoice{Action: "rollback"}, nil
+			return engine.GuideChoice{Action: "rollback", Reason: reason}, nil
 		case "t", "stop":
 			return engine.GuideChoice{Action: "stop"}, nil
+		default:
+			question = fmt.Sprintf("%q is not an answer: type r (retry), s (skip), b (roll back) or t (stop).", s)
 		}
 	}
 }

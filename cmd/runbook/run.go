@@ -129,7 +129,7 @@ func (a *app) resumeCmd() *cobra.Command {
 	var retry, confirm, refuse []string
 	var skip []string
 	var reason, playbook, reportPath string
-	var nonInteractive, force bool
+	var nonInteractive, force, rollback bool
 	var sandbox string
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
@@ -141,7 +141,10 @@ again and finds what it already made. Choices are recorded in the report with wh
   --retry STEP              run a failed step again
   --skip STEP --reason WHY  mark a step skipped and go on
   --confirm STEP            answer yes to a waiting gate (a manual step)
-  --refuse STEP --reason    answer no: the run ends rejected`,
+  --refuse STEP --reason    answer no: the run ends rejected
+  --rollback --reason WHY   roll the release back now (a stopped, failed or waiting run):
+                            the step it stopped or waits at is answered with the request,
+                            and the playbook's on_failure steps revert production`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			state, err := a.backend()
@@ -167,8 +170,11 @@ again and finds what it already made. Choices are recorded in the report with wh
 			if err != nil {
 				return err
 			}
-			if (len(skip) > 0 || len(refuse) > 0) && reason == "" {
-				return exitWith(exitInvalid, errors.New("--skip and --refuse need --reason \"why\""))
+			if (len(skip) > 0 || len(refuse) > 0 || rollback) && reason == "" {
+				return exitWith(exitInvalid, errors.New("--skip, --refuse and --rollback need --reason \"why\""))
+			}
+			if rollback && len(retry)+len(skip)+len(confirm)+len(refuse) > 0 {
+				return exitWith(exitInvalid, errors.New("--rollback goes alone: it ends the release; drop --retry, --skip, --confirm and --refuse"))
 			}
 			actor := engine.CurrentActor()
 			opts := engine.Options{Command: "runbook " + strings.Join(os.Args[1:], " "), Retry: retry, Skip: map[string]string{}, Confirm: map[string]engine.Confirmation{}}
@@ -184,10 +190,23 @@ again and finds what it already made. Choices are recorded in the report with wh
 			}
 			switch prior.Status {
 			case engine.RunSucceeded:
-				return exitWith(exitInvalid, fmt.Errorf("run %s already succeeded; nothing to resume", prior.RunID))
+				if rollback {
+					return exitWith(exitInvalid, fmt.Errorf("run %s succeeded: the release is done, and a rollback now is a new release of the previous version", prior.RunID))
+				}
+				fmt.Fprintf(a.stdout, "run %s already succeeded; nothing to resume\n", prior.RunID)
+				return nil
+			case engine.RunRolledBack:
+				if rollback {
+					return exitWith(exitInvalid, fmt.Errorf("run %s was already rolled back", prior.RunID))
+				}
+			}
+			if rollback {
+				opts.Rollback = reason
+			}
+			switch prior.Status {
 			case engine.RunFailed, engine.RunRolledBack, engine.RunRejected:
-				if len(retry)+len(skip)+len(confirm)+len(refuse) == 0 && !force {
-					return exitWith(exitInvalid, fmt.Errorf("run %s ended %s at step %s (%s); say what to do: --retry %s, or --skip %s --reason \"...\"", prior.RunID, prior.Status, prior.FailedStep, prior.Reason, prior.FailedStep, prior.FailedStep))
+				if len(retry)+len(skip)+len(confirm)+len(refuse) == 0 && !force && !rollback {
+					return exitWith(exitInvalid, fmt.Errorf("run %s ended %s at step %s (%s); say what to do: --retry %s, --skip %s --reason \"...\", or --rollback --reason \"...\"", prior.RunID, prior.Status, prior.FailedStep, prior.Reason, prior.FailedStep, prior.FailedStep))
 				}
 			}
 			if sandbox != "" {
@@ -210,7 +229,8 @@ again and finds what it already made. Choices are recorded in the report with wh
 	cmd.Flags().StringArrayVar(&skip, "skip", nil, "mark this step skipped (needs --reason)")
 	cmd.Flags().StringArrayVar(&confirm, "confirm", nil, "answer yes to this waiting gate")
 	cmd.Flags().StringArrayVar(&refuse, "refuse", nil, "answer no to this waiting gate (needs --reason)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (for --skip and --refuse)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (for --skip, --refuse and --rollback)")
+	cmd.Flags().BoolVar(&rollback, "rollback", false, "roll the release back now (needs --reason)")
 	cmd.Flags().StringVar(&playbook, "playbook", "", "the playbook file, when it is no longer where the run found it")
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
 	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
@@ -315,14 +335,14 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	case engine.RunWaiting:
 		return exitWith(exitWaiting, fmt.Errorf("%s\n  continue with: runbook resume %s", summary, rep.RunID))
 	case engine.RunRejected:
-		return exitWith(exitWaiting, errors.New(summary))
+		return exitWith(exitRejected, fmt.Errorf("%s\n  a person refused the release; nothing more runs in this run", summary))
 	case engine.RunCancelled:
 		return exitWith(exitInterrupted, fmt.Errorf("%s\n  continue with: runbook resume %s", summary, rep.RunID))
 	}
 	if rep.Status == engine.RunRolledBack {
 		return exitWith(exitFailed, fmt.Errorf("%s\n  the release was reverted; after fixing the cause, start a new run", summary))
 	}
-	return exitWith(exitFailed, fmt.Errorf("%s\n  after fixing the cause: runbook resume %s --retry %s", summary, rep.RunID, rep.FailedStep))
+	return exitWith(exitFailed, fmt.Errorf("%s\n  after fixing the cause: runbook resume %s --retry %s\n  or roll it back: runbook resume %s --rollback --reason \"...\"", summary, rep.RunID, rep.FailedStep, rep.RunID))
 }
 
 func isTerminal(x any) bool {

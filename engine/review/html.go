@@ -55,6 +55,15 @@ footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
 <p class="meta">Run by <strong>{{.Actor}}</strong>, started {{.Started}}{{if .Finished}}, finished {{.Finished}} ({{.Duration}}){{end}}. {{.StepCounts}}.</p>
 {{if .Inputs}}<p class="meta">Inputs: {{range .Inputs}}<code>{{.Key}}={{.Value}}</code> {{end}}· playbook <code>{{.Playbook}}</code> · plan hash <code>{{.PlanHash}}</code></p>{{end}}
 </header>
+{{if .Warnings}}
+<section class="warn">
+<h2>Warnings to act on</h2>
+<p>The release went on without these ({{len .Warnings}}):</p>
+<ul>
+{{range .Warnings}}<li><code>{{.Step}}</code> {{.At}}: {{.Message}}</li>
+{{end}}</ul>
+</section>
+{{end}}
 {{if gt (len .Sessions) 1}}
 <section>
 <h2>Sessions</h2>

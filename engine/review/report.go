@@ -34,6 +34,7 @@ type view struct {
 	Steps      []stepView
 	Links      []linkView
 	Choices    []choiceView
+	Warnings   []warningView
 	Failures   []failureView
 	Generated  string
 	StepCounts string // "7 steps: 6 succeeded, 1 skipped"
@@ -74,6 +75,11 @@ type linkView struct {
 
 type choiceView struct {
 	Step, Action, By, At, Reason string
+}
+
+// warningView is a warning to act on: the release went on without what the step did.
+type warningView struct {
+	Step, At, Message string
 }
 
 type failureView struct {
@@ -331,6 +337,10 @@ func newView(r *engine.Report) *view {
 		at := c.At
 		v.Choices = append(v.Choices, choiceView{Step: c.Step, Action: c.Action, By: c.By, At: fmtTime(&at), Reason: c.Reason})
 	}
+	for _, w := range r.Warnings {
+		at := w.At
+		v.Warnings = append(v.Warnings, warningView{Step: w.Step, At: fmtTime(&at), Message: w.Message})
+	}
 	return v
 }
 
@@ -394,6 +404,14 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 			parts[i] = mdCode(in.Key + "=" + in.Value)
 		}
 		fmt.Fprintf(&b, "Inputs: %s · playbook %s · plan hash %s\n\n", strings.Join(parts, " "), mdCode(v.Playbook), mdCode(v.PlanHash))
+	}
+
+	if len(v.Warnings) > 0 {
+		fmt.Fprintf(&b, "### Warnings to act on\n\nThe release went on without these (%d):\n\n", len(v.Warnings))
+		for _, w := range v.Warnings {
+			fmt.Fprintf(&b, "- %s %s: %s\n", mdCode(w.Step), w.At, mdText(w.Message))
+		}
+		b.WriteString("\n")
 	}
 
 	if len(v.Sessions) > 1 {

@@ -282,7 +282,12 @@ func TestReportRejectedAndSkipped(t *testing.T) {
 		"it ran in 3 sessions",
 		"| `deploy` | skip | carol | 2026-11-26 17:00:00 UTC | deployed by hand after the Jenkins outage |",
 		"skipped: skipped by carol: deployed by hand after the Jenkins outage",
+		// A skip is a warning the release issue shows above everything else.
+		"### Warnings to act on",
+		"- `deploy` 2026-11-26 17:00:00 UTC: deploy was skipped by carol, so it was not done: deployed by hand after the Jenkins outage",
 	)
+	_, html = render(t, rep)
+	mustContain(t, "html", html, "<h2>Warnings to act on</h2>", "<li><code>deploy</code> 2026-11-26 17:00:00 UTC: deploy was skipped by carol, so it was not done: deployed by hand after the Jenkins outage</li>")
 }
 
 func TestReportWaiting(t *testing.T) {
