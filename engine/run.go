@@ -953,6 +953,7 @@ func PlanHash(pb *Playbook, inputs map[string]any) string {
 		ID      string  `json:"id"`
 		Type    string  `json:"type"`
 		When    string  `json:"when,omitempty"`
+		OnError string  `json:"on_error"`
 		Foreach any     `json:"foreach,omitempty"`
 		With    any     `json:"with,omitempty"`
 		Params  any     `json:"params,omitempty"`
@@ -967,7 +968,7 @@ func PlanHash(pb *Playbook, inputs map[string]any) string {
 		doc.Vars[v.Name] = sourceOf(v.Value)
 	}
 	for _, st := range pb.AllSteps() {
-		d := stepDoc{Section: st.Section, ID: st.ID, Type: st.Type, With: sourceOf(st.With), Foreach: sourceOf(st.Foreach)}
+		d := stepDoc{Section: st.Section, ID: st.ID, Type: st.Type, OnError: string(st.OnError), With: sourceOf(st.With), Foreach: sourceOf(st.Foreach)}
 		if st.Fragment != nil {
 			ps := map[string]any{}
 			for _, e := range st.Fragment.Params {
