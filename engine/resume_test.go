@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -311,5 +312,37 @@ func TestStepOfDecodedReport(t *testing.T) {
 	}
 	if back.Step("nope") != nil {
 		t.Error("a step that is not in the report was found")
+	}
+}
+
+// TestRunExistsFromItsFirstEvent: a run killed before its first event leaves no journal
+// (so no run to list or resume); from the first event on, the journal is complete and a
+// resumed run reads it back.
+func TestRunExistsFromItsFirstEvent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "runs", "demo-1")
+	store, err := engine.OpenFileStore(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close() // killed before the first event
+	if _, _, err := engine.ReadJournal(dir); err == nil {
+		t.Fatal("a run that recorded nothing reads as a run")
+	}
+	store, err = engine.OpenFileStore(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, in := load(t, resumePlaybook)
+	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	back, evs, err := engine.ReadJournal(dir)
+	if err != nil || back.RunID != rep.RunID || len(evs) < 3 {
+		t.Fatalf("journal read back: %v, run %q, %d events", err, back.RunID, len(evs))
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.starting")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

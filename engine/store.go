@@ -34,16 +34,52 @@ type FileStore struct {
 	w          *bufio.Writer
 }
 
-// OpenFileStore opens (creating if needed) a run directory.
+// OpenFileStore opens a run directory. A new run's directory appears only with its first
+// event (see create): a run killed before it recorded anything leaves no run behind.
 func OpenFileStore(dir, reportPath string) (*FileStore, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+	s := &FileStore{Dir: dir, ReportPath: reportPath}
+	f, err := os.OpenFile(filepath.Join(dir, "journal.jsonl"), os.O_RDWR|os.O_APPEND, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "journal.jsonl"), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &FileStore{Dir: dir, ReportPath: reportPath, journal: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+	s.journal, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	return s, nil
+}
+
+// create makes the run's journal with its first event in it, durably and at once: it is
+// written and synced under a temporary name, then renamed. Until then the directory holds
+// no journal, and every command treats it as no run at all.
+func (s *FileStore) create(first []byte) error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(s.Dir, "journal.jsonl")
+	tmp := path + ".starting"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(first)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(s.Dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	s.journal, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	return nil
 }
 
 // Append implements Store.
@@ -54,6 +90,9 @@ func (s *FileStore) Append(ev *Event, sync bool) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.journal == nil {
+		return s.create(append(b, '\n'))
+	}
 	s.w.Write(b)
 	s.w.WriteByte('\n')
 	if !sync {
@@ -83,8 +122,11 @@ func (s *FileStore) WriteReport(doc []byte) error {
 func (s *FileStore) Events() ([]*Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.journal == nil {
+		return nil, nil
+	}
 	s.w.Flush()
-	b, err := os.ReadFile(s.journal.Name())
+	b, err := os.ReadFile(filepath.Join(s.Dir, "journal.jsonl"))
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +158,9 @@ func decodeEvents(b []byte) ([]*Event, error) {
 func (s *FileStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.journal == nil {
+		return nil
+	}
 	s.w.Flush()
 	s.journal.Sync()
 	return s.journal.Close()

@@ -296,6 +296,9 @@ func findRunDir(stateDir, arg string) (string, error) {
 	}
 	dir := filepath.Join(stateDir, "runs", arg)
 	if _, err := os.Stat(filepath.Join(dir, "journal.jsonl")); err != nil {
+		if _, derr := os.Stat(dir); derr == nil {
+			return "", fmt.Errorf("run %s was stopped before it recorded anything: it never started, and nothing was changed; start a new run", arg)
+		}
 		return "", fmt.Errorf("no run %q in %s (give a run id, a run directory or a report path; --state-dir says where runs are kept)", arg, stateDir)
 	}
 	return dir, nil

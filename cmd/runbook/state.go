@@ -97,7 +97,7 @@ func (b fileBackend) runs(_ context.Context, product string) ([]*engine.Report, 
 		// The journal is the truth (report.json lags it by up to a moment, and a run
 		// killed at its start may have none).
 		rep, _, err := engine.ReadJournal(filepath.Join(b.dir, "runs", e.Name()))
-		if err != nil || (product != "" && rep.Product != product) {
+		if err != nil || rep.RunID == "" || (product != "" && rep.Product != product) {
 			continue
 		}
 		out = append(out, rep)
