@@ -45,6 +45,7 @@ type StepContext struct {
 
 	// unknown holds the parameters whose value is known only after earlier steps run.
 	unknown map[string]bool
+	memo    *preflightMemo
 	mu      sync.Mutex
 }
 
