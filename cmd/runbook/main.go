@@ -124,7 +124,7 @@ flags, or preflight problems; 3 waiting for a person; 4 release lock held by ano
 	root.PersistentFlags().BoolVar(&takeOver, "take-over", false, "take the product's release lock from an unfinished run")
 	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("RUNBOOK_STATE_DIR", ".runbook"), "where runs keep their journal and report ($RUNBOOK_STATE_DIR)")
 	root.PersistentFlags().StringVar(&a.state, "state", os.Getenv("RUNBOOK_STATE"), "keep runs and the release lock in a Kubernetes namespace shared by every machine: kubernetes://CONTEXT/NAMESPACE ($RUNBOOK_STATE; default: --state-dir)")
-	root.AddCommand(a.validateCmd(), a.planCmd(), a.runCmd(), a.resumeCmd(), a.stepsCmd(), a.schemaCmd(), a.versionCmd(), a.reportCmd(), a.commentCmd(), a.sandboxCmd(), a.runsCmd())
+	root.AddCommand(a.validateCmd(), a.planCmd(), a.preflightCmd(), a.runCmd(), a.resumeCmd(), a.stepsCmd(), a.schemaCmd(), a.versionCmd(), a.reportCmd(), a.commentCmd(), a.sandboxCmd(), a.runsCmd())
 	return root
 }
 

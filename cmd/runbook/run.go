@@ -94,6 +94,11 @@ func (a *app) runCmd() *cobra.Command {
 					return exitWith(exitInvalid, err)
 				}
 			}
+			// Before the lock and before anything is recorded: a run that cannot do its
+			// work does not start.
+			if err := a.preflight(cmd.Context(), pb, opts); err != nil {
+				return err
+			}
 			opts.RunID = engine.NewRunID(pb.Product, time.Now())
 			state, err := a.backend()
 			if err != nil {

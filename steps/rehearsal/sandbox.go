@@ -37,9 +37,12 @@ type ConnectionsFile struct {
 
 // FileConnection is one connection of the sandbox.
 type FileConnection struct {
-	Type     string            `json:"type"`
-	URL      string            `json:"url,omitempty"`
-	Token    string            `json:"token,omitempty"` // a throwaway sandbox credential
+	Type  string `json:"type"`
+	URL   string `json:"url,omitempty"`
+	Token string `json:"token,omitempty"` // a throwaway sandbox credential
+	// TokenEnv, when set (by hand), makes the run read the secret from this environment
+	// variable instead of Token, as a real run does: to practise wrong or missing secrets.
+	TokenEnv string            `json:"token_env,omitempty"`
 	Settings map[string]string `json:"settings,omitempty"`
 }
 
@@ -183,6 +186,9 @@ func LoadConnections(path string) (func(*engine.ConnectionDecl) (*engine.Connect
 			c.URL = fc.URL
 		}
 		c.Token = fc.Token
+		if fc.TokenEnv != "" {
+			c.Token, c.TokenEnv = "", fc.TokenEnv
+		}
 		for k, v := range fc.Settings {
 			c.Settings[k] = v
 		}
