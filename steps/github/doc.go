@@ -68,6 +68,14 @@
 // would defeat the injectable clock that lets tests and rehearsals wait hours in
 // microseconds.
 //
+// Preflight: every step type implements engine.Preflighter. With GETs only, it checks
+// that the connection's secret is there, that GitHub accepts it (GET /user, or GET
+// /installation/repositories for a GitHub App installation token) and that the token may
+// do what the step does in its repository (GET /repos/{owner}/{repo}: the permissions
+// object, and X-OAuth-Scopes for classic tokens). Read-only steps need pull; comments
+// need pull; editing the release issue needs triage; tags, commits, releases, milestones
+// and labelled new issues need push (preflight.go lists the rule per step type).
+//
 // Conditional requests: the client's transport remembers each GET's ETag and body and
 // sends If-None-Match; a 304 (free of rate limit) is served from that memory as a 200
 // marked X-From-Cache. Measured against the simulator, an approval wait of 1,000 polls

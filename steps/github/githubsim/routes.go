@@ -15,7 +15,7 @@ import (
 )
 
 // route answers one request; it runs with s.mu held.
-func (s *Server) route(r *http.Request, p string, body []byte, hdr http.Header) (int, []byte) {
+func (s *Server) route(r *http.Request, p, tok string, body []byte, hdr http.Header) (int, []byte) {
 	var segs []string
 	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
 		u, err := url.PathUnescape(seg)
@@ -24,7 +24,7 @@ func (s *Server) route(r *http.Request, p string, body []byte, hdr http.Header) 
 		}
 		segs = append(segs, u)
 	}
-	ctx := &reqCtx{s: s, r: r, body: body, hdr: hdr, base: "http://" + r.Host + "/"}
+	ctx := &reqCtx{s: s, r: r, tok: tok, body: body, hdr: hdr, base: "http://" + r.Host + "/"}
 	status, v, herr := s.dispatch(ctx, r.Method, segs)
 	if herr != nil {
 		return jsonErr(herr)
@@ -41,7 +41,10 @@ type reqCtx struct {
 	body []byte
 	hdr  http.Header
 	base string
+	tok  string // the caller's token
 	repo *repo
+	// level is what the caller may do in repo (see access).
+	level string
 }
 
 func (c *reqCtx) decode(v any) *httpErr {
@@ -56,6 +59,12 @@ func (s *Server) dispatch(c *reqCtx, m string, segs []string) (int, any, *httpEr
 		rate := map[string]any{"limit": s.limit, "remaining": s.remaining, "reset": s.reset.Unix(), "used": s.limit - s.remaining}
 		return 200, map[string]any{"resources": map[string]any{"core": rate}, "rate": rate}, nil
 	}
+	if len(segs) == 1 && segs[0] == "user" && m == "GET" {
+		return s.userJSON(c)
+	}
+	if len(segs) == 2 && segs[0] == "installation" && segs[1] == "repositories" && m == "GET" {
+		return s.installationRepos(c)
+	}
 	if len(segs) < 3 || segs[0] != "repos" {
 		return 0, nil, notFound()
 	}
@@ -65,6 +74,9 @@ func (s *Server) dispatch(c *reqCtx, m string, segs []string) (int, any, *httpEr
 	}
 	c.repo = rp
 	rest := segs[3:]
+	if e := s.access(c, m, rest); e != nil {
+		return 0, nil, e
+	}
 	if len(rest) == 0 {
 		if m == "GET" {
 			return 200, s.repoJSON(c), nil
@@ -108,6 +120,8 @@ func (s *Server) repoJSON(c *reqCtx) *github.Repository {
 		ID: github.Int64(c.repo.id), Name: github.String(name), FullName: github.String(c.repo.full),
 		Owner: &github.User{Login: github.String(owner)}, DefaultBranch: github.String(c.repo.defaultBranch),
 		HTMLURL: github.String(s.htmlBase() + c.repo.full), URL: github.String(c.base + "repos/" + c.repo.full),
+		Private: github.Bool(c.repo.private), Visibility: github.String(map[bool]string{false: "public", true: "private"}[c.repo.private]),
+		Permissions: permissionsJSON(c.level),
 	}
 }
 
@@ -549,11 +563,15 @@ func (s *Server) issuesRoute(c *reqCtx, m string, rest []string) (int, any, *htt
 		if req.Body != nil {
 			it.body = *req.Body
 		}
-		if req.Labels != nil {
-			it.labels = *req.Labels
-		}
-		if e := s.setMilestone(rp, it, req.Milestone); e != nil {
-			return 0, nil, e
+		// Only users with push access can set labels and the milestone of a new issue;
+		// GitHub silently drops them for the others.
+		if rank(c.level) >= rank("push") {
+			if req.Labels != nil {
+				it.labels = *req.Labels
+			}
+			if e := s.setMilestone(rp, it, req.Milestone); e != nil {
+				return 0, nil, e
+			}
 		}
 		rp.issues = append(rp.issues, it)
 		c.hdr.Set("Location", fmt.Sprintf("%srepos/%s/issues/%d", c.base, rp.full, it.number))
@@ -812,10 +830,15 @@ func (s *Server) releasesRoute(c *reqCtx, m string, rest []string) (int, any, *h
 		}
 		s.emit(Event{Kind: "release_published", Repo: rp.full, Title: rl.tag})
 	}
+	// Only users with push access see draft releases.
+	seesDrafts := rank(c.level) >= rank("push")
 	switch {
 	case len(rest) == 0 && m == "GET":
 		var list []*github.RepositoryRelease
 		for i := len(rp.releases) - 1; i >= 0; i-- {
+			if rp.releases[i].draft && !seesDrafts {
+				continue
+			}
 			list = append(list, s.releaseJSON(c, rp.releases[i]))
 		}
 		page, e := paginate(c, list)
@@ -867,7 +890,7 @@ func (s *Server) releasesRoute(c *reqCtx, m string, rest []string) (int, any, *h
 				rl = r
 			}
 		}
-		if rl == nil {
+		if rl == nil || (rl.draft && !seesDrafts) {
 			return 0, nil, notFound()
 		}
 		if m == "GET" {

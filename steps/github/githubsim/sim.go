@@ -13,7 +13,10 @@
 //
 // Tests seed it (CreateRepo, AddIssue, AddMilestone, Commit), act as people (Comment,
 // EditComment, TickCheckbox, AutoRespond), inject faults (Inject) and count what the
-// client did (Requests, WriteCount, Count). It listens on 127.0.0.1 only.
+// client did (Requests, WriteCount, Count). GET /user names the token's user, and GET
+// /repos/{owner}/{repo} shows what the token may do: admin everywhere unless narrowed
+// (SetPermission, SetScopes, SetInstallationToken, SetPrivate, RevokeToken), and writes
+// beyond that are refused as GitHub refuses them. It listens on 127.0.0.1 only.
 package githubsim
 
 import (
@@ -82,6 +85,8 @@ type Server struct {
 	responder func(Event)
 	hooks     []func(r *http.Request)
 	events    []Event
+	tokens    map[string]*tokenInfo // tokens narrowed by SetPermission and the like
+	revoked   map[string]bool
 }
 
 // Request is one request the server answered.
@@ -371,21 +376,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.refillLocked()
 	auth := r.Header.Get("Authorization")
-	tok := strings.TrimPrefix(strings.TrimPrefix(auth, "Bearer "), "token ")
+	tok := bearer(r)
 	var status int
 	var out []byte
 	hdr := http.Header{}
+	if ti := s.tokens[tok]; ti != nil && ti.classic && s.acceptedLocked(tok) {
+		hdr.Set("X-OAuth-Scopes", strings.Join(ti.scopes, ", "))
+	}
 	switch {
 	case auth == "":
 		status, out = jsonErr(errf(401, "Requires authentication"))
-	case s.token != "" && tok != s.token:
+	case !s.acceptedLocked(tok):
 		status, out = jsonErr(errf(401, "Bad credentials"))
 	case s.remaining <= 0 && p != "/rate_limit":
 		e := errf(403, "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.")
 		e.body.DocumentationURL = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
 		status, out = jsonErr(e)
 	default:
-		status, out = s.route(r, p, body, hdr)
+		status, out = s.route(r, p, tok, body, hdr)
 	}
 	cost := 0
 	if status >= 200 && status < 300 && r.Method == http.MethodGet {

@@ -71,6 +71,7 @@ type release struct {
 type repo struct {
 	full          string
 	id            int64
+	private       bool
 	defaultBranch string
 	commits       map[string]*commit
 	refs          map[string]string // "refs/heads/main" -> sha
