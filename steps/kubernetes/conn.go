@@ -69,11 +69,7 @@ func RESTConfig(conn *engine.Connection) (*rest.Config, string, error) {
 		}
 		cfg, where = c, "in-cluster service account"
 	} else {
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		if p := conn.Setting("kubeconfig", ""); p != "" {
-			rules.ExplicitPath = expandHome(p)
-		}
-		overrides := &clientcmd.ConfigOverrides{CurrentContext: conn.Setting("context", "")}
+		rules, overrides := kubeconfigRules(conn)
 		c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 		if err != nil {
 			return nil, "", fmt.Errorf("kubernetes: connection %q: cannot load kubeconfig %s (context %q): %v: check the connection's kubeconfig and context settings (e.g. gcloud container clusters get-credentials)",
@@ -87,6 +83,15 @@ func RESTConfig(conn *engine.Connection) (*rest.Config, string, error) {
 		cfg.QPS, cfg.Burst = 20, 40
 	}
 	return cfg, fmt.Sprintf("%s at %s", where, cfg.Host), nil
+}
+
+// kubeconfigRules say which kubeconfig file and context a connection uses.
+func kubeconfigRules(conn *engine.Connection) (*clientcmd.ClientConfigLoadingRules, *clientcmd.ConfigOverrides) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if p := conn.Setting("kubeconfig", ""); p != "" {
+		rules.ExplicitPath = expandHome(p)
+	}
+	return rules, &clientcmd.ConfigOverrides{CurrentContext: conn.Setting("context", "")}
 }
 
 func expandHome(p string) string {
@@ -117,7 +122,8 @@ func apiError(err error, what, where string) error {
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("kubernetes: 401 Unauthorized on %s (%s): check the credentials of the kubeconfig context (refresh them, e.g. gcloud container clusters get-credentials)", what, where)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("kubernetes: 403 Forbidden on %s (%s): %s: check the RBAC role of the account", what, where, apierrors.ReasonForError(err))
+		// the server's message names the user and the refused verb; its reason says only "Forbidden"
+		return fmt.Errorf("kubernetes: 403 Forbidden on %s (%s): %v: check the RBAC role of the account", what, where, err)
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("kubernetes: %s: not found (%s): check the name and the namespace (CVS uses cvs-v2 on staging and cvs on production)", what, where)
 	case apierrors.IsTooManyRequests(err):

@@ -77,6 +77,30 @@
 // Complete, or fails with the Failed condition's reason and message. Outputs: job_name,
 // duration (completionTime - startTime).
 //
+// # Preflight
+//
+// Every step type implements engine.Preflighter: before a run starts, and changing nothing,
+// it checks (each once per connection and question, shared by the steps through sc.Once)
+// that the connection's kubeconfig loads, its context exists and the API server answers
+// (GET /version), then asks with a SelfSubjectAccessReview (`kubectl auth can-i`) for every
+// request the step will make in its namespace. Each refusal is its own error: connection
+// "production" (context production-cluster): may not patch deployments.apps in namespace
+// cvs (needed by kubernetes.rollback); grant it in the Role bound to this user. A request for
+// one named object that is refused namespace-wide is asked again for each object the step
+// names, since a Role may grant it by resourceNames. A namespace known only after earlier
+// steps leaves only the context checked; unknown workload names count as "some of that kind".
+// The needs, declared in preflight.go (needs), are:
+//
+//	kubernetes.verify      deployments.apps get, watch; replicasets.apps list  (Deployments named or selected)
+//	                       statefulsets.apps get, watch; controllerrevisions.apps get  (StatefulSets named or selected)
+//	                       deployments.apps list, statefulsets.apps list  (with a selector); pods list
+//	kubernetes.snapshot    as verify, but watch only with expect (it waits only then)
+//	kubernetes.rollback    deployments.apps get, watch, patch; replicasets.apps list  (kind deployment)
+//	                       statefulsets.apps get, watch, patch; controllerrevisions.apps list, get  (kind statefulset)
+//	kubernetes.backup_job  cronjobs.batch get; jobs.batch get, create, watch
+//
+// The backup job reads no pods: it follows the Job's conditions only.
+//
 // # Errors
 //
 // 401 and 403 name the kubeconfig context and what to check; 404 names the namespace; 429 is

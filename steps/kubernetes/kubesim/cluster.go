@@ -66,6 +66,9 @@ type Cluster struct {
 	faults  []*fault
 	slow    []*fault // delays, in real time, for n requests
 	watches []watch.Interface
+	// simulated RBAC and reachability (access.go)
+	denied, allowed []accessRule
+	unreachable     bool
 
 	nudge  chan struct{}
 	cancel context.CancelFunc
@@ -134,11 +137,13 @@ func New(opts ...Option) *Cluster {
 	}
 	c.tracker = c.cs.Tracker()
 	api := &apiTracker{ObjectTracker: c.tracker, c: c}
-	// Reactors run newest first: faults, then auto-create, then the status subresource, then
-	// API-server semantics (generation, uid, status preserved) over the fake's store.
+	// Reactors run newest first: reachability, faults and RBAC, then access reviews, then
+	// auto-create, then the status subresource, then API-server semantics (generation, uid,
+	// status preserved) over the fake's store.
 	c.cs.PrependReactor("*", "*", k8stesting.ObjectReaction(api))
 	c.cs.PrependReactor("update", "*", c.updateStatusReactor)
 	c.cs.PrependReactor("get", "*", c.autoCreateReactor)
+	c.cs.PrependReactor("create", "selfsubjectaccessreviews", c.accessReviewReactor)
 	c.cs.PrependReactor("*", "*", c.faultReactor)
 	c.cs.PrependWatchReactor("*", c.watchReactor)
 
@@ -187,13 +192,17 @@ func (c *Cluster) Now() time.Time {
 func (c *Cluster) Actions() []k8stesting.Action { return c.cs.Actions() }
 
 // Writes counts the create, update, patch and delete requests made through the clientset,
-// optionally only those on the given resource ("deployments", "jobs").
+// optionally only those on the given resource ("deployments", "jobs"). Access reviews are
+// not writes: creating one only asks the server.
 func (c *Cluster) Writes(resource ...string) int {
 	n := 0
 	for _, a := range c.cs.Actions() {
 		switch a.GetVerb() {
 		case "create", "update", "patch", "delete":
 		default:
+			continue
+		}
+		if isReview(a) {
 			continue
 		}
 		if len(resource) > 0 && a.GetResource().Resource != resource[0] {
@@ -254,6 +263,9 @@ func take(list []*fault, a k8stesting.Action) *fault {
 }
 
 func (c *Cluster) injected(a k8stesting.Action) error {
+	if c.isUnreachable() {
+		return errUnreachable(a)
+	}
 	c.faultMu.Lock()
 	slow := take(c.slow, a)
 	f := take(c.faults, a)
@@ -264,7 +276,7 @@ func (c *Cluster) injected(a k8stesting.Action) error {
 	if f != nil {
 		return f.err
 	}
-	return nil
+	return c.forbidden(a)
 }
 
 func (c *Cluster) faultReactor(a k8stesting.Action) (bool, runtime.Object, error) {

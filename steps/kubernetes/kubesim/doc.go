@@ -52,10 +52,21 @@
 //	(*Cluster).FailNext(verb, resource string, n int, err error)        // e.g. apierrors.NewServiceUnavailable
 //	(*Cluster).SlowNext(verb, resource string, n int, d time.Duration)
 //	(*Cluster).DropWatches() int                  // cut every open watch
+//	(*Cluster).Deny(ns, verb, group, resource string)                  // simulated RBAC; "*" matches all
+//	(*Cluster).Allow(ns, verb, group, resource string, names ...string) // wins over Deny; names: resourceNames
+//	(*Cluster).SetUnreachable(on bool)            // every request fails: connection refused
 //	(*Cluster).FailJobsFrom(ns, cronJob, reason, message string)
 //	(*Cluster).Actions() / Writes(resource...)    // every request made through the clientset
 //	(*Cluster).Now() time.Time                    // simulated time
 //	(*Cluster).Close()
+//
+// Access: the cluster answers authorization.k8s.io/v1 SelfSubjectAccessReviews as an API
+// server with RBAC does (status.allowed; a refusal carries status.reason; nothing is stored,
+// and Writes does not count them). Everything is allowed unless Deny refuses it and no Allow
+// grants it back; a refused request fails with 403 Forbidden in the API server's words
+// (User "kubesim" cannot patch resource "deployments" in API group "apps" in the namespace
+// "cvs"). A list or watch with fieldSelector metadata.name=X counts as naming X, as RBAC
+// does. Discovery (/version) and reviews are always allowed.
 //
 // Auto-create: WithAutoCreate(image) makes a Get of an unknown Deployment, StatefulSet or
 // CronJob create it, rolled out, with the image the function chooses, so a rehearsal of any

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -31,6 +32,10 @@ const maxBody = 3 << 20 // the API server's default request size limit
 var deleteOptionsKind = metav1.SchemeGroupVersion.WithKind("DeleteOptions")
 
 func (s *Server) serveResource(r *request) {
+	if r.res.review {
+		s.serveReview(r)
+		return
+	}
 	cl := r.res.client(s.cs, r.ns)
 	gr := r.res.gvr.GroupResource()
 	switch {
@@ -499,4 +504,23 @@ func namespace(name string) *corev1.Namespace {
 		Spec:       corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
 		Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
 	}
+}
+
+// serveReview answers POST .../selfsubjectaccessreviews with the clientset's answer (kubesim:
+// its Deny and Allow rules) and 201, as the API server does; a review has no name and is
+// not stored, so it has no other verb.
+func (s *Server) serveReview(r *request) {
+	if r.Method != http.MethodPost || r.name != "" || r.watch {
+		r.verb = "unsupported"
+		s.writeError(r, apierrors.NewMethodNotSupported(r.res.gvr.GroupResource(), r.Method))
+		return
+	}
+	r.verb = "create"
+	var o metav1.CreateOptions
+	obj, ok := s.body(r)
+	if !ok || !s.params(r, &o) {
+		return
+	}
+	out, err := orNil(s.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(r.Context(), obj.(*authorizationv1.SelfSubjectAccessReview), o))
+	s.reply(r, http.StatusCreated, out, err)
 }

@@ -10,12 +10,14 @@
 // Objects are encoded with client-go's scheme (apiVersion and kind set); bodies are decoded
 // as JSON, YAML or protobuf (client-go's typed clients send protobuf); responses are JSON.
 //
-// Served (all verbs: get, list, watch, create, update, patch, delete, deletecollection):
+// Served (all verbs: get, list, watch, create, update, patch, delete, deletecollection,
+// except where said):
 //
 //	apps/v1   deployments, statefulsets, replicasets, controllerrevisions (+ /status)
 //	batch/v1  jobs, cronjobs (+ /status)
 //	v1        pods (+ /status), namespaces, configmaps
 //	coordination.k8s.io/v1  leases (configmaps and leases hold kubestate's run state and lock)
+//	authorization.k8s.io/v1 selfsubjectaccessreviews (create only: answered by the clientset, 201, not stored)
 //	/api, /apis, /apis/{group}, /apis/{group}/{version}, /version, /healthz
 //
 // Wire behaviour:

@@ -19,6 +19,7 @@ import (
 	"github.com/cessda/runbook/steps/kubernetes/kubesim"
 	"github.com/cessda/runbook/steps/kubernetes/kubesim/kubeapi"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -643,5 +644,62 @@ func TestPodsThroughAPI(t *testing.T) {
 		case <-timeout:
 			t.Fatal("no pod of the new image was watched")
 		}
+	}
+}
+
+// Access reviews cross the wire (201, answered by the cluster's Deny and Allow rules, stored
+// nowhere), a refused request is a 403 Status, and discovery lists the review resource.
+func TestAccessReviewsThroughAPI(t *testing.T) {
+	c, srv, _ := served(t)
+	c.AddDeployment("cvs", "web", "reg.example/web:1", 1)
+	c.Deny("cvs", "patch", "apps", "deployments")
+	cs := remote(t, srv, "production-cluster")
+	ctx := context.Background()
+	ask := func(verb string) authorizationv1.SubjectAccessReviewStatus {
+		t.Helper()
+		r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: "cvs", Verb: verb, Group: "apps", Resource: "deployments"}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	if st := ask("get"); !st.Allowed {
+		t.Fatalf("get: %+v", st)
+	}
+	if st := ask("patch"); st.Allowed || !strings.Contains(st.Reason, "Deny") {
+		t.Fatalf("patch: %+v", st)
+	}
+	if n := count(srv, "create", "selfsubjectaccessreviews"); n != 2 {
+		t.Fatalf("%d review requests logged", n)
+	}
+	for _, r := range srv.Requests() {
+		if strings.Contains(r.Path, "selfsubjectaccessreviews") && r.Code != http.StatusCreated {
+			t.Fatalf("review answered %d", r.Code)
+		}
+	}
+	_, err := cs.AppsV1().Deployments("cvs").Patch(ctx, "web", types.MergePatchType, []byte(`{}`), metav1.PatchOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `cannot patch resource "deployments" in API group "apps" in the namespace "cvs"`) {
+		t.Fatalf("patch: %v", err)
+	}
+	if _, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{}, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
+		t.Fatalf("empty review: %v", err)
+	}
+	_, lists, err := cs.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verbs []string
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			if l.GroupVersion == "authorization.k8s.io/v1" && r.Name == "selfsubjectaccessreviews" {
+				verbs = r.Verbs
+			}
+		}
+	}
+	if len(verbs) != 1 || verbs[0] != "create" {
+		t.Fatalf("discovery: selfsubjectaccessreviews verbs %v", verbs)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -139,6 +140,7 @@ type resource struct {
 	namespaced bool
 	shortNames []string
 	status     bool // has a status subresource
+	review     bool // an access review: create only, answered and not stored (client is nil)
 	newObj     func() runtime.Object
 	client     func(cs kubernetes.Interface, ns string) ops
 }
@@ -184,6 +186,9 @@ var resources = []*resource{
 	{gvr: batchv1.SchemeGroupVersion.WithResource("jobs"), kind: "Job", singular: "job", namespaced: true, status: true,
 		newObj: func() runtime.Object { return &batchv1.Job{} },
 		client: func(cs kubernetes.Interface, ns string) ops { return adapt(cs.BatchV1().Jobs(ns), "Job") }},
+	// the question a preflight asks: may this connection do that verb?
+	{gvr: authorizationv1.SchemeGroupVersion.WithResource("selfsubjectaccessreviews"), kind: "SelfSubjectAccessReview", singular: "selfsubjectaccessreview", review: true,
+		newObj: func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} }},
 }
 
 func lookup(gv schema.GroupVersion, name string) *resource {
@@ -196,7 +201,8 @@ func lookup(gv schema.GroupVersion, name string) *resource {
 }
 
 // groupVersions are the served API group versions ("" is the core group).
-var groupVersions = []schema.GroupVersion{corev1.SchemeGroupVersion, appsv1.SchemeGroupVersion, batchv1.SchemeGroupVersion, coordinationv1.SchemeGroupVersion}
+var groupVersions = []schema.GroupVersion{corev1.SchemeGroupVersion, appsv1.SchemeGroupVersion, batchv1.SchemeGroupVersion, coordinationv1.SchemeGroupVersion,
+	authorizationv1.SchemeGroupVersion}
 
 func servesGroupVersion(gv schema.GroupVersion) bool {
 	for _, g := range groupVersions {
@@ -219,8 +225,11 @@ func resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 			categories = []string{"all"}
 		}
 		verbs := allVerbs
-		if r.kind == "Namespace" { // NamespaceInterface has no DeleteCollection
+		switch {
+		case r.kind == "Namespace": // NamespaceInterface has no DeleteCollection
 			verbs = metav1.Verbs{"create", "delete", "get", "list", "patch", "update", "watch"}
+		case r.review:
+			verbs = metav1.Verbs{"create"}
 		}
 		l.APIResources = append(l.APIResources, metav1.APIResource{
 			Name: r.gvr.Resource, SingularName: r.singular, Namespaced: r.namespaced, Kind: r.kind,
