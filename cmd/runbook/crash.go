@@ -13,12 +13,17 @@ import (
 // Crash points for the crash-safety tests (bench/crash and cmd/runbook's crash test): the
 // process kills itself with SIGKILL, as a power cut or `kill -9` would, at a chosen point.
 //
+//	RUNBOOK_CRASH_BEFORE_EVENT=N just before the Nth change to the run is written (N=1:
+//	                             after the preflight and the lock, before the run exists)
 //	RUNBOOK_CRASH_AFTER_EVENT=N  after the Nth change to the run (journal event) is made
 //	RUNBOOK_CRASH_AFTER_WRITE=N  after the Nth HTTP write (POST, PUT, PATCH, DELETE) was
 //	                             answered by the service, before the step sees the answer
 //
 // They do nothing unless set.
 func installCrashPoints(opts *engine.Options) {
+	if n, _ := strconv.Atoi(os.Getenv("RUNBOOK_CRASH_BEFORE_EVENT")); n > 0 && opts.Store != nil {
+		opts.Store = &crashStore{Store: opts.Store, at: int64(n)}
+	}
 	if n, _ := strconv.Atoi(os.Getenv("RUNBOOK_CRASH_AFTER_EVENT")); n > 0 {
 		var count atomic.Int64
 		next := opts.Observer
@@ -48,6 +53,19 @@ func (t *crashTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		die()
 	}
 	return resp, err
+}
+
+type crashStore struct {
+	engine.Store
+	at    int64
+	count atomic.Int64
+}
+
+func (s *crashStore) Append(ev *engine.Event, sync bool) error {
+	if s.count.Add(1) == s.at {
+		die()
+	}
+	return s.Store.Append(ev, sync)
 }
 
 func die() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }

@@ -55,6 +55,8 @@ var crashPlaybooks = []crashPlaybook{
 
 const (
 	crashEvent = "RUNBOOK_CRASH_AFTER_EVENT"
+	// crashStart kills a run before its first event: after its preflight and its lock.
+	crashStart = "RUNBOOK_CRASH_BEFORE_EVENT"
 	crashWrite = "RUNBOOK_CRASH_AFTER_WRITE"
 )
 
@@ -121,6 +123,8 @@ type crashResult struct {
 	k       int
 	killed  bool          // the run died by SIGKILL at the point (false: it ended first)
 	resumes int           // resume processes needed to finish
+	// restarted: killed before the run existed, then a new run did the whole release
+	restarted bool
 	asked   int           // times a person was asked (a message whose delivery was unknown)
 	resume  time.Duration // wall time of the first resume process
 	diff    string        // the world differs from the reference (a duplicate, or something missing)
@@ -158,6 +162,7 @@ func (h *crashHarness) sweep(full bool) {
 	w.close()
 	t.Logf("%s: reference run: %d journal events (%s)", h.pb.name, h.events, time.Since(start).Round(time.Millisecond))
 
+	h.exercise([]crashPoint{{crashStart, 1}})
 	if full {
 		h.all(crashEvent, h.events)
 		writes := h.countWrites(true)
@@ -302,6 +307,19 @@ func (h *crashHarness) crashAt(env string, k int) (res crashResult) {
 		res.problem = fmt.Sprintf("run: %v", err)
 		return res
 	}
+	if res.killed && env == crashStart {
+		// Killed before the run existed: there is nothing to resume, and nothing may
+		// keep the next attempt (a new run) from starting and doing the whole release.
+		if runID != "" {
+			res.problem = fmt.Sprintf("a run killed before its first event left run %s", runID)
+			return res
+		}
+		if runID, err = w.run(""); err != nil {
+			res.problem = fmt.Sprintf("the next run after a kill before the first event: %v", err)
+			return res
+		}
+		res.killed, res.restarted = false, true
+	}
 	runDir := filepath.Join(w.dir, "runs", runID)
 	sessions := 1
 	if res.killed {
@@ -403,7 +421,7 @@ func (h *crashHarness) summary() {
 	var times []time.Duration
 	bad, killed, asked := 0, 0, 0
 	for _, r := range h.results {
-		if r.killed {
+		if r.killed || r.restarted {
 			killed++
 		}
 		if r.asked > 0 {
@@ -422,8 +440,8 @@ func (h *crashHarness) summary() {
 	for _, d := range times {
 		sum += d
 	}
-	line := fmt.Sprintf("CRASH %s: %d crash points (%d after events of %d, %d after writes), %d killed, %d with a difference or failed check, %d where a person was asked whether a message arrived",
-		h.pb.name, len(h.results), len(byEnv[crashEvent]), h.events, len(byEnv[crashWrite]), killed, bad, asked)
+	line := fmt.Sprintf("CRASH %s: %d crash points (%d before the first event, %d after events of %d, %d after writes), %d killed, %d with a difference or failed check, %d where a person was asked whether a message arrived",
+		h.pb.name, len(h.results), len(byEnv[crashStart]), len(byEnv[crashEvent]), h.events, len(byEnv[crashWrite]), killed, bad, asked)
 	if n := len(times); n > 0 {
 		line += fmt.Sprintf("; resume wall time median %s, mean %s, max %s over %d resumes",
 			times[n/2].Round(time.Millisecond), (sum / time.Duration(n)).Round(time.Millisecond), times[n-1].Round(time.Millisecond), n)
@@ -514,19 +532,30 @@ func (w *world) run(crash string) (string, error) {
 	args := append([]string{"run", w.h.playbook(), "--sandbox", w.conns}, setArgs(w.h.pb.sets)...)
 	out, err := w.runbook(crash, args...)
 	ents, _ := os.ReadDir(filepath.Join(w.dir, "runs"))
+	if len(ents) == 0 && strings.HasPrefix(crash, crashStart+"=") && signalled(err) {
+		return "", errKilled
+	}
 	if len(ents) != 1 {
 		return "", fmt.Errorf("%d run directories after the run (%v)\n%s", len(ents), err, out)
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return ents[0].Name(), errKilled
-		}
+	if signalled(err) {
+		return ents[0].Name(), errKilled
 	}
 	if err != nil {
 		return ents[0].Name(), fmt.Errorf("%v\n%s", err, out)
 	}
 	return ents[0].Name(), nil
+}
+
+// signalled says whether the process was killed with SIGKILL.
+func signalled(err error) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return true
+		}
+	}
+	return false
 }
 
 // runbook runs the binary with the world's state directory; crash is ENV=N or "".
