@@ -121,14 +121,14 @@ type crashHarness struct {
 type crashResult struct {
 	env     string
 	k       int
-	killed  bool          // the run died by SIGKILL at the point (false: it ended first)
-	resumes int           // resume processes needed to finish
+	killed  bool // the run died by SIGKILL at the point (false: it ended first)
+	resumes int  // resume processes needed to finish
 	// restarted: killed before the run existed, then a new run did the whole release
 	restarted bool
-	asked   int           // times a person was asked (a message whose delivery was unknown)
-	resume  time.Duration // wall time of the first resume process
-	diff    string        // the world differs from the reference (a duplicate, or something missing)
-	problem string        // a check of the run or its report failed
+	asked     int           // times a person was asked (a message whose delivery was unknown)
+	resume    time.Duration // wall time of the first resume process
+	diff      string        // the world differs from the reference (a duplicate, or something missing)
+	problem   string        // a check of the run or its report failed
 }
 
 func (h *crashHarness) playbook() string {
