@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cessda/runbook/engine"
 )
 
 // secretPlaybook talks to GitHub and Zenodo with tokens from the environment.
@@ -65,4 +67,97 @@ func TestPreflightOfProductPlaybooks(t *testing.T) {
 			t.Errorf("%s: exit %d\n%s", p, code, out)
 		}
 	}
+}
+
+// rollbackPlaybook waits for the service owner after a deploy; its revert runs only when
+// the release is to be rolled back.
+const rollbackPlaybook = `runbook: v1
+product: rollbacktest
+steps:
+  - id: deploy
+    type: sleep
+    with: {duration: 1ms}
+  - id: stable
+    type: manual
+    on_error: rollback
+    with: {instruction: is production stable}
+on_failure:
+  - id: revert
+    type: sleep
+    rollback: true
+    when: failure.rollback && steps.deploy.status == "succeeded"
+    with: {duration: 1ms}
+`
+
+// TestResumeRollbackAndExitCodes: a waiting run exits 3; --rollback needs a reason; with
+// one, the waiting gate is answered no, the revert runs and the choice is recorded with
+// who and why; a refusal without rollback exits 5, not 3; resuming a run that is over
+// says so and exits 0.
+func TestResumeRollbackAndExitCodes(t *testing.T) {
+	t.Setenv("RUNBOOK_ACTOR", "owner-login")
+	dir := t.TempDir()
+	pb := filepath.Join(dir, "pb.yaml")
+	if err := os.WriteFile(pb, []byte(rollbackPlaybook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "state")
+	runID := func() string {
+		t.Helper()
+		code, out := lockCLI(t, "run", pb, "--state-dir", state, "--non-interactive")
+		if code != exitWaiting {
+			t.Fatalf("run: exit %d\n%s", code, out)
+		}
+		ents, _ := os.ReadDir(filepath.Join(state, "runs"))
+		for _, e := range ents {
+			if rep, _, err := readJournalOf(state, e.Name()); err == nil && rep.Status == "waiting" {
+				return e.Name()
+			}
+		}
+		t.Fatal("no waiting run")
+		return ""
+	}
+	id := runID()
+	if code, out := lockCLI(t, "resume", id, "--state-dir", state, "--rollback"); code != exitInvalid || !strings.Contains(out, "need --reason") {
+		t.Fatalf("--rollback without a reason: exit %d\n%s", code, out)
+	}
+	code, out := lockCLI(t, "resume", id, "--state-dir", state, "--rollback", "--reason", "search is broken")
+	if code != exitFailed || !strings.Contains(out, "rolled_back") {
+		t.Fatalf("--rollback: exit %d\n%s", code, out)
+	}
+	rep, _, err := readJournalOf(state, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := rep.Choices[len(rep.Choices)-1]
+	if rep.Step("revert").Status != "succeeded" || last.Action != "rollback" || last.By != "owner-login" || last.Reason != "search is broken" || last.Step != "stable" {
+		t.Errorf("revert %s, choice %+v", rep.Step("revert").Status, last)
+	}
+	if code, out := lockCLI(t, "resume", id, "--state-dir", state, "--rollback", "--reason", "again"); code != exitInvalid || !strings.Contains(out, "already rolled back") {
+		t.Errorf("a second rollback: exit %d\n%s", code, out)
+	}
+
+	// /revert at the stable gate (on_error: rollback) rolls back: exit 1.
+	id = runID()
+	if code, out := lockCLI(t, "resume", id, "--state-dir", state, "--refuse", "stable", "--reason", "not today"); code != exitFailed || !strings.Contains(out, "rolled_back") {
+		t.Fatalf("refuse at the stable gate: exit %d\n%s", code, out)
+	}
+	// A refusal at a gate whose failure only stops: rejected, exit 5 (a waiting run is 3).
+	if err := os.WriteFile(pb, []byte(strings.Replace(rollbackPlaybook, "on_error: rollback", "on_error: stop", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id = runID()
+	if code, out := lockCLI(t, "resume", id, "--state-dir", state, "--refuse", "stable", "--reason", "not today"); code != exitRejected || !strings.Contains(out, "refused") {
+		t.Fatalf("refuse: exit %d, want %d\n%s", code, exitRejected, out)
+	}
+	id = runID()
+	if code, out := lockCLI(t, "resume", id, "--state-dir", state, "--confirm", "stable"); code != exitOK {
+		t.Fatalf("confirm: exit %d\n%s", code, out)
+	}
+	if code, out := lockCLI(t, "resume", id, "--state-dir", state); code != exitOK || !strings.Contains(out, "already succeeded") {
+		t.Errorf("resume of a succeeded run: exit %d\n%s", code, out)
+	}
+}
+
+func readJournalOf(state, id string) (*engine.Report, []*engine.Event, error) {
+	return engine.ReadJournal(filepath.Join(state, "runs", id))
 }
