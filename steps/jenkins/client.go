@@ -426,21 +426,33 @@ func paramsOf(as []action) map[string]string {
 
 // Job is a job as the API shows it.
 type Job struct {
-	Class     string  `json:"_class"`
-	FullName  string  `json:"fullName"`
-	URL       string  `json:"url"`
-	Buildable bool    `json:"buildable"`
-	Builds    []Build `json:"builds"`
-	Property  []struct {
-		ParameterDefinitions []ParamDef `json:"parameterDefinitions"`
-	} `json:"property"`
+	Class     string         `json:"_class"`
+	FullName  string         `json:"fullName"`
+	URL       string         `json:"url"`
+	Buildable *bool          `json:"buildable"` // nil when the job type does not say
+	Builds    []Build        `json:"builds"`
+	Property  []paramsHolder `json:"property"`
+	// Actions carry the definitions too on Jenkins versions that list the job's
+	// ParametersDefinitionProperty among its actions.
+	Actions []paramsHolder `json:"actions"`
 }
 
-// ParamDefs returns the job's parameter definitions.
+type paramsHolder struct {
+	ParameterDefinitions []ParamDef `json:"parameterDefinitions"`
+}
+
+// ParamDefs returns the job's parameter definitions, from property and actions, each
+// name once.
 func (j *Job) ParamDefs() []ParamDef {
 	var out []ParamDef
-	for _, p := range j.Property {
-		out = append(out, p.ParameterDefinitions...)
+	seen := map[string]bool{}
+	for _, p := range append(append([]paramsHolder(nil), j.Property...), j.Actions...) {
+		for _, d := range p.ParameterDefinitions {
+			if !seen[d.Name] {
+				seen[d.Name] = true
+				out = append(out, d)
+			}
+		}
 	}
 	return out
 }
@@ -457,7 +469,8 @@ const buildTree = "number,url,building,result,duration,timestamp,queueId,actions
 
 // Job reads a job with its recent builds (newest first, at most limit) and parameters.
 func (c *Client) Job(ctx context.Context, full string, limit int) (*Job, error) {
-	tree := fmt.Sprintf("_class,fullName,url,buildable,builds[%s]{0,%d},property[parameterDefinitions[name,type,defaultParameterValue[value]]]", buildTree, limit)
+	const defs = "parameterDefinitions[name,type,defaultParameterValue[value]]"
+	tree := fmt.Sprintf("_class,fullName,url,buildable,builds[%s]{0,%d},property[%s],actions[%s]", buildTree, limit, defs, defs)
 	var j Job
 	err := c.getJSON(ctx, JobPath(full)+"api/json?tree="+url.QueryEscape(tree), &j)
 	if StatusOf(err) == http.StatusNotFound {
@@ -467,6 +480,23 @@ func (c *Client) Job(ctx context.Context, full string, limit int) (*Job, error) 
 		return nil, err
 	}
 	return &j, nil
+}
+
+// WhoAmI is who Jenkins takes the client for (/whoAmI/api/json).
+type WhoAmI struct {
+	Name          string `json:"name"`
+	Anonymous     bool   `json:"anonymous"`
+	Authenticated bool   `json:"authenticated"`
+}
+
+// WhoAmI asks Jenkins who the credentials are: a read that every logged-in user may make,
+// answered 401 when the API token is wrong.
+func (c *Client) WhoAmI(ctx context.Context) (*WhoAmI, error) {
+	var w WhoAmI
+	if err := c.getJSON(ctx, "whoAmI/api/json", &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
 }
 
 // commitTree is what finding the build of a commit reads of each build.

@@ -94,5 +94,18 @@
 // image_tag (string), result (string), job (string). The build is linked as
 // "CI build JOB #N".
 //
+// # Preflight
+//
+// Both step types check before a run, reading only: the API token is there (the error
+// names the environment variable or file, never the value) and accepted (GET
+// /whoAmI/api/json: 401 says the token is wrong, 403 that the user may not read), once per
+// connection; the job exists and is not a folder, once per job. jenkins.build also
+// checks that the job is buildable and defines every parameter the step passes, the keys
+// of parameters (known even when their values come from earlier steps) listed all at
+// once with the ones the job takes, reading the definitions from property and, as older
+// Jenkins shows them, actions; and that it has the run parameter as a string. A job
+// without it is reported as a problem, with the fix: it builds, but the step would lose
+// its crash safety (an interrupted trigger waits for a person).
+//
 // The simulator is in the jenkinssim subpackage.
 package jenkins

@@ -33,6 +33,9 @@
 // job a string parameter, such as jenkins.build's RUNBOOK_RUN run marker. WithAutoCreate
 // creates a job the first time it is triggered, with the parameters it is called with and
 // DefaultScript, so a rehearsal of any playbook works without seeding. Without users, DefaultUser/DefaultToken is accepted.
+// WithParamsInActions shows a job's parameter definitions among its "actions" instead of
+// under "property", as older Jenkins versions do. GET /whoAmI/api/json answers who the
+// credentials are (a wrong token gets 401 first, as on every URL).
 // Other options: WithCrumbs (CrumbsExemptAPITokens as Jenkins ≥ 2.96, CrumbsRequired with
 // crumbs tied to user and JSESSIONID session, CrumbsOff), WithAnonymousRead,
 // WithQuietPeriod, WithLeftItemTTL.

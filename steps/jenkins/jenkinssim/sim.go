@@ -161,6 +161,12 @@ func WithAutoCreate() Option { return func(s *Server) { s.autoCreate = true } }
 // (jenkins.build's run_parameter) define it.
 func WithRunParameter(name string) Option { return func(s *Server) { s.runParam = name } }
 
+// WithParamsInActions lists a job's parameter definitions among its actions (a
+// hudson.model.ParametersDefinitionProperty entry of "actions") instead of under
+// "property", as older Jenkins versions show them, so clients that read only one place
+// can be tested.
+func WithParamsInActions() Option { return func(s *Server) { s.paramsInActions = true } }
+
 // WithUser adds an account. Without any, DefaultUser/DefaultToken is accepted.
 func WithUser(name, token string) Option {
 	return func(s *Server) { s.users[name] = &User{Name: name, Token: token} }
@@ -250,6 +256,9 @@ type Server struct {
 	faults     []*Fault
 	requests   []Request
 	aborters   map[*Build]string
+
+	// paramsInActions shows parameter definitions under a job's actions (older Jenkins).
+	paramsInActions bool
 }
 
 // New starts a simulator on 127.0.0.1. Close it when done.
@@ -821,6 +830,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) string {
 	switch {
 	case path == "" || path == "api/json":
 		s.rootJSON(w, r)
+	case path == "whoAmI/api/json" || path == "whoAmI":
+		// Who the request is taken for; with a wrong token the 401 above came first.
+		auths := []any{}
+		if user != nil {
+			auths = append(auths, map[string]any{"authority": "authenticated"})
+		}
+		writeJSON(w, r, map[string]any{"_class": "hudson.security.WhoAmI", "name": uname,
+			"anonymous": user == nil, "authenticated": user != nil, "authorities": auths}, "")
 	case path == "crumbIssuer/api/json":
 		if s.crumbs == CrumbsOff {
 			notFound(w)
@@ -1053,7 +1070,8 @@ func (s *Server) handleJob(w http.ResponseWriter, r *http.Request, segs []string
 const defaultJobTree = "name,fullName,displayName,url,buildable,color,inQueue,nextBuildNumber,concurrentBuild," +
 	"builds[number,url],firstBuild[number,url],lastBuild[number,url],lastCompletedBuild[number,url]," +
 	"lastSuccessfulBuild[number,url],lastFailedBuild[number,url],queueItem[id,url,why]," +
-	"property[parameterDefinitions[name,type,description,defaultParameterValue[name,value],choices]]"
+	"property[parameterDefinitions[name,type,description,defaultParameterValue[name,value],choices]]," +
+	"actions[parameterDefinitions[name,type,description,defaultParameterValue[name,value],choices]]"
 
 func (s *Server) findBuild(j *job, ref string) *Build {
 	bs := sortedBuilds(j.builds)
@@ -1128,10 +1146,16 @@ func (s *Server) jobJSON(j *job) map[string]any {
 		}
 		defs = append(defs, d)
 	}
-	var props []any
+	var props, actions []any
 	if len(defs) > 0 {
-		props = append(props, map[string]any{"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": defs})
+		pdp := map[string]any{"_class": "hudson.model.ParametersDefinitionProperty", "parameterDefinitions": defs}
+		if s.paramsInActions {
+			actions = append(actions, pdp)
+		} else {
+			props = append(props, pdp)
+		}
 	}
+	actions = append(actions, map[string]any{}, map[string]any{"_class": "org.jenkinsci.plugins.displayurlapi.actions.JobDisplayAction"})
 	color := "notbuilt"
 	if lc := s.findBuild(j, "lastCompletedBuild"); lc != nil {
 		color = map[string]string{Success: "blue", Unstable: "yellow", Failure: "red", Aborted: "aborted", NotBuilt: "notbuilt"}[lc.result]
@@ -1148,7 +1172,7 @@ func (s *Server) jobJSON(j *job) map[string]any {
 		"color": color, "inQueue": qi != nil, "nextBuildNumber": j.next, "concurrentBuild": !j.def.NoConcurrent,
 		"builds": builds, "firstBuild": first, "lastBuild": perm("lastBuild"), "lastCompletedBuild": perm("lastCompletedBuild"),
 		"lastSuccessfulBuild": perm("lastSuccessfulBuild"), "lastFailedBuild": perm("lastFailedBuild"),
-		"queueItem": qi, "property": props,
+		"queueItem": qi, "property": props, "actions": actions,
 	}
 }
 

@@ -476,3 +476,41 @@ func asList(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+// whoAmI names the user (a wrong token is 401 before it), and parameter definitions are
+// under property, or under actions as older Jenkins shows them.
+func TestWhoAmIAndParameterDefinitions(t *testing.T) {
+	_, _, c := start(t, jenkinssim.WithJobs(deployJob))
+	if w := c.json("/whoAmI/api/json"); w["name"] != "admin" || w["authenticated"] != true || w["anonymous"] != false {
+		t.Errorf("whoAmI = %v", w)
+	}
+	c.tok = "wrong"
+	if resp, _ := c.do("GET", "/whoAmI/api/json", nil); resp.StatusCode != 401 {
+		t.Errorf("whoAmI with a wrong token: %d", resp.StatusCode)
+	}
+	names := func(holders any) []string {
+		var out []string
+		l, _ := holders.([]any)
+		for _, h := range l {
+			defs, _ := h.(map[string]any)["parameterDefinitions"].([]any)
+			for _, d := range defs {
+				out = append(out, d.(map[string]any)["name"].(string))
+			}
+		}
+		return out
+	}
+	const tree = "?tree=property[parameterDefinitions[name]],actions[parameterDefinitions[name]]"
+	for _, tc := range []struct {
+		opts              []jenkinssim.Option
+		property, actions string
+	}{
+		{nil, "[tag deployApp]", "[]"},
+		{[]jenkinssim.Option{jenkinssim.WithParamsInActions()}, "[]", "[tag deployApp]"},
+	} {
+		_, _, c := start(t, append(tc.opts, jenkinssim.WithJobs(deployJob))...)
+		j := c.json("/job/cessda.cdc.deploy/job/main/api/json" + tree)
+		if p, a := fmt.Sprint(names(j["property"])), fmt.Sprint(names(j["actions"])); p != tc.property || a != tc.actions {
+			t.Errorf("property %s actions %s, want %s %s", p, a, tc.property, tc.actions)
+		}
+	}
+}
