@@ -49,6 +49,18 @@
 // name with the same md5 is there, and publishes (202). A deposition already published for
 // this version gives its outputs without writing anything.
 //
+// # Preflight
+//
+// Both steps check before a run, reading only: the token is there and accepted, with one
+// GET deposit/depositions?size=1 per connection (401: not valid on that Zenodo; 403: it
+// lacks deposit:write; deposit:actions shows only when an action is posted, which a
+// preflight must not do). zenodo.reserve_doi with a known concept_id checks that it is a
+// concept or record of the token's account, and otherwise asks the public records API
+// whether it exists at all (GET records/{id}, and for a concept id, which that answers
+// 404, a search conceptrecid:ID), so the message says "not found" or "another account's".
+// zenodo.publish with a known deposition_id checks that the deposition exists, is the
+// account's, and is not already published as another version.
+//
 // # Simulator
 //
 // Package zenodosim is the stateful simulator these steps are tested against, following

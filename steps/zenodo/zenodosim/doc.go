@@ -25,6 +25,13 @@
 //   - 401 without a known token (Bearer header or ?access_token=), 403 without the scope
 //     (deposit:write for create/update/upload, deposit:actions for actions) or for another
 //     owner's deposition, 415 for a non-JSON body on a JSON endpoint, 404/405 otherwise.
+//   - Reading the deposit API (list, get) needs deposit:write too, as invenio-deposit's
+//     read and search permissions check the write scope.
+//   - GET /api/records/{id} serves a published version publicly (no token needed; a wrong
+//     one is still 401); a concept id, a draft or an unknown id is 404 {"status":404,
+//     "message":"The persistent identifier does not exist."}, as Zenodo answers since
+//     InvenioRDM. GET /api/records?q=conceptrecid:ID&all_versions=true searches the
+//     published versions ({"hits":{"hits":[...],"total":N}}).
 //   - WithRateLimit(n, window): X-RateLimit-Limit/Remaining/Reset on every answer and 429
 //     with Retry-After once a token exceeds n requests in the window (WithClock makes the
 //     window follow a fake clock).

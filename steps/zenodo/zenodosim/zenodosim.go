@@ -502,11 +502,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 	if !ok && s.anyToken && token != "" {
 		ti, ok = tokenInfo{owner: 1, scopes: []string{ScopeWrite, ScopeActions}}, true
 	}
-	if !ok {
+	// Published records are public: read without a token, but a token that is sent must
+	// be valid.
+	public := (path == "/api/records" || strings.HasPrefix(path, "/api/records/")) && r.Method == http.MethodGet
+	if !ok && !(public && token == "") {
 		writeError(w, 401, "The server could not verify that you are authorized to access the URL requested. You either supplied the wrong credentials (e.g. a bad password), or your browser doesn't understand how to supply the credentials required.")
 		return
 	}
-	if s.rateN > 0 {
+	if s.rateN > 0 && ok {
 		now := s.now()
 		start, seen := s.rateStart[token]
 		if !seen || now.Sub(start) >= s.rateWindow {
@@ -534,9 +537,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	segs := strings.Split(strings.TrimPrefix(path, "/api/"), "/")
 	switch {
+	case public:
+		s.records(w, r, segs)
 	case len(segs) == 2 && segs[0] == "deposit" && segs[1] == "depositions":
 		switch r.Method {
 		case http.MethodGet:
+			// The deposit API is a write API: reading it needs deposit:write too.
+			if !s.scope(w, ti, ScopeWrite) {
+				return
+			}
 			s.list(w, r, ti)
 		case http.MethodPost:
 			if !s.jsonBody(w, r, body, true) || !s.scope(w, ti, ScopeWrite) {
@@ -558,6 +567,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 			return
 		}
 		switch {
+		case r.Method == http.MethodGet && !s.scope(w, ti, ScopeWrite): // answered 403
 		case len(segs) == 3 && r.Method == http.MethodGet:
 			writeJSON(w, 200, s.render(d))
 		case len(segs) == 3 && r.Method == http.MethodPut:
@@ -644,6 +654,67 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 	default:
 		writeError(w, 404, "The requested URL was not found on the server.")
 	}
+}
+
+// records serves the public records API: GET /api/records/{id} for a published version
+// (a concept id, a draft or an unknown id is 404, as on Zenodo since it runs InvenioRDM),
+// and GET /api/records?q=&all_versions=&size=&page= searching published versions (the
+// latest of each concept unless all_versions), in the InvenioRDM hits form.
+func (s *Server) records(w http.ResponseWriter, r *http.Request, segs []string) {
+	switch {
+	case len(segs) == 2:
+		id, err := strconv.Atoi(segs[1])
+		d := s.deps[id]
+		if err != nil || d == nil || !d.Submitted {
+			writeError(w, 404, "The persistent identifier does not exist.")
+			return
+		}
+		writeJSON(w, 200, s.renderRecord(d))
+	case len(segs) == 1:
+		q := r.URL.Query()
+		size, page := 10, 1
+		if v, err := strconv.Atoi(q.Get("size")); err == nil && v > 0 {
+			size = v
+		}
+		if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
+			page = v
+		}
+		allVersions := q.Get("all_versions") == "true" || q.Get("all_versions") == "1"
+		var ids []int
+		for id, d := range s.deps {
+			if d.Submitted && (allVersions || s.isLatestPublished(d)) && matchQuery(q.Get("q"), d) {
+				ids = append(ids, id)
+			}
+		}
+		sort.Sort(sort.Reverse(sort.IntSlice(ids)))
+		hits := []any{}
+		for i := (page - 1) * size; i < len(ids) && i < page*size; i++ {
+			hits = append(hits, s.renderRecord(s.deps[ids[i]]))
+		}
+		writeJSON(w, 200, map[string]any{"hits": map[string]any{"hits": hits, "total": len(ids)},
+			"aggregations": map[string]any{}, "links": map[string]any{"self": s.api("records?%s", r.URL.RawQuery)}})
+	default:
+		writeError(w, 404, "The requested URL was not found on the server.")
+	}
+}
+
+// renderRecord is a published version as the records API shows it.
+func (s *Server) renderRecord(d *deposition) map[string]any {
+	c := s.concepts[d.ConceptID]
+	md := cloneMap(d.Metadata)
+	md["doi"] = s.doi(d.ID)
+	out := map[string]any{
+		"id": d.ID, "recid": strconv.Itoa(d.ID), "conceptrecid": strconv.Itoa(c.ID),
+		"doi": s.doi(d.ID), "doi_url": "https://doi.org/" + s.doi(d.ID), "conceptdoi": s.doi(c.ID),
+		"title": md["title"], "metadata": md, "owners": []any{d.Owner}, "state": "done", "submitted": true,
+		"created": d.PublishedAt.Format(time.RFC3339Nano), "updated": d.Modified.Format(time.RFC3339Nano),
+		"links": map[string]any{
+			"self": s.api("records/%d", d.ID), "self_html": fmt.Sprintf("%s/records/%d", s.srv.URL, d.ID),
+			"parent": s.api("records/%d", c.ID), "doi": "https://doi.org/" + s.doi(d.ID),
+		},
+		"files": s.renderFiles(d),
+	}
+	return out
 }
 
 // jsonBody answers 415 when a body that should be JSON is not.

@@ -215,3 +215,53 @@ func TestFaultsAndAnyToken(t *testing.T) {
 		t.Errorf("query token: %d", resp.StatusCode)
 	}
 }
+
+func TestRecordsAPIAndReadScope(t *testing.T) {
+	s := zenodosim.New(zenodosim.WithToken(tok, 1, zenodosim.ScopeActions))
+	defer s.Close()
+	rec, concept := s.AddPublished(zenodosim.Published{Title: "CDC 3.3.0", Version: "3.3.0"})
+	// Reading the deposit API needs deposit:write.
+	if l := call(t, "GET", s.URL()+"deposit/depositions?size=1", "", ""); l.status != 403 || !strings.Contains(fmt.Sprint(l.body["message"]), "deposit:write") {
+		t.Errorf("list without deposit:write: %d %v", l.status, l.body)
+	}
+	if g := call(t, "GET", fmt.Sprintf("%sdeposit/depositions/%d", s.URL(), rec), "", ""); g.status != 403 {
+		t.Errorf("get without deposit:write: %d", g.status)
+	}
+	// Published records are public; a concept id is not a record (404, as on Zenodo).
+	resp, err := http.Get(fmt.Sprintf("%srecords/%d", s.URL(), rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("anonymous record read: %d", resp.StatusCode)
+	}
+	r := call(t, "GET", fmt.Sprintf("%srecords/%d", s.URL(), rec), "", "")
+	if r.status != 200 || r.body["conceptrecid"] != fmt.Sprint(concept) || r.body["doi"] != fmt.Sprintf("10.5281/zenodo.%d", rec) {
+		t.Errorf("record: %d %v", r.status, r.body)
+	}
+	if c := call(t, "GET", fmt.Sprintf("%srecords/%d", s.URL(), concept), "", ""); c.status != 404 || c.body["message"] != "The persistent identifier does not exist." {
+		t.Errorf("concept id as a record: %d %v", c.status, c.body)
+	}
+	q := call(t, "GET", fmt.Sprintf("%srecords?q=conceptrecid:%d&all_versions=true&size=1", s.URL(), concept), "", "")
+	if hits, _ := q.body["hits"].(map[string]any); q.status != 200 || hits["total"] != float64(1) {
+		t.Errorf("search by concept: %d %v", q.status, q.body)
+	}
+	q = call(t, "GET", s.URL()+"records?q=conceptrecid:999", "", "")
+	if hits, _ := q.body["hits"].(map[string]any); hits["total"] != float64(0) {
+		t.Errorf("search for nothing: %v", q.body)
+	}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%srecords/%d", s.URL(), rec), nil)
+	req.Header.Set("Authorization", "Bearer wrong")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("record read with a wrong token: %d", resp.StatusCode)
+	}
+	if s.Writes() != 0 {
+		t.Errorf("writes = %d", s.Writes())
+	}
+}
