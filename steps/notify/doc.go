@@ -39,6 +39,19 @@
 // (per post, default 30s; a timed-out post is transient). Logs and
 // errors name only the webhook's host, never its path.
 //
+// # Preflight
+//
+// Before a run, sending nothing: notify.email and notify.role (for e-mail) connect to the
+// SMTP server, say EHLO, upgrade with STARTTLS as the connection's starttls setting asks,
+// log in with the mechanism sending would use when a username is set, and QUIT; never
+// MAIL, RCPT or DATA. notify.chat and notify.role (for chat) check that the webhook URL is
+// configured (url or secret), has the flavor's shape (/services/T…/B…/X… for Slack,
+// /hooks/ID for Mattermost) and uses https off the local machine; an incoming webhook has
+// no read-only call, so it is not contacted. Recipients are checked too: a role with
+// nobody in it, people of to_role without an e-mail address, people of a notify.role that
+// none of its channels can reach, and a channel that reaches nobody. Each connection is
+// checked once per preflight.
+//
 // # Why go-mail
 //
 // SMTP is sent with github.com/wneessen/go-mail rather than net/smtp or hand-written
@@ -74,7 +87,9 @@
 //
 // steps/notify/smtpsim is a real SMTP server (emersion/go-smtp) on 127.0.0.1 with
 // STARTTLS using a certificate generated at start (CAPEM to trust it), AUTH PLAIN and
-// LOGIN, stored messages with parsed headers and bodies, and fault injection.
+// LOGIN, stored messages with parsed headers and bodies, a transcript of the commands
+// clients sent (without credentials or content) and counters, refused logins on demand,
+// and fault injection.
 // steps/notify/chatsim simulates Slack and Mattermost incoming webhooks with their error
 // bodies, auto-created hooks, and fault injection (429 with Retry-After, 5xx, drops).
 package notify

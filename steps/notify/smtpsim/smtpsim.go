@@ -8,6 +8,12 @@
 //
 // Every recipient is accepted unless rejected with WithRejectRecipients (the SMTP
 // counterpart of the other simulators' "auto-create": no mailbox needs seeding).
+//
+// Observing: Messages (what was accepted), Transcript (every command a client sent with
+// the server's final reply, AUTH reduced to its mechanism so no credential is kept),
+// Count(verb), Connections and AuthFailures: a test can tell a login check (EHLO,
+// STARTTLS, AUTH, QUIT) from a delivery (MAIL, RCPT, DATA). RejectLoginsNext refuses the
+// next logins with 535 whatever the credentials, as a locked account is refused.
 package smtpsim
 
 import (
@@ -70,11 +76,25 @@ type Server struct {
 	certPEM []byte
 	cfg     config
 
-	mu          sync.Mutex
-	messages    []Message
-	connections int
-	authFails   int
-	faults      []fault
+	mu           sync.Mutex
+	messages     []Message
+	connections  int
+	open         int // connections the server has not closed yet
+	authFails    int
+	rejectLogins int
+	faults       []fault
+	transcript   *transcript
+}
+
+// Command is one command a client sent and the server's final reply to it.
+type Command struct {
+	Verb string // EHLO, HELO, STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, NOOP, QUIT, ...
+	// Arg is the command's argument ("FROM:<a@b>"); for AUTH only the mechanism, never
+	// the credentials.
+	Arg string
+	// Reply is the final reply code (for DATA, the answer to the message); 0 when the
+	// connection ended first.
+	Reply int
 }
 
 type faultKind int
@@ -150,6 +170,9 @@ func New(opts ...Option) (*Server, error) {
 	srv.MaxMessageBytes = 10 << 20
 	srv.MaxRecipients = 100
 	srv.ErrorLog = discardLogger{}
+	// The protocol stream (after TLS) is read for the transcript.
+	s.transcript = &transcript{pending: -1}
+	srv.Debug = s.transcript
 	if !s.cfg.noTLS && !s.cfg.implicitTLS {
 		srv.TLSConfig = tlsCfg
 	}
@@ -194,7 +217,12 @@ func (s *Server) CertPool() *x509.CertPool {
 }
 
 // Close stops the server and closes every connection.
-func (s *Server) Close() error { return s.srv.Close() }
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	// A Close right after New can come before Serve has registered the listener.
+	_ = s.ln.Close()
+	return err
+}
 
 // Messages returns the accepted messages, oldest first.
 func (s *Server) Messages() []Message {
@@ -217,12 +245,51 @@ func (s *Server) AuthFailures() int {
 	return s.authFails
 }
 
-// Reset forgets the stored messages and counters (faults stay queued).
+// Reset forgets the stored messages, the transcript and the counters (faults stay queued).
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.messages = nil
 	s.connections, s.authFails = 0, 0
+	s.transcript.reset()
+}
+
+// Transcript returns the commands clients sent, in order, with the server's replies. It
+// is exact while one client talks at a time (the stream of concurrent connections is
+// shared).
+func (s *Server) Transcript() []Command {
+	// go-smtp copies a reply to the transcript after sending it, so a client can have a
+	// connection's last reply before the transcript does: wait for it, or for the server
+	// to close that connection, briefly.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		cmds := s.transcript.commands()
+		s.mu.Lock()
+		open := s.open
+		s.mu.Unlock()
+		if open == 0 || len(cmds) == 0 || cmds[len(cmds)-1].Reply != 0 {
+			break
+		}
+	}
+	return s.transcript.commands()
+}
+
+// Count is how many commands of that verb (EHLO, AUTH, MAIL, RCPT, DATA, QUIT, ...) clients sent.
+func (s *Server) Count(verb string) int {
+	n := 0
+	for _, c := range s.Transcript() {
+		if c.Verb == strings.ToUpper(verb) {
+			n++
+		}
+	}
+	return n
+}
+
+// RejectLoginsNext refuses the next n AUTH attempts with 535 even when the credentials
+// are right, as a server refuses a locked or disabled account.
+func (s *Server) RejectLoginsNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejectLogins += n
 }
 
 // FailNext answers the DATA of the next n messages with code (4xx: the client should try
@@ -291,10 +358,16 @@ func (se *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.
 
 func (se *session) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
-		if se.s.cfg.user != "" && (user != se.s.cfg.user || pass != se.s.cfg.pass) {
-			se.s.mu.Lock()
+		se.s.mu.Lock()
+		refused := se.s.rejectLogins > 0 || (se.s.cfg.user != "" && (user != se.s.cfg.user || pass != se.s.cfg.pass))
+		if refused {
 			se.s.authFails++
-			se.s.mu.Unlock()
+			if se.s.rejectLogins > 0 {
+				se.s.rejectLogins--
+			}
+		}
+		se.s.mu.Unlock()
+		if refused {
 			return smtp.ErrAuthFailed
 		}
 		se.authUser = user
@@ -520,6 +593,98 @@ func selfSigned() (tls.Certificate, []byte, error) {
 	return cert, certPEM, err
 }
 
+// transcript reads the protocol stream go-smtp copies to Server.Debug (what it reads
+// from clients and what it writes, after TLS) and keeps the commands with their final
+// replies. Message content and AUTH exchanges are skipped, so no credential is kept.
+type transcript struct {
+	mu      sync.Mutex
+	buf     []byte
+	inData  bool
+	pending int // index of the command awaiting its reply, or -1
+	cmds    []Command
+}
+
+var commandVerbs = map[string]bool{"HELO": true, "EHLO": true, "LHLO": true, "STARTTLS": true, "AUTH": true, "MAIL": true,
+	"RCPT": true, "DATA": true, "BDAT": true, "RSET": true, "NOOP": true, "VRFY": true, "QUIT": true}
+
+func (t *transcript) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	for {
+		i := bytes.IndexByte(t.buf, '\n')
+		if i < 0 {
+			break
+		}
+		t.line(strings.TrimRight(string(t.buf[:i]), "\r"))
+		t.buf = t.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (t *transcript) line(l string) {
+	if t.inData { // message content, up to the lone dot
+		if l == "." {
+			t.inData = false
+		}
+		return
+	}
+	if len(l) >= 3 && isDigits(l[:3]) && (len(l) == 3 || l[3] == ' ' || l[3] == '-') {
+		if len(l) > 3 && l[3] == '-' {
+			return // more lines of the same reply follow
+		}
+		code := int(l[0]-'0')*100 + int(l[1]-'0')*10 + int(l[2]-'0')
+		switch {
+		case t.pending < 0:
+		case code == 221: // QUIT, answered when it was read (below)
+		case code == 220 && t.cmds[t.pending].Verb != "STARTTLS": // a new connection's greeting
+		case code == 334: // AUTH goes on
+		case code == 354: // the message follows; its answer is DATA's reply
+			t.inData = true
+		default:
+			t.cmds[t.pending].Reply = code
+			t.pending = -1
+		}
+		return
+	}
+	verb, arg, _ := strings.Cut(l, " ")
+	verb = strings.ToUpper(verb)
+	if !commandVerbs[verb] {
+		return // an AUTH response (credentials) or noise
+	}
+	if verb == "AUTH" {
+		arg, _, _ = strings.Cut(arg, " ") // the mechanism only, not an initial response
+	}
+	t.cmds = append(t.cmds, Command{Verb: verb, Arg: arg})
+	t.pending = len(t.cmds) - 1
+	if verb == "QUIT" {
+		// go-smtp always answers 221 and closes; its copy of the 221 can reach the
+		// transcript after the next connection's first lines, so it is not waited for.
+		t.cmds[t.pending].Reply, t.pending = 221, -1
+	}
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *transcript) commands() []Command {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Command(nil), t.cmds...)
+}
+
+func (t *transcript) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf, t.cmds, t.pending, t.inData = nil, nil, -1, false
+}
+
 // countingListener counts accepted TCP connections (a STARTTLS upgrade starts a new
 // go-smtp session on the same connection, so sessions are not connections).
 type countingListener struct {
@@ -529,12 +694,30 @@ type countingListener struct {
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if err == nil {
-		l.s.mu.Lock()
-		l.s.connections++
-		l.s.mu.Unlock()
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	l.s.mu.Lock()
+	l.s.connections++
+	l.s.open++
+	l.s.mu.Unlock()
+	return &trackedConn{Conn: c, s: l.s}, nil
+}
+
+// trackedConn counts itself out of the open connections when the server closes it.
+type trackedConn struct {
+	net.Conn
+	s    *Server
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		c.s.open--
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 type discardLogger struct{}
