@@ -50,6 +50,10 @@
 // Plan runs nothing: it shows argv quoted as a POSIX shell would need it (for reading and
 // copy-pasting only), the names (not the values) of env, and whether creates exists.
 //
+// Preflight runs nothing either: it checks that argv[0] is found (in the command's PATH
+// when it has no slash, else relative to workdir) and that this process may execute it.
+// An argv[0], PATH or workdir known only after earlier steps is not checked.
+//
 // There is no simulator: the command is the service. Tests use the test binary itself as
 // the command (the os/exec tests' helper-process pattern).
 package shell
