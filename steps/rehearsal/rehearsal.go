@@ -50,6 +50,12 @@ type Answers struct {
 	BadRollback bool
 }
 
+// The credentials of the simulated services, handed out by Connect.
+const (
+	githubToken = "rehearsal-github-token"
+	zenodoToken = "rehearsal-zenodo-token"
+)
+
 // Sandbox is the simulated world of one rehearsal.
 type Sandbox struct {
 	GitHub   *githubsim.Server
@@ -112,9 +118,11 @@ func New(ctx context.Context, pb *engine.Playbook, inputs map[string]any, ans An
 	}
 	clock := s.Clock
 	var err error
-	s.GitHub = githubsim.New(githubsim.WithAutoCreate(), githubsim.WithClock(clock))
+	// Each simulator accepts only the credential the rehearsal hands out (see Connect), as
+	// the real service does: a wrong or missing secret in a sandbox run is refused.
+	s.GitHub = githubsim.New(githubsim.WithAutoCreate(), githubsim.WithClock(clock), githubsim.WithToken(githubToken))
 	s.Jenkins = jenkinssim.New(jenkinssim.WithClock(clock), jenkinssim.WithAutoCreate())
-	s.Zenodo = zenodosim.New(zenodosim.AcceptAnyToken(), zenodosim.WithClock(clock.Now))
+	s.Zenodo = zenodosim.New(zenodosim.WithToken(zenodoToken, 1), zenodosim.WithClock(clock.Now))
 	if s.SMTP, err = smtpsim.New(smtpsim.WithAuth("runbook", "rehearsal-password")); err != nil {
 		s.Close()
 		return nil, err
@@ -463,14 +471,14 @@ func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) 
 	c.TokenEnv, c.TokenFile = "", ""
 	switch d.Type {
 	case "github":
-		c.URL, c.Token = s.GitHub.URL(), "rehearsal-github-token"
+		c.URL, c.Token = s.GitHub.URL(), githubToken
 	case "kubernetes":
 		c.Client = s.cluster(d.Name).Clientset()
 	case "jenkins":
 		c.URL, c.Token = s.Jenkins.URL()+"/", jenkinssim.DefaultToken
 		c.Settings["user"] = jenkinssim.DefaultUser
 	case "zenodo":
-		c.URL, c.Token = s.Zenodo.URL(), "rehearsal-zenodo-token"
+		c.URL, c.Token = s.Zenodo.URL(), zenodoToken
 		// Files to publish come from the simulated web: GitHub's source archives and raw
 		// files from the simulated GitHub (what the release tagged), anything else from
 		// the public-web simulator.
