@@ -87,8 +87,8 @@ func (p *PreflightReport) Err() error {
 }
 
 // Preflight checks, before a run and without changing anything, that every step that
-// may run can do its work: each connection's secret is there, and each step type that
-// implements Preflighter says whether its service lets it (token accepted, permissions,
+// may run can do its work: each step type that implements Preflighter says whether its
+// service lets it; for the others, the connection's secret is there (token accepted, permissions,
 // job and parameters, kube verbs). Steps whose condition is already false are not
 // checked; steps whose condition depends on earlier results are (they may run). Every
 // problem is reported at once, with the steps it concerns.
@@ -176,15 +176,17 @@ func Preflight(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 			if err != nil {
 				continue
 			}
-			if st.stepType.Connection != "" {
-				name, _ := with["connection"].(string)
-				if err := r.preflightSecret(name, st.stepType.Connection, memo); err != nil {
-					add(st.ID, err)
-					continue
-				}
-			}
 			pf, ok := step.(Preflighter)
 			if !ok {
+				// A step type without its own checks: at least its connection's secret
+				// (a Preflighter checks the secrets it really reads: a chat connection
+				// with a webhook url needs none).
+				if st.stepType.Connection != "" {
+					name, _ := with["connection"].(string)
+					if err := r.preflightSecret(name, st.stepType.Connection, memo); err != nil {
+						add(st.ID, err)
+					}
+				}
 				continue
 			}
 			sc := r.stepCtx(st, 0, item, 0)

@@ -31,6 +31,13 @@ func (s *guardedStep) Run(context.Context, *engine.StepContext) (engine.Outputs,
 }
 
 func (s *guardedStep) Preflight(ctx context.Context, sc *engine.StepContext) error {
+	conn, err := sc.Connection(s.Connection, "testsvc")
+	if err != nil {
+		return err
+	}
+	if err := sc.Once("secret", func() error { _, err := conn.Secret(); return err }); err != nil {
+		return err
+	}
 	if err := sc.Once("login", func() error { guardedChecks.Add(1); return nil }); err != nil {
 		return err
 	}
@@ -70,6 +77,9 @@ steps:
     type: test.guarded
     foreach: ${{ inputs.repos }}
     with: {repo: "${{ item }}"}
+  - id: plain
+    type: test.leak
+    with: {connection: svc}
   - id: never
     type: test.guarded
     when: len(inputs.repos) == 0
@@ -105,7 +115,8 @@ func TestPreflightMissingSecret(t *testing.T) {
 	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Message, "environment variable PREFLIGHT_TEST_TOKEN is not set") {
 		t.Fatalf("problems %+v", rep.Problems)
 	}
-	if got := strings.Join(rep.Problems[0].Steps, ","); got != "first,each,shaped,undo" {
+	// test.leak has no Preflight of its own: the engine checks its connection's secret.
+	if got := strings.Join(rep.Problems[0].Steps, ","); got != "first,each,plain,shaped,undo" {
 		t.Errorf("steps %s", got)
 	}
 	if guardedChecks.Load() != 0 {
@@ -138,7 +149,7 @@ func TestPreflightProblems(t *testing.T) {
 	if guardedChecks.Load() != 1 {
 		t.Errorf("the shared check ran %d times", guardedChecks.Load())
 	}
-	if rep.Checked != 4 {
-		t.Errorf("checked %d steps, want 4 (never's condition is false)", rep.Checked)
+	if rep.Checked != 5 {
+		t.Errorf("checked %d steps, want 5 (never's condition is false)", rep.Checked)
 	}
 }

@@ -198,7 +198,11 @@ steps:
 			t.Fatalf("plan --format %s: exit %d\n%s", format, code, out)
 		}
 	}
-	out, code := cli("run", pbPath, "--state-dir", state, "--report", reportPath, "--non-interactive")
+	// The preflight finds the bad connections first, and shows no token doing so.
+	if out, code := cli("preflight", pbPath); code != exitInvalid {
+		t.Fatalf("preflight: exit %d\n%s", code, out)
+	}
+	out, code := cli("run", pbPath, "--state-dir", state, "--report", reportPath, "--non-interactive", "--no-preflight")
 	t.Logf("run exit %d:\n%s", code, out)
 
 	report, err := os.ReadFile(reportPath)
