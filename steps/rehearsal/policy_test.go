@@ -10,6 +10,7 @@ import (
 
 	"github.com/cessda/runbook/engine"
 	"github.com/cessda/runbook/steps/github/githubsim"
+	"github.com/cessda/runbook/steps/jenkins/jenkinssim"
 	"github.com/cessda/runbook/steps/rehearsal"
 	"github.com/cessda/runbook/steps/zenodo/zenodosim"
 )
@@ -168,6 +169,13 @@ func TestFailurePolicies(t *testing.T) {
 		{"Zenodo refuses the publication: stop", func(sb *rehearsal.Sandbox) {
 			sb.Zenodo.Inject(zenodosim.Fault{Method: http.MethodPost, PathSuffix: "/actions/publish", Status: http.StatusBadRequest, Times: 1000})
 		}, engine.RunFailed, "zenodo_publish", ":3.7.0"},
+		{"the deploy job fails (jenkins.build): stop, nothing undone", func(sb *rehearsal.Sandbox) {
+			params := []jenkinssim.Param{{Name: "RUNBOOK_RUN"}, {Name: "release_version"}, {Name: "frontend_image_tag"}, {Name: "userguide_image_tag"}, {Name: "contentguide_image_tag"}}
+			sb.Jenkins.AddJob(jenkinssim.Job{Path: "cessda.cvs.deploy.prod", Params: params, Script: func(b *jenkinssim.Build) {
+				b.Logf("ERROR: the cluster credentials expired")
+				b.SetResult("FAILURE")
+			}})
+		}, engine.RunFailed, "deploy", ":previous"},
 		{"closing the issue fails: stop", func(sb *rehearsal.Sandbox) {
 			sb.GitHub.Inject(githubsim.Fault{Kind: githubsim.ServerError, Method: http.MethodPatch, Path: "/repos/*/*/milestones/*", Status: http.StatusForbidden})
 		}, engine.RunFailed, "close", ":3.7.0"},
@@ -179,8 +187,12 @@ func TestFailurePolicies(t *testing.T) {
 				t.Fatalf("status %s at %s (%s), want %s at %s", rep.Status, rep.FailedStep, rep.Reason, c.status, c.step)
 			}
 			w.productionOn(t, c.production)
-			if commentWith(w.issueComments(t, rep), "stopped at step `"+c.step+"`") == "" {
+			stop := commentWith(w.issueComments(t, rep), "stopped at step `"+c.step+"`")
+			if stop == "" {
 				t.Error("the release issue does not say why the release stopped")
+			}
+			if c.status == engine.RunFailed && !strings.Contains(stop, "Nothing was undone") {
+				t.Errorf("a stop undid something, or does not say it did not:\n%s", stop)
 			}
 		})
 	}
