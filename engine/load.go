@@ -29,7 +29,7 @@ var (
 	nameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	topLevelKey = []string{"runbook", "product", "title", "description", "roles", "people", "inputs", "vars", "connections", "steps", "on_failure", "finally"}
 	includeKeys = []string{"include", "with"}
-	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "on_error", "continue_on_error", "role", "rollback", "checklist"}
+	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "on_error", "continue_on_error", "role", "rollback", "checklist", "left_behind"}
 	inputKeys   = []string{"type", "description", "default", "required", "pattern", "enum"}
 	retryKeys   = []string{"attempts", "backoff", "max_delay"}
 	personKeys  = []string{"name", "email", "chat"}
@@ -137,6 +137,8 @@ type loader struct {
 	// misspelt holds the keys that an unknown key was taken for ("stpes" -> "steps"), so a
 	// typo is reported once, not again as the key being missing.
 	misspelt map[*yaml.Node]map[string]bool
+	// leftBehind are the steps with a left_behind: compiled last, as they read every step.
+	leftBehind []*StepDecl
 }
 
 func (l *loader) wasMisspelt(n *yaml.Node, key string) bool {
@@ -504,6 +506,26 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 			sc.visible[st.ID] = true
 			stepsEnv[st.ID] = stepEnvType(st)
 		}
+	}
+	// left_behind is rendered when the run ends: it reads every step, and the failure.
+	end := sc.clone()
+	end.env["failure"] = failureType
+	for _, st := range l.leftBehind {
+		esc := end
+		if st.Fragment != nil {
+			esc = end.clone()
+			params := types.Map{}
+			for _, e := range st.Fragment.Params {
+				params[e.Key] = exprType(st.Fragment.Types[e.Key])
+			}
+			esc.env["params"] = params
+		}
+		file := l.file
+		l.file = st.Pos.File
+		if t := l.compileValue(st.LeftBehind, esc); t != TypeString && t != TypeAny {
+			l.errAt(st.LeftBehind.Node, "step %s: left_behind gives %s, not a string", st.ID, t)
+		}
+		l.file = file
 	}
 	return pb
 }
@@ -1118,6 +1140,16 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	}
 	if x, ok := f["checklist"]; ok {
 		st.Checklist, _ = l.str(x, "checklist")
+	}
+	if x, ok := f["left_behind"]; ok {
+		if resolve(x).Kind != yaml.ScalarNode {
+			l.errAt(resolve(x), "step %s: left_behind must be a string: what this step leaves in the world when the release stops, and why", st.ID)
+		} else if st.Section != SectionSteps {
+			l.errAt(resolve(x), "step %s: left_behind is for the main steps (what a stopped release leaves)", st.ID)
+		} else {
+			st.LeftBehind = l.value(x)
+			l.leftBehind = append(l.leftBehind, st)
+		}
 	}
 	st.OnError = OnErrorStop
 	if x, ok := f["on_error"]; ok {

@@ -88,6 +88,10 @@ type StepDecl struct {
 	// Rollback marks a step that reverts the release: when the run failed and this step
 	// (in on_failure) succeeds, the run ends rolled_back.
 	Rollback bool
+	// LeftBehind, a string template, says what this step leaves in the world when the
+	// release stops without finishing (and why, or what to do about it); rendered at the
+	// run's end for steps that succeeded, an empty result meaning nothing (it was undone).
+	LeftBehind *Value
 	// Checklist is the release-issue checklist item this step stands for, if any.
 	Checklist string
 	// Fragment is the inclusion this step came from, if any: its params are params.NAME.

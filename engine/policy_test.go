@@ -22,6 +22,7 @@ inputs:
 steps:
   - id: deploy
     type: test.echo
+    left_behind: '${{ steps.revert.status == "succeeded" ? "" : "production runs the new build (" + failure.status + ")" }}'
     with: {message: deployed}
   - id: check
     name: Production is verified
@@ -117,6 +118,10 @@ func TestStopThenRollbackOnRequest(t *testing.T) {
 	if rep.Step("revert").Status != engine.StepSkipped || rep.Step("record").Outputs["text"] != "stopped at check: permanent failure; rollback false" {
 		t.Fatalf("stop undid something or recorded nothing: revert %s, record %v", rep.Step("revert").Status, rep.Step("record").Outputs)
 	}
+	// The report says what the stopped release left behind.
+	if len(rep.LeftBehind) != 1 || rep.LeftBehind[0].Step != "deploy" || rep.LeftBehind[0].What != "production runs the new build (failed)" {
+		t.Errorf("left behind after the stop: %+v", rep.LeftBehind)
+	}
 	rep, err := engine.Resume(context.Background(), pb, engine.Options{Store: store, Actor: "erin", Rollback: "the checks fail"})
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +138,10 @@ func TestStopThenRollbackOnRequest(t *testing.T) {
 	last := rep.Choices[len(rep.Choices)-1]
 	if last.Action != "rollback" || last.By != "erin" || last.Reason != "the checks fail" || last.Step != "check" {
 		t.Errorf("choice %+v", last)
+	}
+	// The revert undid the deploy: nothing is left behind.
+	if len(rep.LeftBehind) != 0 {
+		t.Errorf("left behind after the rollback: %+v", rep.LeftBehind)
 	}
 	// The check itself stays failed: the rollback did not pretend it passed.
 	if rep.Step("check").Status != engine.StepFailed {

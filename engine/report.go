@@ -77,6 +77,12 @@ type Warning struct {
 	At      time.Time `json:"at"`
 }
 
+// LeftBehind is one thing a stopped release left in the world, as its step's left_behind says.
+type LeftBehind struct {
+	Step string `json:"step"`
+	What string `json:"what"`
+}
+
 // Report is a run's JSON release report. It is a projection of the run's journal: every
 // change is an Event, appended durably to the journal and applied here.
 type Report struct {
@@ -100,7 +106,10 @@ type Report struct {
 	Steps          []*StepReport  `json:"steps"`
 	Choices        []Choice       `json:"choices,omitempty"`
 	Warnings       []Warning      `json:"warnings,omitempty"`
-	Links          []Link         `json:"links,omitempty"`
+	// LeftBehind is what a release that stopped without finishing left in the world
+	// (tags, drafts, commits, issues), by the steps that made it, and what to do about it.
+	LeftBehind []LeftBehind `json:"left_behind,omitempty"`
+	Links      []Link       `json:"links,omitempty"`
 
 	index map[string]*StepReport
 	mu    sync.Mutex
@@ -152,7 +161,7 @@ const maxReportItems = 1 << 20
 
 // Event is one change to a run, as written to its journal.
 type Event struct {
-	Kind string    `json:"k"` // run, session, start, kv, end, link, log, choice, warning, reopen, run_end, items
+	Kind string    `json:"k"` // run, session, start, kv, end, link, log, choice, warning, reopen, left, run_end, items
 	Time time.Time `json:"t"`
 	Step string    `json:"s,omitempty"`
 	Item int       `json:"i,omitempty"` // foreach item index + 1; 0 for the step itself
@@ -251,6 +260,7 @@ func (r *Report) apply(ev *Event) {
 		r.Status = RunRunning
 		r.FinishedAt = nil
 		r.Reason, r.FailedStep = "", ""
+		r.LeftBehind = nil // the run goes on: its next ending says what it leaves
 	case "items":
 		sr := r.index[ev.Step]
 		if sr == nil {
@@ -356,6 +366,8 @@ func (r *Report) apply(ev *Event) {
 		}
 	case "choice":
 		r.Choices = append(r.Choices, *ev.Choice)
+	case "left":
+		r.LeftBehind = append(r.LeftBehind, LeftBehind{Step: ev.Step, What: ev.Reason})
 	case "warning":
 		r.Warnings = append(r.Warnings, Warning{Step: ev.Step, Message: ev.Reason, At: ev.Time})
 	case "reopen":

@@ -390,11 +390,44 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 			final, reason, failed = fin.status, fin.reason, fin.step
 		}
 	}
+	if final == RunFailed || final == RunRejected || final == RunRolledBack {
+		r.recordLeftBehind(map[string]any{"step": failed, "error": reason, "status": string(final), "rollback": end.rollback, "by": end.by})
+	}
 	if err := r.emit(&Event{Kind: "run_end", Status: string(final), Reason: reason, Step: failed}, true); err != nil {
 		return nil, err
 	}
 	r.writer.stop()
 	return r.report, r.writer.flush()
+}
+
+// recordLeftBehind lists, for a release that stopped without finishing, what its steps
+// left in the world, as each step's left_behind says (rendered now, so it can tell what
+// the revert undid).
+func (r *Run) recordLeftBehind(failure map[string]any) {
+	for _, st := range r.pb.Steps {
+		if st.LeftBehind == nil {
+			continue
+		}
+		sr := r.report.Step(st.ID)
+		done := sr.Status == StepSucceeded
+		for _, it := range sr.Items {
+			done = done || it.Status == StepSucceeded
+		}
+		if !done {
+			continue
+		}
+		env, err := r.stepEnv(st, failure)
+		if err != nil {
+			continue
+		}
+		v, err := env.render(st.LeftBehind, "left_behind", nil)
+		if err != nil {
+			v = fmt.Sprintf("(left_behind of %s could not be rendered: %v)", st.ID, err)
+		}
+		if text := strings.TrimSpace(textOf(v)); text != "" {
+			r.emit(&Event{Kind: "left", Step: st.ID, Reason: text}, false)
+		}
+	}
 }
 
 // ending is how a section of steps ended: the run status it leads to, why, at which step,

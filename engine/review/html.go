@@ -55,6 +55,14 @@ footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
 <p class="meta">Run by <strong>{{.Actor}}</strong>, started {{.Started}}{{if .Finished}}, finished {{.Finished}} ({{.Duration}}){{end}}. {{.StepCounts}}.</p>
 {{if .Inputs}}<p class="meta">Inputs: {{range .Inputs}}<code>{{.Key}}={{.Value}}</code> {{end}}· playbook <code>{{.Playbook}}</code> · plan hash <code>{{.PlanHash}}</code></p>{{end}}
 </header>
+{{if .LeftBehind}}
+<section class="warn">
+<h2>What the stopped release left behind</h2>
+<ul>
+{{range .LeftBehind}}<li><code>{{.Step}}</code>: {{.What}}</li>
+{{end}}</ul>
+</section>
+{{end}}
 {{if .Warnings}}
 <section class="warn">
 <h2>Warnings to act on</h2>

@@ -35,6 +35,7 @@ type view struct {
 	Links      []linkView
 	Choices    []choiceView
 	Warnings   []warningView
+	LeftBehind []engine.LeftBehind
 	Failures   []failureView
 	Generated  string
 	StepCounts string // "7 steps: 6 succeeded, 1 skipped"
@@ -337,6 +338,7 @@ func newView(r *engine.Report) *view {
 		at := c.At
 		v.Choices = append(v.Choices, choiceView{Step: c.Step, Action: c.Action, By: c.By, At: fmtTime(&at), Reason: c.Reason})
 	}
+	v.LeftBehind = r.LeftBehind
 	for _, w := range r.Warnings {
 		at := w.At
 		v.Warnings = append(v.Warnings, warningView{Step: w.Step, At: fmtTime(&at), Message: w.Message})
@@ -404,6 +406,14 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 			parts[i] = mdCode(in.Key + "=" + in.Value)
 		}
 		fmt.Fprintf(&b, "Inputs: %s · playbook %s · plan hash %s\n\n", strings.Join(parts, " "), mdCode(v.Playbook), mdCode(v.PlanHash))
+	}
+
+	if len(v.LeftBehind) > 0 {
+		b.WriteString("### What the stopped release left behind\n\n")
+		for _, l := range v.LeftBehind {
+			fmt.Fprintf(&b, "- %s: %s\n", mdCode(l.Step), mdText(l.What))
+		}
+		b.WriteString("\n")
 	}
 
 	if len(v.Warnings) > 0 {

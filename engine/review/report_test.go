@@ -304,3 +304,13 @@ func TestReportWaiting(t *testing.T) {
 	}
 	mustContain(t, "html", html, `<span class="outcome wait">waiting for a person`)
 }
+
+// TestReportLeftBehind: what a stopped release left in the world is listed, in Markdown
+// and HTML, with the step that left it.
+func TestReportLeftBehind(t *testing.T) {
+	rep := runReport(t, map[string]string{"version": "3.6.1"}, confirm("no", "not today"))
+	rep.LeftBehind = []engine.LeftBehind{{Step: "tag", What: "tag 3.6.1 on cessda/cessda.cvs.two <stays>: release 3.6.2 next"}}
+	md, html := render(t, rep)
+	mustContain(t, "markdown", md, "### What the stopped release left behind", "- `tag`: tag 3.6.1 on cessda/cessda.cvs.two \\<stays\\>: release 3.6.2 next")
+	mustContain(t, "html", html, "<h2>What the stopped release left behind</h2>", "<li><code>tag</code>: tag 3.6.1 on cessda/cessda.cvs.two &lt;stays&gt;: release 3.6.2 next</li>")
+}
