@@ -14,6 +14,7 @@ import (
 
 	"github.com/cessda/runbook/engine"
 	"github.com/cessda/runbook/steps/rehearsal"
+	"github.com/cessda/runbook/steps/window"
 )
 
 func (a *app) planCmd() *cobra.Command {
@@ -67,8 +68,8 @@ func (a *app) runCmd() *cobra.Command {
 	var sets []string
 	var reportPath string
 	var rehearse rehearseFlags
-	var nonInteractive, noPreflight bool
-	var sandbox string
+	var nonInteractive, noPreflight, outside bool
+	var sandbox, reason string
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a playbook (or rehearse it against the built-in simulators with --rehearse)",
@@ -79,6 +80,9 @@ func (a *app) runCmd() *cobra.Command {
 				return err
 			}
 			opts := engine.Options{Inputs: in, Mode: "run", Command: "runbook " + strings.Join(os.Args[1:], " ")}
+			if err := outsideWindow(pb, &opts, outside, reason); err != nil {
+				return err
+			}
 			if rehearse.on {
 				cleanup, err := rehearse.setup(cmd.Context(), pb, &opts, a.stderr)
 				if err != nil {
@@ -128,6 +132,8 @@ func (a *app) runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
 	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "talk to the simulators of a `runbook sandbox` (its connections.json) instead of the real services")
+	cmd.Flags().BoolVar(&outside, "outside-window", false, "release outside the playbook's release window (needs --reason; recorded with who and why)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (for --outside-window)")
 	cmd.Flags().BoolVar(&noPreflight, "no-preflight", false, "start without the preflight checks (when a check cannot be made from this machine; the command line is in the report)")
 	rehearse.register(cmd)
 	return cmd
@@ -137,7 +143,7 @@ func (a *app) resumeCmd() *cobra.Command {
 	var retry, confirm, refuse []string
 	var skip []string
 	var reason, playbook, reportPath string
-	var nonInteractive, force, rollback bool
+	var nonInteractive, force, rollback, outside bool
 	var sandbox string
 	cmd := &cobra.Command{
 		Use:   "resume RUN",
@@ -211,6 +217,9 @@ again and finds what it already made. Choices are recorded in the report with wh
 			if rollback {
 				opts.Rollback = reason
 			}
+			if err := outsideWindow(pb, &opts, outside, reason); err != nil {
+				return err
+			}
 			switch prior.Status {
 			case engine.RunFailed, engine.RunRolledBack, engine.RunRejected:
 				if len(retry)+len(skip)+len(confirm)+len(refuse) == 0 && !force && !rollback {
@@ -237,14 +246,40 @@ again and finds what it already made. Choices are recorded in the report with wh
 	cmd.Flags().StringArrayVar(&skip, "skip", nil, "mark this step skipped (needs --reason)")
 	cmd.Flags().StringArrayVar(&confirm, "confirm", nil, "answer yes to this waiting gate")
 	cmd.Flags().StringArrayVar(&refuse, "refuse", nil, "answer no to this waiting gate (needs --reason)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (for --skip, --refuse and --rollback)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (for --skip, --refuse, --rollback and --outside-window)")
 	cmd.Flags().BoolVar(&rollback, "rollback", false, "roll the release back now (needs --reason)")
+	cmd.Flags().BoolVar(&outside, "outside-window", false, "go on outside the playbook's release window (needs --reason)")
 	cmd.Flags().StringVar(&playbook, "playbook", "", "the playbook file, when it is no longer where the run found it")
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
 	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
 	cmd.Flags().BoolVar(&force, "force", false, "resume a failed run without a choice: run the failed step again")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "the sandbox's connections.json, for a run that ran against a sandbox")
 	return cmd
+}
+
+// outsideWindow answers every release-window step of the playbook with yes, recorded with
+// who and why: the release goes on outside its window because a person said so.
+func outsideWindow(pb *engine.Playbook, o *engine.Options, outside bool, reason string) error {
+	if !outside {
+		return nil
+	}
+	if reason == "" {
+		return exitWith(exitInvalid, errors.New("--outside-window needs --reason \"why\""))
+	}
+	if o.Confirm == nil {
+		o.Confirm = map[string]engine.Confirmation{}
+	}
+	n := 0
+	for _, st := range pb.AllSteps() {
+		if st.Type == window.Type {
+			o.Confirm[st.ID] = engine.Confirmation{By: engine.CurrentActor(), At: time.Now().UTC(), Answer: "yes", Reason: "outside the release window: " + reason}
+			n++
+		}
+	}
+	if n == 0 {
+		return exitWith(exitInvalid, fmt.Errorf("--outside-window: %s declares no release window (no %s step)", pb.File, window.Type))
+	}
+	return nil
 }
 
 // hold opens the run's store and takes the product's release lock; release gives both

@@ -11,5 +11,6 @@ import (
 	_ "github.com/cessda/runbook/steps/notify"
 	_ "github.com/cessda/runbook/steps/shell"
 	_ "github.com/cessda/runbook/steps/sleep"
+	_ "github.com/cessda/runbook/steps/window"
 	_ "github.com/cessda/runbook/steps/zenodo"
 )
