@@ -443,6 +443,12 @@ func (c *Client) Update(ctx context.Context, id int, metadata map[string]any) (*
 	return &d, c.doJSON(ctx, http.MethodPut, c.URL(fmt.Sprintf("deposit/depositions/%d", id), nil), map[string]any{"metadata": metadata}, &d)
 }
 
+// Delete deletes an unpublished deposition (DELETE deposit/depositions/{id}). Any 2xx is
+// success: the legacy docs say 201, the current (RDM) server answers 204, both with no body.
+func (c *Client) Delete(ctx context.Context, id int) error {
+	return c.do(ctx, http.MethodDelete, c.URL(fmt.Sprintf("deposit/depositions/%d", id), nil), nil, 0, "", nil)
+}
+
 // Action posts actions/{name} (publish, edit, discard, newversion).
 func (c *Client) Action(ctx context.Context, id int, name string) (*Deposition, error) {
 	var d Deposition

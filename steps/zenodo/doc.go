@@ -1,6 +1,7 @@
 // Package zenodo archives a release on Zenodo: it reserves the DOI before the release (so
 // the changelog can cite it) and publishes the record afterwards, as CESSDA's guidelines ask
-// (record content: the `git archive` tarball, README and CHANGELOG; community cessda).
+// (record content: the `git archive` tarball, README and CHANGELOG; community cessda). A
+// release that is refused or reverted discards its drafts instead.
 //
 // No maintained Go client of the Zenodo deposit API exists, so Client is a small one for
 // what a release needs. It sends the token only as an Authorization: Bearer header, only
@@ -49,9 +50,27 @@
 // name with the same md5 is there, and publishes (202). A deposition already published for
 // this version gives its outputs without writing anything.
 //
+// # zenodo.discard
+//
+// Params: deposition_id (required: the draft from zenodo.reserve_doi; a playbook runs it
+// with foreach over the components), reason (for the log).
+// Outputs: discarded (bool), doi (the reserved DOI discarded), deposition_id (int).
+//
+// It reads the deposition first. 404 or 410: already gone, success (after a crash, or a
+// second run); the DOI comes from the journal when an earlier attempt recorded it, else
+// it is empty. Published (submitted, state done or inprogress): it fails, not transiently,
+// and touches nothing, as a published record cannot be deleted, only versioned. A draft:
+// its id, DOI and concept go into the journal, then DELETE deposit/depositions/{id} (204,
+// or 201 as the legacy docs say). A new-version draft is deleted the same way, not with
+// actions/discard: on InvenioRDM both routes are one handler, and on the legacy server
+// actions/discard only drops an edit of a published record. A 404 or 403 to the DELETE
+// is checked with another GET before it is believed (RDM answers 404 when the record was
+// published meanwhile). The plan reads the deposition too: "discard Zenodo draft N (DOI
+// x) of concept C", or "already gone" with no change; a published one fails the plan.
+//
 // # Preflight
 //
-// Both steps check before a run, reading only: the token is there and accepted, with one
+// The steps check before a run, reading only: the token is there and accepted, with one
 // GET deposit/depositions?size=1 per connection (401: not valid on that Zenodo; 403: it
 // lacks deposit:write; deposit:actions shows only when an action is posted, which a
 // preflight must not do). zenodo.reserve_doi with a known concept_id checks that it is a
@@ -59,7 +78,8 @@
 // whether it exists at all (GET records/{id}, and for a concept id, which that answers
 // 404, a search conceptrecid:ID), so the message says "not found" or "another account's".
 // zenodo.publish with a known deposition_id checks that the deposition exists, is the
-// account's, and is not already published as another version.
+// account's, and is not already published as another version. zenodo.discard with a known
+// deposition_id checks that it is not published (a deposition already gone passes).
 //
 // # Simulator
 //

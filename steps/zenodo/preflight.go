@@ -65,6 +65,32 @@ func (p *Publish) Preflight(ctx context.Context, sc *engine.StepContext) error {
 	})
 }
 
+// Preflight checks, reading only, that the connection's token is accepted and that
+// deposition_id, when known, is not a published record (which cannot be deleted). A
+// deposition that is already gone is fine: the step will find nothing to discard.
+func (p *Discard) Preflight(ctx context.Context, sc *engine.StepContext) error {
+	c, conn, err := checkToken(ctx, sc, p.Connection)
+	if err != nil || p.DepositionID == 0 || sc.Unknown("deposition_id") {
+		return err
+	}
+	return sc.Once(fmt.Sprintf("zenodo discard %s %d", conn.Name, p.DepositionID), func() error {
+		d, err := c.Get(ctx, p.DepositionID)
+		var ae *APIError
+		switch {
+		case isGone(err):
+			return nil
+		case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
+			return fmt.Errorf("zenodo: deposition %d on connection %q belongs to another account than the token in %s (403): use the owner's token, or check deposition_id", p.DepositionID, conn.Name, c.TokenHint)
+		case err != nil:
+			return fmt.Errorf("zenodo connection %q: reading deposition %d: %w", conn.Name, p.DepositionID, err)
+		case isPublished(d):
+			return fmt.Errorf("zenodo: deposition %d on connection %q is published (DOI %s): a published record cannot be deleted, only versioned; check deposition_id (it should be a draft from zenodo.reserve_doi)",
+				d.ID, conn.Name, d.ReservedDOI())
+		}
+		return nil
+	})
+}
+
 // checkToken makes one read of the deposit API per connection (GET
 // deposit/depositions?size=1): 401 means the token is not valid there, 403 that it lacks
 // deposit:write. Whether it also has deposit:actions shows only when an action is posted,

@@ -61,6 +61,20 @@ func init() {
 			{Name: "record_id", Type: engine.TypeInt, Desc: "the published record's id"},
 		},
 	})
+	engine.Register(engine.StepType{
+		Name:    "zenodo.discard",
+		Summary: "Delete an unpublished Zenodo draft reserved by zenodo.reserve_doi, so a refused or reverted release leaves no draft (and no reserved DOI) behind",
+		Doc: "Reads the deposition first. A deposition that is already gone (404/410) is success, so the step can run again after a crash. " +
+			"A published deposition is never touched: the step fails, as a published record cannot be deleted, only versioned. " +
+			"A draft, first version or new version alike, is deleted with `DELETE deposit/depositions/{id}`; the concept's published versions stay.",
+		New:        func() engine.Step { return &Discard{} },
+		Connection: ConnType,
+		Outputs: []engine.Output{
+			{Name: "discarded", Type: engine.TypeBool, Desc: "true once the draft is gone (also when it was gone already)"},
+			{Name: "doi", Type: engine.TypeString, Desc: "the reserved DOI that was discarded (empty when the draft was gone before this step first saw it)"},
+			{Name: "deposition_id", Type: engine.TypeInt, Desc: "the discarded draft's id"},
+		},
+	})
 }
 
 // client builds the API client for the step's connection.

@@ -16,8 +16,14 @@
 //   - actions/publish validates the required metadata and files and answers 400 in the RDM
 //     form {"errors":[{"field":"metadata.creators","messages":[...]}]}, or 202 with state
 //     done, doi, doi_url, conceptdoi, record_id and record_url.
-//   - actions/edit (201, state inprogress), actions/discard (201: back to done, or the draft
-//     deleted), DELETE of a draft (204).
+//   - actions/edit (201, state inprogress); actions/discard (201: an edit back to done, or a
+//     never-published draft deleted; 400 for a published record not being edited).
+//   - DELETE /api/deposit/depositions/{id} of a draft, first or new version (204; 201 with
+//     LegacyDelete(), as the legacy docs say): the draft, its bucket and reserved DOI go
+//     (and a first version's concept); a new version's concept and published versions
+//     stay and it can be versioned again. A published record, edited or not, is 403
+//     {"status":403,"message":...} and left as is. Afterwards GET, DELETE and actions
+//     answer 404 "PID does not exist.".
 //   - actions/newversion only from the concept's latest published version; it returns the
 //     new draft (with a copy of the previous files, metadata without version and date); a
 //     second call while that draft exists returns the same draft. LegacyNewVersion()
@@ -48,8 +54,11 @@
 // Faults: Inject(Fault{Method, PathSuffix, Status, Delay, Drop, After, Times}) answers a
 // status (5xx with no body, as Zenodo does), waits (real time: keep it to milliseconds),
 // drops the connection, or with After lets the effect happen and then loses the answer.
+// They apply to every route, DELETE and actions/discard included (After with Drop on a
+// DELETE removes the draft and loses the answer).
 //
 // Observation: Requests() (method, path, query, content type, body size, status),
-// Writes(), Depositions(), Created(), Publications(), Uploads(), Deposition(id) and
-// FileData(id, name).
+// Writes(), Depositions(), Created() (API-made depositions that still exist, so
+// Depositions()-Created() is what was seeded), Discarded(), Reserved(doi),
+// Publications(), Uploads(), Deposition(id) and FileData(id, name).
 package zenodosim

@@ -88,6 +88,10 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 // deposition, with the new draft at links.latest_draft) instead of the RDM way (the draft).
 func LegacyNewVersion() Option { return func(s *Server) { s.legacyNewVersion = true } }
 
+// LegacyDelete makes DELETE of a draft answer 201 with no body, as the legacy docs say,
+// instead of the current server's 204.
+func LegacyDelete() Option { return func(s *Server) { s.legacyDelete = true } }
+
 // Published seeds an existing published version (and its concept) with AddPublished.
 type Published struct {
 	Owner     int // default 1
@@ -125,6 +129,7 @@ type deposition struct {
 	Bucket      string
 	Files       []*file
 	PublishedAt time.Time
+	ViaAPI      bool // made by create or newversion (not seeded): counted by Created
 }
 
 type concept struct {
@@ -148,6 +153,7 @@ type Server struct {
 	rateStart        map[string]time.Time
 	now              func() time.Time
 	legacyNewVersion bool
+	legacyDelete     bool
 
 	nextID      int
 	deps        map[int]*deposition
@@ -159,6 +165,7 @@ type Server struct {
 	published   int
 	uploads     int
 	newVersions int
+	discarded   int
 }
 
 // New starts a simulator on 127.0.0.1. Close it when done.
@@ -227,11 +234,33 @@ func (s *Server) Depositions() int {
 	return len(s.deps)
 }
 
-// Created counts depositions created through the API (create and newversion).
+// Created counts the depositions created through the API (create and newversion) that
+// still exist: a deleted or discarded draft no longer counts, so Depositions()-Created()
+// stays the number seeded.
 func (s *Server) Created() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.created
+}
+
+// Discarded counts the drafts removed (DELETE, or actions/discard of a never-published draft).
+func (s *Server) Discarded() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.discarded
+}
+
+// Reserved reports whether an existing deposition holds doi, reserved by a draft or
+// minted by a publication; a discarded draft's DOI is not.
+func (s *Server) Reserved(doi string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.deps {
+		if s.doi(id) == doi {
+			return true
+		}
+	}
+	return false
 }
 
 // Publications counts successful publish actions.
@@ -579,11 +608,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
 			if !s.scope(w, ti, ScopeWrite) {
 				return
 			}
+			// A published record (being edited or not) cannot be deleted: 403, as the
+			// legacy docs say; only versioned.
 			if d.State != "unsubmitted" {
-				writeError(w, 403, "Published depositions cannot be deleted.")
+				writeError(w, 403, "Deleting an already published deposition is not allowed: a published record can only be versioned.")
 				return
 			}
 			s.remove(d)
+			if s.legacyDelete {
+				w.WriteHeader(201)
+				return
+			}
 			w.WriteHeader(204)
 		case len(segs) == 4 && segs[3] == "files" && r.Method == http.MethodGet:
 			writeJSON(w, 200, s.renderFiles(d))
@@ -882,6 +917,7 @@ func (s *Server) create(w http.ResponseWriter, body []byte, ti tokenInfo) {
 	c := s.newConcept(ti.owner)
 	d := s.newDeposition(c, ti.owner)
 	d.Metadata = sanitize(in.Metadata)
+	d.ViaAPI = true
 	s.created++
 	writeJSON(w, 201, s.render(d))
 }
@@ -1035,7 +1071,7 @@ func (s *Server) action(w http.ResponseWriter, d *deposition, name string) {
 			s.remove(d)
 			writeJSON(w, 201, out)
 		default:
-			writeError(w, 400, "Deposition is not being edited.")
+			writeError(w, 400, "Deposition is published and not being edited: there is nothing to discard.")
 		}
 	case "newversion":
 		if !d.Submitted {
@@ -1060,6 +1096,7 @@ func (s *Server) action(w http.ResponseWriter, d *deposition, name string) {
 				nf.ID = newUUID()
 				draft.Files = append(draft.Files, &nf)
 			}
+			draft.ViaAPI = true
 			s.created++
 			s.newVersions++
 		}
@@ -1075,8 +1112,14 @@ func (s *Server) action(w http.ResponseWriter, d *deposition, name string) {
 	}
 }
 
+// remove deletes a draft, its bucket and, for a first version, its concept; the DOI it
+// reserved goes with it.
 func (s *Server) remove(d *deposition) {
 	delete(s.deps, d.ID)
+	s.discarded++
+	if d.ViaAPI {
+		s.created--
+	}
 	delete(s.buckets, d.Bucket)
 	c := s.concepts[d.ConceptID]
 	for i, id := range c.Versions {

@@ -265,3 +265,85 @@ func TestRecordsAPIAndReadScope(t *testing.T) {
 		t.Errorf("writes = %d", s.Writes())
 	}
 }
+
+func TestDeleteAndDiscardOfDrafts(t *testing.T) {
+	s := zenodosim.New(zenodosim.WithToken(tok, 1))
+	defer s.Close()
+	rec, concept := s.AddPublished(zenodosim.Published{Title: "CDC 3.3.0", Version: "3.3.0", Files: map[string][]byte{"a": []byte("a")}})
+	dep := func(n int) string { return fmt.Sprintf("%sdeposit/depositions/%d", s.URL(), n) }
+
+	// A first-version draft: 204, then 404 everywhere; its DOI and concept go with it.
+	c := call(t, "POST", s.URL()+"deposit/depositions", "application/json", `{}`)
+	n, doi := id(c), fmt.Sprintf("10.5281/zenodo.%d", id(c))
+	if !s.Reserved(doi) || s.Created() != 1 {
+		t.Fatalf("after create: reserved %v created %d", s.Reserved(doi), s.Created())
+	}
+	if d := call(t, "DELETE", dep(n), "", ""); d.status != 204 {
+		t.Errorf("DELETE of a draft: %d", d.status)
+	}
+	for _, a := range []answer{call(t, "GET", dep(n), "", ""), call(t, "DELETE", dep(n), "", ""), call(t, "POST", dep(n)+"/actions/discard", "", "")} {
+		if a.status != 404 || a.body["message"] != "PID does not exist." {
+			t.Errorf("after DELETE: %d %v", a.status, a.body)
+		}
+	}
+	if s.Reserved(doi) || s.Created() != 0 || s.Discarded() != 1 || s.Depositions() != 1 {
+		t.Errorf("after DELETE: reserved %v created %d discarded %d depositions %d", s.Reserved(doi), s.Created(), s.Discarded(), s.Depositions())
+	}
+
+	// A new-version draft: only the draft goes; the concept can be versioned again.
+	nv := call(t, "POST", dep(rec)+"/actions/newversion", "", "")
+	if d := call(t, "DELETE", dep(id(nv)), "", ""); d.status != 204 {
+		t.Errorf("DELETE of a new-version draft: %d", d.status)
+	}
+	if g := call(t, "GET", dep(rec), "", ""); g.status != 200 || g.body["state"] != "done" || g.body["links"].(map[string]any)["latest_draft"] != nil {
+		t.Errorf("the published version after the draft's DELETE: %d %v", g.status, g.body)
+	}
+	if again := call(t, "POST", dep(rec)+"/actions/newversion", "", ""); again.status != 201 || id(again) == id(nv) || again.body["conceptrecid"] != fmt.Sprint(concept) {
+		t.Errorf("newversion after the DELETE: %d %v", again.status, again.body)
+	} else if d := call(t, "POST", dep(id(again))+"/actions/discard", "", ""); d.status != 201 {
+		t.Errorf("actions/discard of a new-version draft: %d", d.status)
+	}
+	if s.Created() != 0 || s.Discarded() != 3 {
+		t.Errorf("created %d discarded %d, want 0 and 3", s.Created(), s.Discarded())
+	}
+
+	// A published record cannot be deleted (403) nor discarded when not being edited (400).
+	if d := call(t, "DELETE", dep(rec), "", ""); d.status != 403 || d.body["status"] != float64(403) || !strings.Contains(fmt.Sprint(d.body["message"]), "published") {
+		t.Errorf("DELETE of a published record: %d %v", d.status, d.body)
+	}
+	call(t, "POST", dep(rec)+"/actions/edit", "", "")
+	if d := call(t, "DELETE", dep(rec), "", ""); d.status != 403 {
+		t.Errorf("DELETE of a published record being edited: %d", d.status)
+	}
+	call(t, "POST", dep(rec)+"/actions/discard", "", "")
+	if d := call(t, "POST", dep(rec)+"/actions/discard", "", ""); d.status != 400 {
+		t.Errorf("actions/discard of a published record not being edited: %d %v", d.status, d.body)
+	}
+	if s.Depositions() != 1 || s.Publications() != 1 {
+		t.Errorf("depositions %d publications %d", s.Depositions(), s.Publications())
+	}
+}
+
+func TestDeleteLegacyStatusAndLostAnswer(t *testing.T) {
+	s := zenodosim.New(zenodosim.WithToken(tok, 1), zenodosim.LegacyDelete())
+	defer s.Close()
+	a := id(call(t, "POST", s.URL()+"deposit/depositions", "application/json", `{}`))
+	b := id(call(t, "POST", s.URL()+"deposit/depositions", "application/json", `{}`))
+	if d := call(t, "DELETE", fmt.Sprintf("%sdeposit/depositions/%d", s.URL(), a), "", ""); d.status != 201 {
+		t.Errorf("legacy DELETE: %d", d.status)
+	}
+	// The DELETE happens, the answer is lost.
+	s.Inject(zenodosim.Fault{Method: "DELETE", After: true, Drop: true, Times: 1})
+	req, _ := http.NewRequest("DELETE", fmt.Sprintf("%sdeposit/depositions/%d", s.URL(), b), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Error("dropped connection answered")
+	}
+	if _, ok := s.Deposition(b); ok || s.Depositions() != 0 || s.Created() != 0 {
+		t.Errorf("after the lost DELETE: depositions %d created %d", s.Depositions(), s.Created())
+	}
+	if reqs := s.Requests(); reqs[len(reqs)-1].Method != "DELETE" || reqs[len(reqs)-1].Status != 0 {
+		t.Errorf("last request = %+v", reqs[len(reqs)-1])
+	}
+}
