@@ -22,7 +22,7 @@ import (
 // roles for an organization" and the REST operations' own notes):
 //
 //   - pull (Read) lets a token read, open issues, comment, and edit its own comments:
-//     github.release_notes, github.checklist with action wait, github.comment,
+//     github.release_notes, github.subtasks_done, github.checklist with action wait, github.comment,
 //     github.release_report (they only post or update their own marked comment).
 //   - triage is needed to edit an issue someone else may have opened ("issue owners and
 //     users with push access or Triage role can edit an issue"): github.approval (it
@@ -62,6 +62,9 @@ type access struct {
 	write bool   // the step writes at all (a comment needs only pull, yet is a write)
 	why   string // what for, e.g. "to create tag 1.2.3"
 	grant string // permission of a fine-grained token or GitHub App that allows it
+	// then is a further read-only check of the repository's contents, made only when the
+	// token is accepted and sees the repository (else its failure would only repeat that).
+	then func(ctx context.Context) error
 }
 
 // once is sc.Once; tests replace it with a memo shared by several contexts, as the
@@ -105,6 +108,11 @@ func preflight(ctx context.Context, sc *engine.StepContext, step, connName strin
 		}
 		for _, e := range a.check(conn, step, n) {
 			errs = multierror.Append(errs, e)
+		}
+		if n.then != nil {
+			if err := n.then(ctx); err != nil {
+				errs = multierror.Append(errs, err)
+			}
 		}
 	}
 	if errs != nil && len(errs.Errors) == 1 {
@@ -352,13 +360,23 @@ func (p *ReleaseNotes) Preflight(ctx context.Context, sc *engine.StepContext) er
 		why: "to list the issues of a milestone", grant: "Issues: read and Pull requests: read"})
 }
 
-// Preflight checks the token may create tags.
+// Preflight checks the token may create tags and, when the tag's name is known, that the
+// repository does not have it yet: a version is tagged once.
 func (p *Tag) Preflight(ctx context.Context, sc *engine.StepContext) error {
-	why := "to create a tag"
+	n := access{repo: knownRepo(sc, p.Repo), level: push, write: true, why: "to create a tag", grant: contentsWrite}
 	if !sc.Unknown("tag") && p.Tag != "" {
-		why = "to create tag " + p.Tag
+		n.why = "to create tag " + p.Tag
+		if n.repo != "" {
+			n.then = func(ctx context.Context) error { return p.taggedOnce(ctx, sc) }
+		}
 	}
-	return preflight(ctx, sc, "github.tag", p.Connection, access{repo: knownRepo(sc, p.Repo), level: push, write: true, why: why, grant: contentsWrite})
+	return preflight(ctx, sc, "github.tag", p.Connection, n)
+}
+
+// Preflight checks the token may read the release issue and its subtasks.
+func (p *SubtasksDone) Preflight(ctx context.Context, sc *engine.StepContext) error {
+	return preflight(ctx, sc, "github.subtasks_done", p.Connection, access{repo: knownRepo(sc, p.Repo), level: pull,
+		why: "to read issue" + issueRef(sc, "issue", p.Issue) + " and its subtask issues", grant: "Issues: read"})
 }
 
 // Preflight checks the token may commit to the repository.
@@ -408,6 +426,7 @@ var (
 	_ engine.Preflighter = (*Approval)(nil)
 	_ engine.Preflighter = (*ReleaseNotes)(nil)
 	_ engine.Preflighter = (*Tag)(nil)
+	_ engine.Preflighter = (*SubtasksDone)(nil)
 	_ engine.Preflighter = (*Changelog)(nil)
 	_ engine.Preflighter = (*Release)(nil)
 	_ engine.Preflighter = (*Close)(nil)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cessda/runbook/engine"
 	"github.com/cessda/runbook/steps/github/githubsim"
@@ -19,6 +20,7 @@ func preflightSteps() map[string]map[string]any {
 		"github.checklist":      {"repo": tracker, "issue": 1, "key": "doi"},
 		"github.approval":       {"repo": tracker, "issue": 1},
 		"github.release_notes":  {"repo": tracker, "milestone": "3.6.2"},
+		"github.subtasks_done":  {"repo": tracker, "issue": 1},
 		"github.tag":            {"repo": tracker, "tag": "3.6.2"},
 		"github.changelog":      {"repo": tracker, "version": "3.6.2"},
 		"github.release":        {"repo": tracker, "tag": "3.6.2"},
@@ -248,7 +250,75 @@ func TestPreflightMemo(t *testing.T) {
 	if failed != 6 {
 		t.Errorf("%d steps failed, want 6", failed)
 	}
-	if u, r1, r2 := f.sim.Count(http.MethodGet, "/user"), f.sim.Count(http.MethodGet, "/repos/"+tracker), f.sim.Count(http.MethodGet, "/repos/cessda/other"); u != 1 || r1 != 1 || r2 != 1 {
+	if u, r1, r2 := f.sim.Count(http.MethodGet, "/user"), countPath(f, "/repos/"+tracker), countPath(f, "/repos/cessda/other"); u != 1 || r1 != 1 || r2 != 1 {
 		t.Fatalf("GET /user %d, %s %d, cessda/other %d; want 1 each", u, tracker, r1, r2)
+	}
+}
+
+// countPath counts the GETs of exactly this path (Count matches a prefix).
+func countPath(f *fixture, path string) int {
+	n := 0
+	for _, r := range f.sim.Requests() {
+		if r.Method == http.MethodGet && r.Path == path {
+			n++
+		}
+	}
+	return n
+}
+
+// A version is tagged once: a new run's preflight refuses a tag the repository already
+// has, lightweight or annotated, and says which commit and when; Run still reuses it.
+func TestPreflightTagExists(t *testing.T) {
+	f := setup(t)
+	head := f.sim.CreateRepo(tracker, nil)
+	with := map[string]any{"repo": tracker, "tag": "3.6.2"}
+	if err := f.preflight(t, "github.tag", with); err != nil {
+		t.Fatalf("no tag yet: %v", err)
+	}
+	f.run(t, f.step(t, "github.tag", with))
+
+	w := f.sim.WriteCount()
+	err := f.preflight(t, "github.tag", with)
+	want := "tag 3.6.2 already exists on cessda/cessda.cvs.two (commit " + head[:7] + "): a version is tagged once — a release that was reverted keeps its tag; release the next version (3.6.3), or resume the run that made the tag (runbook runs shows it)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("preflight: %v\nwant %s", err, want)
+	}
+	if f.sim.WriteCount() != w {
+		t.Fatal("preflight wrote")
+	}
+	// Run (a resumed run's, or the same run's retry) reuses the tag on the same commit.
+	f.run(t, f.step(t, "github.tag", with))
+	if f.sim.WriteCount() != w {
+		t.Fatal("run of an existing tag on the same commit wrote")
+	}
+
+	// An annotated tag says when it was made.
+	f.ctx.Clock.(*engine.FakeClock).Advance(26 * time.Hour)
+	f.run(t, f.step(t, "github.tag", map[string]any{"repo": tracker, "tag": "3.7.0", "annotated": true}))
+	wantErr(t, "github.tag", f.preflight(t, "github.tag", map[string]any{"repo": tracker, "tag": "3.7.0"}),
+		"tag 3.7.0 already exists on cessda/cessda.cvs.two (commit "+head[:7]+", made 2026-11-25 15:00 UTC): a version is tagged once")
+
+	// With too little access too, both problems are told at once.
+	f.sim.SetPermission(canary, tracker, "pull")
+	err = f.preflight(t, "github.tag", with)
+	wantErr(t, "github.tag", err, "github.tag needs push (to create tag 3.6.2)")
+	wantErr(t, "github.tag", err, "tag 3.6.2 already exists on cessda/cessda.cvs.two")
+
+	// The tag known only after earlier steps is not looked for.
+	f.sim.ResetRequests()
+	f.ctx.SetUnknown("tag")
+	if err := f.preflight(t, "github.tag", map[string]any{"repo": tracker, "tag": ""}); err == nil || strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("unknown tag: %v", err)
+	}
+	if n := f.sim.Count(http.MethodGet, "/repos/"+tracker+"/git/"); n != 0 {
+		t.Fatalf("looked for an unknown tag: %+v", f.sim.Requests())
+	}
+}
+
+func TestNextPatch(t *testing.T) {
+	for in, want := range map[string]string{"3.6.2": "3.6.3", "1.0.9": "1.0.10", "v2.1.0": "v2.1.1", "2024": "", "1.2": ""} {
+		if got := nextPatch(in); got != want {
+			t.Errorf("nextPatch(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -26,12 +26,16 @@ func init() {
 		engine.Output{Name: "comment_url", Type: S, Desc: "URL of the approving comment"},
 		engine.Output{Name: "plan_hash", Type: S, Desc: "plan hash the approval is bound to"},
 		engine.Output{Name: "ignored", Type: engine.ListOf(S), Desc: "comments that did not count, and why"})
-	reg("github.release_notes", "List every issue and pull request of a milestone, grouped by label, as Markdown", false,
+	reg("github.release_notes", "List every issue and pull request of a milestone, grouped by label, as Markdown; fails when the milestone has no closed issue or merged pull request unless allow_empty", false,
 		func() engine.Step { return &ReleaseNotes{} },
 		engine.Output{Name: "markdown", Type: S, Desc: "the notes"},
 		engine.Output{Name: "issues", Type: I, Desc: "number of issues"},
 		engine.Output{Name: "pull_requests", Type: I, Desc: "number of pull requests"})
-	reg("github.tag", "Tag a repository X.Y.Z on its default branch head or a ref (idempotent; refuses another commit unless forced)", false,
+	reg("github.subtasks_done", "Check that the release's subtask issues (pre-release activities) are closed; while any is open the run waits (read-only)", true,
+		func() engine.Step { return &SubtasksDone{} },
+		engine.Output{Name: "closed", Type: engine.ListOf(I), Desc: "the subtask issues, all closed"},
+		engine.Output{Name: "count", Type: I, Desc: "how many subtask issues were checked"})
+	reg("github.tag", "Tag a repository X.Y.Z on its default branch head or a ref (idempotent; refuses another commit unless forced; a new run's preflight refuses an existing tag)", false,
 		func() engine.Step { return &Tag{} },
 		engine.Output{Name: "repo", Type: S, Desc: "the repository"},
 		engine.Output{Name: "tag", Type: S, Desc: "the tag"},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
+	"time"
 
 	"github.com/cessda/runbook/engine"
 	gh "github.com/google/go-github/v60/github"
@@ -42,6 +44,46 @@ type tagState struct {
 	refSHA  string // object the ref points at (tag object for annotated tags)
 }
 
+// existingTag is a tag found on the repository.
+type existingTag struct {
+	refSHA string    // object the ref points at (tag object for annotated tags)
+	commit string    // the tagged commit
+	made   time.Time // tagger date of an annotated tag; zero for a lightweight one
+}
+
+// findTag reads tag p.Tag; nil when the repository has no such tag.
+func (p *Tag) findTag(ctx context.Context, c *client, o, r string) (*existingTag, error) {
+	var tr *gh.Reference
+	rsp, err := c.call(ctx, fmt.Sprintf("get tag %s in %s", p.Tag, p.Repo), true, func(ctx context.Context) (*gh.Response, error) {
+		var rsp *gh.Response
+		var err error
+		tr, rsp, err = c.gh.Git.GetRef(ctx, o, r, "tags/"+p.Tag)
+		return rsp, err
+	})
+	if is404(rsp, err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := &existingTag{refSHA: tr.GetObject().GetSHA()}
+	t.commit = t.refSHA
+	if tr.GetObject().GetType() == "tag" {
+		var obj *gh.Tag
+		if _, err := c.call(ctx, "get tag object "+t.refSHA, true, func(ctx context.Context) (*gh.Response, error) {
+			var rsp *gh.Response
+			var err error
+			obj, rsp, err = c.gh.Git.GetTag(ctx, o, r, t.refSHA)
+			return rsp, err
+		}); err != nil {
+			return nil, err
+		}
+		t.commit = obj.GetObject().GetSHA()
+		t.made = obj.GetTagger().GetDate().Time
+	}
+	return t, nil
+}
+
 func (p *Tag) look(ctx context.Context, c *client, o, r string) (tagState, error) {
 	var st tagState
 	ref := p.Ref
@@ -62,34 +104,54 @@ func (p *Tag) look(ctx context.Context, c *client, o, r string) (tagState, error
 		return st, err
 	}
 	st.target = cm.GetSHA()
-	var tr *gh.Reference
-	rsp, err := c.call(ctx, fmt.Sprintf("get tag %s in %s", p.Tag, p.Repo), true, func(ctx context.Context) (*gh.Response, error) {
-		var rsp *gh.Response
-		var err error
-		tr, rsp, err = c.gh.Git.GetRef(ctx, o, r, "tags/"+p.Tag)
-		return rsp, err
-	})
-	if is404(rsp, err) {
-		return st, nil
-	}
-	if err != nil {
+	t, err := p.findTag(ctx, c, o, r)
+	if err != nil || t == nil {
 		return st, err
 	}
-	st.refSHA = tr.GetObject().GetSHA()
-	st.current = st.refSHA
-	if tr.GetObject().GetType() == "tag" {
-		var t *gh.Tag
-		if _, err := c.call(ctx, "get tag object "+st.refSHA, true, func(ctx context.Context) (*gh.Response, error) {
-			var rsp *gh.Response
-			var err error
-			t, rsp, err = c.gh.Git.GetTag(ctx, o, r, st.refSHA)
-			return rsp, err
-		}); err != nil {
-			return st, err
-		}
-		st.current = t.GetObject().GetSHA()
-	}
+	st.refSHA, st.current = t.refSHA, t.commit
 	return st, nil
+}
+
+// taggedOnce is the preflight's check that the version was never tagged: a version is
+// tagged once, so a new run for an existing tag must not start. (Preflight runs for new
+// runs only; a resumed run, and Run itself, reuse a tag on the same commit.)
+func (p *Tag) taggedOnce(ctx context.Context, sc *engine.StepContext) error {
+	c, o, r, err := repoClient(sc, p.Connection, p.Repo)
+	if err != nil {
+		return err
+	}
+	t, err := p.findTag(ctx, c, o, r)
+	if err != nil {
+		return fmt.Errorf("github.tag: cannot tell whether tag %s exists on %s: %w", p.Tag, p.Repo, err)
+	}
+	if t == nil {
+		return nil
+	}
+	made := ""
+	if !t.made.IsZero() {
+		made = ", made " + t.made.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	next := ""
+	if v := nextPatch(p.Tag); v != "" {
+		next = " (" + v + ")"
+	}
+	return fmt.Errorf("tag %s already exists on %s (commit %s%s): a version is tagged once — a release that was reverted keeps its tag; release the next version%s, or resume the run that made the tag (runbook runs shows it)",
+		p.Tag, p.Repo, shortN(t.commit, 7), made, next)
+}
+
+var patchRE = regexp.MustCompile(`^(.*?)(\d+)\.(\d+)\.(\d+)$`)
+
+// nextPatch is X.Y.(Z+1) of an X.Y.Z tag (any prefix kept), "" for another form.
+func nextPatch(tag string) string {
+	m := patchRE.FindStringSubmatch(tag)
+	if m == nil {
+		return ""
+	}
+	z, err := strconv.Atoi(m[4])
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s%s.%s.%d", m[1], m[2], m[3], z+1)
 }
 
 // Plan resolves the commit and looks for the tag; it writes nothing.
@@ -123,9 +185,11 @@ func (p *Tag) conflict(st tagState) error {
 	return fmt.Errorf("github.tag: tag %s in %s already points at commit %s, not %s: check which commit should be released, or set force: true to move the tag", p.Tag, p.Repo, st.current, st.target)
 }
 
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
+func short(sha string) string { return shortN(sha, 12) }
+
+func shortN(sha string, n int) string {
+	if len(sha) > n {
+		return sha[:n]
 	}
 	return sha
 }

@@ -463,6 +463,9 @@ func (s *Server) issueJSON(c *reqCtx, it *issue) *github.Issue {
 	if it.pr {
 		out.PullRequestLinks = &github.PullRequestLinks{URL: github.String(fmt.Sprintf("%srepos/%s/pulls/%d", c.base, c.repo.full, it.number)),
 			HTMLURL: out.HTMLURL}
+		if it.merged != nil {
+			out.PullRequestLinks.MergedAt = ts(*it.merged)
+		}
 	}
 	return out
 }

@@ -33,6 +33,7 @@ type issue struct {
 	created     time.Time
 	updated     time.Time
 	closed      *time.Time
+	merged      *time.Time // pull requests: when merged (GitHub's pull_request.merged_at)
 	comments    []int64
 }
 
@@ -232,7 +233,10 @@ type Issue struct {
 	State       string // open (default) or closed
 	StateReason string
 	PullRequest bool
-	Comments    int
+	// NotMerged: a closed pull request that was closed without merging (a closed one
+	// added by AddIssue is merged otherwise, as most pull requests in a milestone are).
+	NotMerged bool
+	Comments  int
 }
 
 // AddIssue adds an issue (or, with PullRequest, a pull request) and returns its number.
@@ -252,8 +256,32 @@ func (s *Server) AddIssue(fullName string, is Issue) int {
 	if is.Milestone != "" {
 		it.milestone = s.milestoneLocked(r, is.Milestone, true).number
 	}
+	if it.pr && it.state == "closed" && !is.NotMerged {
+		it.merged = &now
+	}
 	r.issues = append(r.issues, it)
 	return it.number
+}
+
+// CloseIssue closes an issue as a person would in the browser, with state_reason
+// reason ("completed" when "", or "not_planned").
+func (s *Server) CloseIssue(fullName string, number int, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repoLocked(fullName, false, nil)
+	if r == nil || number < 1 || number > len(r.issues) {
+		return fmt.Errorf("githubsim: no issue %s#%d", fullName, number)
+	}
+	if reason == "" {
+		reason = "completed"
+	}
+	it := r.issues[number-1]
+	now := s.clock.Now().UTC().Truncate(time.Second)
+	if it.state != "closed" {
+		it.closed = &now
+	}
+	it.state, it.stateReason, it.updated = "closed", reason, now
+	return nil
 }
 
 // AddMilestone creates a milestone (or finds it by title) and returns its number.
@@ -293,7 +321,7 @@ func (s *Server) Milestone(fullName, title string) string {
 }
 
 func (s *Server) snapshot(r *repo, it *issue) Issue {
-	out := Issue{Number: it.number, Title: it.title, Body: it.body, User: it.user, Labels: append([]string(nil), it.labels...), State: it.state, StateReason: it.stateReason, PullRequest: it.pr, Comments: len(it.comments)}
+	out := Issue{Number: it.number, Title: it.title, Body: it.body, User: it.user, Labels: append([]string(nil), it.labels...), State: it.state, StateReason: it.stateReason, PullRequest: it.pr, NotMerged: it.pr && it.state == "closed" && it.merged == nil, Comments: len(it.comments)}
 	if it.milestone > 0 {
 		out.Milestone = r.milestones[it.milestone-1].title
 	}
