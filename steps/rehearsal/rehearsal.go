@@ -48,6 +48,12 @@ type Answers struct {
 	// BadRollback makes the rollback job deploy main-latest instead of the tags it is
 	// given, so production is not back on the previous release after the revert.
 	BadRollback bool
+	// OpenSubtasks: the people never conclude the pre-release activities (release notes,
+	// documentation): their subtask issues stay open.
+	OpenSubtasks bool
+	// EmptyMilestone: no closed issue or merged pull request is in the version's
+	// milestone, so the release notes would be empty.
+	EmptyMilestone bool
 }
 
 // The credentials of the simulated services, handed out by Connect.
@@ -81,6 +87,7 @@ type Sandbox struct {
 	extraParams []string
 	gates       map[string]gate
 	ticks       []string // checklist item keys people tick (github.checklist wait gates)
+	changelogs  []string // repositories whose CHANGELOG.md the release edits
 	jobs        []string // Jenkins jobs the playbook runs
 	mu          sync.Mutex
 	log         []string
@@ -209,6 +216,17 @@ func strList(v any) []string {
 // seed creates the workloads, CronJobs and jobs the playbook's plan names.
 func (s *Sandbox) seed(plan *engine.PlanDoc) error {
 	seen := map[string]bool{}
+	// The components whose CHANGELOG.md a release edits: developers record their work there.
+	for _, ps := range plan.Steps {
+		if ps.Type != "github.changelog" {
+			continue
+		}
+		for _, ip := range itemParams(ps) {
+			if repo, _ := ip["repo"].(string); known(repo) && repo != "" {
+				s.changelogs = append(s.changelogs, repo)
+			}
+		}
+	}
 	s.deployParameters(plan.Vars)
 	// The components' CI jobs first: staging runs what they built last.
 	stagingTags := map[string]string{} // image -> tag of its CI's last build
@@ -402,7 +420,20 @@ var requestRE = regexp.MustCompile(`cmd=(/\S+)`)
 // respond is the simulated people: they answer the approval requests posted in the
 // release issue.
 func (s *Sandbox) respond(ev githubsim.Event) {
+	if ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:subtask=") {
+		// The people do the pre-release activity (the release notes, the documentation)
+		// and close its issue.
+		if !s.answers.OpenSubtasks {
+			if err := s.GitHub.CloseIssue(ev.Repo, ev.Issue, "completed"); err == nil {
+				s.note("closed subtask %s#%d", ev.Repo, ev.Issue)
+			}
+		}
+		return
+	}
 	if ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:release-issue") {
+		if is, ok := s.GitHub.GetIssue(ev.Repo, ev.Issue); ok && is.Milestone != "" {
+			s.develop(ev.Repo, is.Milestone)
+		}
 		// The people who must check things by hand (backups, upgrade procedures) do so
 		// and tick their items.
 		for _, item := range s.ticks {

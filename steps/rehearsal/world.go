@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cessda/runbook/steps/github/githubsim"
 	"github.com/cessda/runbook/steps/jenkins/jenkinssim"
 	"github.com/cessda/runbook/steps/kubernetes/kubesim"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -381,4 +382,39 @@ func (s *Sandbox) podImages(w workload) (digests, refs []string) {
 	sort.Strings(digests)
 	sort.Strings(refs)
 	return digests, refs
+}
+
+// develop is the developers' work a release ships, as it stands when the release issue is
+// opened: a closed issue in the version's milestone (the release notes list it), and an
+// entry under ## [Unreleased] in each changelog that has none (after an earlier release
+// moved them), committed to main, which CI builds.
+func (s *Sandbox) develop(tracker, milestone string) {
+	if !s.answers.EmptyMilestone {
+		s.GitHub.AddIssue(tracker, githubsim.Issue{Title: "Search finds terms in every language (" + milestone + ")", State: "closed", Milestone: milestone, Labels: []string{"enhancement"}})
+	}
+	for _, repo := range s.changelogs {
+		c, ok := s.GitHub.File(repo, "main", "CHANGELOG.md")
+		if !ok || hasUnreleasedEntries(c) {
+			continue
+		}
+		c = strings.Replace(c, "## [Unreleased]\n", "## [Unreleased]\n\n### Fixed\n\n- Search finds terms in every language\n", 1)
+		sha := s.GitHub.Commit(repo, "main", "Record the search fix in the changelog", map[string]string{"CHANGELOG.md": c})
+		s.note("a developer records work for %s in %s (%s)", milestone, repo, short(sha))
+		s.onPush(repo, "main", sha)
+	}
+}
+
+// hasUnreleasedEntries says whether a Keep-a-Changelog file lists entries under ## [Unreleased].
+func hasUnreleasedEntries(c string) bool {
+	_, rest, ok := strings.Cut(c, "## [Unreleased]")
+	if !ok {
+		return true // not a file the world knows how to add to
+	}
+	section, _, _ := strings.Cut(rest, "\n## [")
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "- ") {
+			return true
+		}
+	}
+	return false
 }
