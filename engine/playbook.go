@@ -90,7 +90,7 @@ type StepDecl struct {
 	Rollback bool
 	// LeftBehind, a string template, says what this step leaves in the world when the
 	// release stops without finishing (and why, or what to do about it); rendered at the
-	// run's end for steps that succeeded, an empty result meaning nothing (it was undone).
+	// run's end for steps that ran, an empty result meaning nothing (it was undone).
 	LeftBehind *Value
 	// Checklist is the release-issue checklist item this step stands for, if any.
 	Checklist string

@@ -400,20 +400,22 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 	return r.report, r.writer.flush()
 }
 
-// recordLeftBehind lists, for a release that stopped without finishing, what its steps
-// left in the world, as each step's left_behind says (rendered now, so it can tell what
+// recordLeftBehind lists, for a release that stopped without finishing, what the steps
+// that ran left in the world, as each step's left_behind says (rendered now, so it can tell what
 // the revert undid).
 func (r *Run) recordLeftBehind(failure map[string]any) {
 	for _, st := range r.pb.Steps {
 		if st.LeftBehind == nil {
 			continue
 		}
+		// A step that ran, even one that failed (a deploy job that failed half-way), may
+		// have left something; its template says what, from its status and outputs.
 		sr := r.report.Step(st.ID)
-		done := sr.Status == StepSucceeded
+		ran := sr.Status == StepSucceeded || sr.Status == StepFailed
 		for _, it := range sr.Items {
-			done = done || it.Status == StepSucceeded
+			ran = ran || it.Status == StepSucceeded
 		}
-		if !done {
+		if !ran {
 			continue
 		}
 		env, err := r.stepEnv(st, failure)
