@@ -43,11 +43,18 @@
 //   - github.tag: repo, tag (validated by pattern, default X.Y.Z), ref (default the
 //     default branch head), annotated, message, force -> repo, tag, sha. The tag on the
 //     same commit is success; on another commit a clear error unless force.
-//   - github.changelog: repo, path (CHANGELOG.md), branch, version, date (default
-//     today on the run's clock), doi, message -> changed, commit. EditChangelog is the
-//     pure text edit (heading "## [X.Y.Z] - YYYY-MM-DD" plus the Zenodo badge line,
-//     created after the Unreleased section when missing; every other byte kept). No
-//     commit when nothing changes; a 409 (stale blob sha) is re-read and retried.
+//   - github.changelog: repo, path (CHANGELOG.md), branch, version, action (release,
+//     unrelease, yank), date (default today on the run's clock, in time_zone), doi,
+//     message, redate_message -> changed, commit, entries. release does what Keep a
+//     Changelog does: the Unreleased entries become "## [X.Y.Z] - DATE" with the Zenodo
+//     badge, a new empty Unreleased opens, the reference links move on; a version with no
+//     entries is refused (in Plan too, so before approval); run again on a later day it
+//     only re-dates. unrelease gives the entries back to Unreleased (byte for byte the
+//     file before the release); yank marks "[YANKED]" and gives them back. Every other
+//     byte is kept. No commit when nothing changes; a 409 (stale blob sha) is re-read.
+//   - github.subtasks_done: repo, issue, subtasks -> closed, count. Waits while a
+//     subtask issue of the release (pre-release activity) is open.
+//   - github.release_notes fails on an empty milestone unless allow_empty.
 //   - github.release: repo, tag, name, body, target, prerelease, draft -> id, url.
 //     Found by listing releases (get-by-tag hides drafts); created as a draft, then published.
 //   - github.close: repo, issue, milestone, report_url, release_url, comment,

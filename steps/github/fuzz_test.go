@@ -1,6 +1,8 @@
 package github
 
 import (
+	"errors"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -55,8 +57,9 @@ func FuzzChecklistEdit(f *testing.F) {
 }
 
 // changelogKept drops the lines an edit may add or rewrite (blank lines, the version's
-// heading, DOI badges) and returns the others with their line ends. When the file lacks
-// a final newline, its last line's (empty) end is left out: an edit may complete it.
+// heading, DOI badges, the version's and the [unreleased] reference links) and returns
+// the others with their line ends. When the file lacks a final newline, its last line's
+// (empty) end is left out: an edit may complete it.
 func changelogKept(content, version string) []string {
 	lines := strings.SplitAfter(content, "\n")
 	var out []string
@@ -68,17 +71,35 @@ func changelogKept(content, version string) []string {
 		if m := versionHeadRE.FindStringSubmatch(s); m != nil && m[1] == version && !strings.HasPrefix(s, "###") {
 			continue
 		}
-		if m := refLinkRE.FindStringSubmatch(s); m != nil && m[1] == version {
-			continue // the version's release link
+		if m := refLinkRE.FindStringSubmatch(s); m != nil && (m[1] == version || strings.EqualFold(m[1], "unreleased")) {
+			continue // the version's release link; the compare base of [unreleased]
 		}
 		out = append(out, l)
 	}
 	return out
 }
 
-// FuzzEditChangelog: every line of the file but the version's heading, badge and release
-// link is kept byte for byte and in order, and editing twice is editing once. The high bit
-// of v asks for the release link (so the committed corpus keeps its shape).
+// fuzzEdit builds the edit of the changelog fuzz targets. The high bit of v asks for the
+// release link (so the committed corpus keeps its shape).
+func fuzzEdit(v uint8, withDate, withDOI bool) ChangelogEdit {
+	versions := []string{"1.1.0", "2.0.0", "0.0.1"}
+	e := ChangelogEdit{Version: versions[int(v)%len(versions)]}
+	if withDate {
+		e.Date = "2026-11-24"
+	}
+	if withDOI {
+		e.DOI = "10.5281/zenodo.9"
+	}
+	if v&0x80 != 0 {
+		e.ReleaseURL = "https://github.com/o/r/releases/tag/" + e.Version
+	}
+	return e
+}
+
+// FuzzEditChangelog: a release either is refused (a *ChangelogError, nothing changed) or
+// keeps every line of the file but the version's heading, badge and links byte for byte
+// and in order (the entries under Unreleased move under the new heading, which keeps
+// their order), and releasing twice is releasing once.
 func FuzzEditChangelog(f *testing.F) {
 	f.Add("# Changelog\n\n## [Unreleased]\n\n- x\n\n## [1.0.0] - 2024-01-01\n\n- y\n\n[1.0.0]: https://e/1.0.0\n", uint8(0), true, true)
 	f.Add("## [1.1.0]\n\n### Fixed\n\n- z\n", uint8(0), true, true)
@@ -88,21 +109,17 @@ func FuzzEditChangelog(f *testing.F) {
 	f.Add("", uint8(0), false, false)
 	f.Add("## [1.0.0]\n\n[unreleased]: https://e/c\n[1.0.0]: https://e/1.0.0", uint8(128), true, true)
 	f.Add("[1.1.0]: https://x\r\n", uint8(128), false, false)
-	versions := []string{"1.1.0", "2.0.0", "0.0.1"}
+	f.Add("## [Unreleased]\r\n### Added\r\n- x\r\n## [1.0.0] - 2024-01-01\r\n- y\r\n\r\n[Unreleased]: https://e/compare/1.0.0...HEAD\r\n[1.0.0]: https://e/releases/tag/1.0.0", uint8(128), true, true)
+	f.Add("## Unreleased\n- x", uint8(129), true, false)
 	f.Fuzz(func(t *testing.T, content string, v uint8, withDate, withDOI bool) {
-		e := ChangelogEdit{Version: versions[int(v)%len(versions)]}
-		if withDate {
-			e.Date = "2026-11-24"
-		}
-		if withDOI {
-			e.DOI = "10.5281/zenodo.9"
-		}
-		if v&0x80 != 0 {
-			e.ReleaseURL = "https://github.com/o/r/releases/tag/" + e.Version
-		}
+		e := fuzzEdit(v, withDate, withDOI)
 		once, changed, err := EditChangelog(content, e)
 		if err != nil {
-			t.Fatalf("edit: %v", err)
+			var ce *ChangelogError
+			if !errors.As(err, &ce) || once != content || changed {
+				t.Fatalf("edit: %v (changed=%v)", err, changed)
+			}
+			return
 		}
 		if changed != (once != content) {
 			t.Fatalf("changed=%v but the text %s", changed, map[bool]string{true: "differs", false: "is the same"}[once != content])
@@ -114,7 +131,10 @@ func FuzzEditChangelog(f *testing.F) {
 			same = before[i] == after[i] || (last && strings.HasPrefix(after[i], before[i]) && strings.TrimRight(after[i], "\r\n") == strings.TrimRight(before[i], "\r"))
 		}
 		if !same {
-			t.Fatalf("lines other than the version's heading and badge changed:\nin  %q\nout %q", content, once)
+			t.Fatalf("lines other than the version's heading, badge and links changed:\nin  %q\nout %q", content, once)
+		}
+		if newDoc(once).findVersion(e.Version) < 0 {
+			t.Fatalf("no heading for %s:\n%q", e.Version, once)
 		}
 		if e.DOI != "" && !strings.Contains(once, Badge(e.DOI)) {
 			t.Fatalf("no badge written:\n%q", once)
@@ -132,6 +152,79 @@ func FuzzEditChangelog(f *testing.F) {
 		twice, changed2, err := EditChangelog(once, e)
 		if err != nil || changed2 || twice != once {
 			t.Fatalf("editing twice differs from once (changed=%v, err=%v):\nin    %q\nonce  %q\ntwice %q", changed2, err, content, once, twice)
+		}
+	})
+}
+
+// handMadeRelease reports whether the file already holds a part of the release of
+// version written by hand, which unrelease takes away with the rest: the version's link,
+// an [unreleased] link comparing from it, or (when release writes no badge) a DOI badge
+// first under Unreleased, where release's badge would stand.
+func handMadeRelease(content string, e ChangelogEdit) bool {
+	d := newDoc(content)
+	if _, labels := refLinks(d.lines); len(labels) > 0 {
+		for _, l := range labels {
+			if l == e.Version {
+				return true
+			}
+		}
+	}
+	if _, ok := retargetUnreleased(content, e.Version, "x"); ok {
+		return true
+	}
+	if u := d.findUnreleased(); u >= 0 && e.DOI == "" {
+		body := d.lines[u+1 : d.end(u, e.Version)]
+		return len(body) >= 2 && blankLine(body[0]) && badgeRE.MatchString(lineText(body[1]))
+	}
+	return false
+}
+
+// entryLines is the sorted list of a file's entry lines (without line ends).
+func entryLines(content string) []string {
+	var out []string
+	for _, l := range strings.SplitAfter(content, "\n") {
+		if isEntry(l) {
+			out = append(out, lineText(l))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// FuzzReleaseUnrelease: whenever release moves entries, unrelease (knowing only the
+// version) gives back the file byte for byte, unless the file held part of that release
+// already (handMadeRelease); yanking the release loses no entry line, and twice is once.
+func FuzzReleaseUnrelease(f *testing.F) {
+	f.Add("# Changelog\n\n## [Unreleased]\n\n### Added\n\n- x\n\n## [1.0.0] - 2024-01-01\n\n- y\n\n[unreleased]: https://e/compare/1.0.0...HEAD\n[1.0.0]: https://e/releases/tag/1.0.0\n", uint8(128), true, true)
+	f.Add("## [Unreleased]\r\n- x", uint8(128), true, true)
+	f.Add("## Unreleased\n- x\n\n", uint8(129), false, false)
+	f.Add("## [Unreleased]\n\n- x\n\n[Unreleased]: https://e/compare/v1.0.0...HEAD\n[1.0.0]: https://e/compare/v0.9.0...v1.0.0\n\n## [1.0.0]\n- y", uint8(128), true, false)
+	f.Add("## [Unreleased]\n- x\r", uint8(130), true, true)
+	f.Add("```\n## [Unreleased]\n```\n## [Unreleased]\n<!-- hint -->\n- x\n## [0.9.0]\n", uint8(2), false, true)
+	f.Fuzz(func(t *testing.T, content string, v uint8, withDate, withDOI bool) {
+		e := fuzzEdit(v, withDate, withDOI)
+		rel, err := ReleaseChangelog(content, e)
+		if err != nil || !rel.Moved {
+			return
+		}
+		if rel.Entries <= 0 {
+			t.Fatalf("moved %d entries:\n%q", rel.Entries, content)
+		}
+		if !handMadeRelease(content, e) {
+			back, err := UnreleaseChangelog(rel.Text, ChangelogEdit{Version: e.Version})
+			if err != nil || back.Text != content || back.Entries != rel.Entries {
+				t.Fatalf("unrelease (err %v, %d entries of %d) is not the file released:\nin        %q\nreleased  %q\nunrelease %q", err, back.Entries, rel.Entries, content, rel.Text, back.Text)
+			}
+		}
+		y, err := YankChangelog(rel.Text, ChangelogEdit{Version: e.Version, Date: e.Date})
+		if err != nil || !y.Changed || y.Entries != rel.Entries {
+			t.Fatalf("yank: err %v, changed %v, %d entries of %d:\n%q", err, y.Changed, y.Entries, rel.Entries, rel.Text)
+		}
+		if got, want := entryLines(y.Text), entryLines(content); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("yank lost or added entry lines:\nin   %q\nyank %q", content, y.Text)
+		}
+		if y2, _ := YankChangelog(y.Text, ChangelogEdit{Version: e.Version, Date: e.Date}); y2.Changed {
+			t.Fatalf("yanking twice differs from once:\n%q\n%q", y.Text, y2.Text)
 		}
 	})
 }

@@ -439,7 +439,7 @@ func TestChangelogStep(t *testing.T) {
 	})
 	out := f.run(t, s)
 	got, _ := f.sim.File(repo, "", "CHANGELOG.md")
-	if out["changed"] != true || !strings.Contains(got, "## [1.1.0] - 2026-11-24\n\n[![DOI](https://zenodo.org/badge/DOI/10.5281/zenodo.17949337.svg)](https://doi.org/10.5281/zenodo.17949337)\n\n## [1.0.0]") || !strings.Contains(got, "First release.") {
+	if out["changed"] != true || !strings.Contains(got, "## [Unreleased]\n\n## [1.1.0] - 2026-11-24\n\n[![DOI](https://zenodo.org/badge/DOI/10.5281/zenodo.17949337.svg)](https://doi.org/10.5281/zenodo.17949337)\n\n### Added\n\n- A new feature\n\n## [1.0.0]") || !strings.Contains(got, "First release.") {
 		t.Fatalf("changelog:\n%s", got)
 	}
 	if puts != 2 {

@@ -40,10 +40,11 @@ func init() {
 		engine.Output{Name: "repo", Type: S, Desc: "the repository"},
 		engine.Output{Name: "tag", Type: S, Desc: "the tag"},
 		engine.Output{Name: "sha", Type: S, Desc: "the tagged commit"})
-	reg("github.changelog", "Write the DOI badge and date of a version into CHANGELOG.md (Keep a Changelog)", false,
+	reg("github.changelog", "Release a version in CHANGELOG.md as Keep a Changelog does (the entries under ## [Unreleased] move under ## [X.Y.Z] - DATE with the DOI badge and links; a version with no entries is refused, in the plan too), or undo it: action unrelease (stopped before tagging) or yank (reverted after tagging)", false,
 		func() engine.Step { return &Changelog{} },
 		engine.Output{Name: "changed", Type: B, Desc: "a commit was made"},
-		engine.Output{Name: "commit", Type: S, Desc: "the release commit: the one that carries the edit (made by this step, or found on the branch when the file already had it); tag this commit"})
+		engine.Output{Name: "commit", Type: S, Desc: "the commit that carries the edit: made by this step, or, when the file needed no change, the commit that last changed it; for a release, tag this commit"},
+		engine.Output{Name: "entries", Type: I, Desc: "entry lines released (release) or moved back under Unreleased (unrelease, yank)"})
 	reg("github.release", "Create (draft, then publish) the GitHub release of a tag, idempotent by tag", false,
 		func() engine.Step { return &Release{} },
 		engine.Output{Name: "id", Type: I, Desc: "release id"},
