@@ -236,7 +236,9 @@ func (p *Approval) poll(ctx context.Context, sc *engine.StepContext, c *client, 
 			who = append(who, "@"+l)
 		}
 		msg := fmt.Sprintf("%s: %s (plan hash `%s`): comment `%s`, or `%s <reason>`.", strings.Join(sortStrings(who), " "), p.Question, sc.PlanHash, p.ApproveCommand, p.RejectCommand)
-		if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "approval-request plan="+sc.PlanHash+" cmd="+p.ApproveCommand, msg); err != nil {
+		// One request per run: a new attempt at the release asks in a new comment (people
+		// are notified of new comments, not of edited ones); a resumed run finds its own.
+		if _, _, _, err := c.upsertComment(ctx, o, r, p.Issue, "approval-request plan="+sc.PlanHash+" cmd="+p.ApproveCommand+" run="+sc.RunID, msg); err != nil {
 			return decision{}, url, err
 		}
 		*asked = true

@@ -859,6 +859,9 @@ type Changelog struct {
 	// CESSDA adds the link to the GitHub release to the changelog's footer on release day
 	// (e.g. CVS f9f8e71a, indexer 1fb35e2e); the tagged commit then carries it.
 	ReleaseLink bool `json:"release_link" desc:"also add [X.Y.Z]: <repository>/releases/tag/X.Y.Z to the reference links at the end of the file" default:"true"`
+	// A re-dating commit is made on the branch head: commits pushed after the release
+	// commit would enter the release with it, unreviewed.
+	OnCommit string `json:"on_commit" desc:"the commit a change must be made on (the release commit): when the branch head is another commit, a change is refused instead of releasing the later commits too"`
 }
 
 var (
@@ -1153,6 +1156,16 @@ func (p *Changelog) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 			}
 			sc.Logf("%s needs no change for %s %s (last changed by %s)", p.Path, actionVerbs[p.action()], p.Version, short(made))
 			return engine.Outputs{"changed": false, "commit": made, "entries": ch.Entries}, nil
+		}
+		if p.OnCommit != "" {
+			head, err := c.headSHA(ctx, o, r, p.Branch)
+			if err != nil {
+				return nil, err
+			}
+			if head != p.OnCommit {
+				return nil, fmt.Errorf("github: %s of %s needs a change for %s (%s), but the branch head %s is not the release commit %s: a commit on it would release what was pushed since, unreviewed; find out what was pushed, then resume with --skip %s --reason \"...\" to keep the file as it is, or release the later commits in a new version",
+					p.Path, p.Repo, p.Version, strings.Join(ch.Notes, "; "), short(head), short(p.OnCommit), sc.StepID)
+			}
 		}
 		tpl := p.Message
 		if tpl == "" {

@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/cessda/runbook/engine"
@@ -93,7 +94,17 @@ func (p *ReleaseIssue) Run(ctx context.Context, sc *engine.StepContext) (engine.
 	created := false
 	if is != nil {
 		sc.Logf("found release issue #%d %s", is.GetNumber(), is.GetHTMLURL())
-		if h, _, _ := readPlan(is.GetBody()); h != sc.PlanHash {
+		if m := issueRunRE.FindStringSubmatch(is.GetBody()); m != nil && m[1] != sc.RunID {
+			// A new attempt at the release (an earlier run was refused or stopped): its
+			// answers (/approve, /reject) were for that run; this run asks again.
+			sc.Logf("release issue #%d belongs to run %s: this run takes it over; answers given before now are for that run", is.GetNumber(), m[1])
+			if is, err = c.editBody(ctx, o, r, is.GetNumber(), func(b string) (string, error) {
+				b = issueRunRE.ReplaceAllLiteralString(b, markerComment("release-issue run="+sc.RunID))
+				return setPlan(b, sc.PlanHash, sc.Now()), nil
+			}); err != nil {
+				return nil, err
+			}
+		} else if h, _, _ := readPlan(is.GetBody()); h != sc.PlanHash {
 			sc.Logf("plan changed (%s -> %s): updating the plan hash; earlier approvals are stale", h, sc.PlanHash)
 			if is, err = c.editBody(ctx, o, r, is.GetNumber(), func(b string) (string, error) { return setPlan(b, sc.PlanHash, sc.Now()), nil }); err != nil {
 				return nil, err
@@ -120,6 +131,9 @@ func (p *ReleaseIssue) Run(ctx context.Context, sc *engine.StepContext) (engine.
 	sc.Link("Release issue", is.GetHTMLURL())
 	return engine.Outputs{"number": is.GetNumber(), "url": is.GetHTMLURL(), "created": created}, nil
 }
+
+// issueRunRE finds the run that made (or took over) a release issue.
+var issueRunRE = regexp.MustCompile(`<!-- runbook:release-issue run=(\S+) -->`)
 
 func (p *ReleaseIssue) body(ctx context.Context, sc *engine.StepContext, c *client, o, r string, milestone int) (string, error) {
 	var b strings.Builder
