@@ -169,18 +169,29 @@ func TestStagingBuildOverrideOfAnotherCommit(t *testing.T) {
 // TestLatePushStopsBeforeDeploying: a developer pushes to main right after the release
 // commit; CI builds both and staging ends up running the later build, which is not the
 // tagged commit's. The run stops at the staging check, before production changes.
+//
+// Released on the day of the release commit (the service owner picked it), the run stops
+// at the staging check; released on a later day, it stops earlier, where the changelog
+// would be re-dated: a commit on the moved branch head would release the late push too.
 func TestLatePushStopsBeforeDeploying(t *testing.T) {
-	set := map[string]string{"version": "3.7.0"}
-	w := newWorld(t, "cvs", set, rehearsal.Answers{LatePush: "cessda/cessda.cvs.two"})
-	rep := w.release(set)
-	if rep.Status != engine.RunFailed || rep.FailedStep != "verify_staging" {
-		t.Fatalf("status %s at %s: %s", rep.Status, rep.FailedStep, rep.Reason)
-	}
-	if s := rep.Step("deploy"); s.Status == engine.StepSucceeded || s.Status == engine.StepFailed {
-		t.Errorf("deploy %s although staging does not run the tagged build", s.Status)
-	}
-	if got := w.sb.ProductionDigests(); !reflect.DeepEqual(got, w.before) {
-		t.Errorf("production changed: before %v, after %v", w.before, got)
+	for _, c := range []struct {
+		day, step, reason string
+	}{
+		{"2026-03-02", "verify_staging", ""},
+		{"", "changelog_release_day", "is not the release commit"},
+	} {
+		set := map[string]string{"version": "3.7.0", "release_day": c.day}
+		w := newWorld(t, "cvs", set, rehearsal.Answers{LatePush: "cessda/cessda.cvs.two"})
+		rep := w.release(set)
+		if rep.Status != engine.RunFailed || rep.FailedStep != c.step || !strings.Contains(rep.Reason, c.reason) {
+			t.Fatalf("release day %q: status %s at %s: %s", c.day, rep.Status, rep.FailedStep, rep.Reason)
+		}
+		if s := rep.Step("deploy"); s.Status == engine.StepSucceeded || s.Status == engine.StepFailed {
+			t.Errorf("deploy %s although staging does not run the tagged build", s.Status)
+		}
+		if got := w.sb.ProductionDigests(); !reflect.DeepEqual(got, w.before) {
+			t.Errorf("production changed: before %v, after %v", w.before, got)
+		}
 	}
 }
 

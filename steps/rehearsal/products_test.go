@@ -220,7 +220,9 @@ func hasSuffix(list []string, suffix string) bool {
 // TestPublishedFilesAreTheTagged: the Zenodo record of a rehearsed release holds the
 // CHANGELOG.md and source archive of the tagged commit, downloaded from the simulated
 // GitHub: the changelog there carries the version's date, its reserved DOI and the link to
-// its release, so the changelog was written before the tag.
+// its release, so the changelog was written before the tag. The run starts on a Monday;
+// the release window (Tuesday to Thursday) opens on Tuesday, the release day: the
+// changelog, written on Monday for the approval, carries Tuesday's date.
 func TestPublishedFilesAreTheTagged(t *testing.T) {
 	set := products[1].set // cvs
 	pb, err := engine.LoadFile("../../playbooks/cvs.yaml")
@@ -250,7 +252,7 @@ func TestPublishedFilesAreTheTagged(t *testing.T) {
 		if !ok {
 			t.Fatalf("component %d: no CHANGELOG.md in deposition %d", i, id)
 		}
-		for _, want := range []string{"## [3.7.0] - 2026-03-02", "zenodo.org/badge/DOI/" + doi, "[3.7.0]: ", "/releases/tag/3.7.0"} {
+		for _, want := range []string{"## [3.7.0] - 2026-03-03", "zenodo.org/badge/DOI/" + doi, "[3.7.0]: ", "/releases/tag/3.7.0"} {
 			if !strings.Contains(string(changelog), want) {
 				t.Errorf("component %d: the published CHANGELOG.md lacks %q:\n%s", i, want, changelog)
 			}

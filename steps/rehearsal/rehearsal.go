@@ -423,7 +423,7 @@ func (s *Sandbox) respond(ev githubsim.Event) {
 	if ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:subtask=") {
 		// The people do the pre-release activity (the release notes, the documentation)
 		// and close its issue.
-		if !s.answers.OpenSubtasks {
+		if !s.ans().OpenSubtasks {
 			if err := s.GitHub.CloseIssue(ev.Repo, ev.Issue, "completed"); err == nil {
 				s.note("closed subtask %s#%d", ev.Repo, ev.Issue)
 			}
@@ -447,7 +447,7 @@ func (s *Sandbox) respond(ev githubsim.Event) {
 	}
 	if ev.Kind == "push" {
 		s.onPush(ev.Repo, ev.Title, ev.Body)
-		if strings.EqualFold(ev.Repo, s.answers.LatePush) && !s.latePushed {
+		if strings.EqualFold(ev.Repo, s.ans().LatePush) && !s.latePushed {
 			s.latePushed = true
 			sha := s.GitHub.Commit(ev.Repo, ev.Title, "A late fix", map[string]string{"LATE.md": "pushed after the release commit\n"})
 			s.note("a developer pushes %s to %s", short(sha), ev.Repo)
@@ -472,15 +472,30 @@ func (s *Sandbox) respond(ev githubsim.Event) {
 	}
 	answer := g.approve
 	switch {
-	case g.approve == "/approve" && s.answers.Refuse != "":
-		answer = g.reject + " " + s.answers.Refuse
-	case g.approve != "/approve" && s.answers.Revert != "":
-		answer = g.reject + " " + s.answers.Revert
+	case g.approve == "/approve" && s.ans().Refuse != "":
+		answer = g.reject + " " + s.ans().Refuse
+	case g.approve != "/approve" && s.ans().Revert != "":
+		answer = g.reject + " " + s.ans().Revert
 	}
 	s.note("%s answers %q in %s#%d", who, answer, ev.Repo, ev.Issue)
 	if _, err := s.GitHub.Comment(ev.Repo, ev.Issue, who, answer); err != nil {
 		s.note("answer failed: %v", err)
 	}
+}
+
+// Answer changes what the simulated people answer from now on: the next attempt of a
+// release, after the first was refused or reverted.
+func (s *Sandbox) Answer(ans Answers) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answers = ans
+}
+
+// ans is what the people answer now.
+func (s *Sandbox) ans() Answers {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answers
 }
 
 func (s *Sandbox) note(format string, args ...any) {

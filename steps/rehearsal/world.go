@@ -213,7 +213,7 @@ func (s *Sandbox) deployScript(b *jenkinssim.Build) {
 		}
 		b.Logf("+ gcloud artifacts docker tags add %s %s  # %s", c.ref(tag), c.ref(version), d)
 		target := c.ref(version)
-		if s.answers.Broken {
+		if s.ans().Broken {
 			target = c.ref(strings.TrimPrefix(kubesim.BrokenSuffix, ":"))
 		}
 		b.Logf("+ helm upgrade %s --set image.tag=%s -n %s --atomic (production-cluster)", w.nm, version, w.ns)
@@ -236,7 +236,7 @@ func (s *Sandbox) rollbackScript(b *jenkinssim.Build) {
 		if !ok {
 			tag = previousTag
 		}
-		if s.answers.BadRollback {
+		if s.ans().BadRollback {
 			tag = "main-latest"
 		}
 		ref := Registry + w.image + ":" + tag
@@ -389,7 +389,7 @@ func (s *Sandbox) podImages(w workload) (digests, refs []string) {
 // entry under ## [Unreleased] in each changelog that has none (after an earlier release
 // moved them), committed to main, which CI builds.
 func (s *Sandbox) develop(tracker, milestone string) {
-	if !s.answers.EmptyMilestone {
+	if !s.ans().EmptyMilestone {
 		s.GitHub.AddIssue(tracker, githubsim.Issue{Title: "Search finds terms in every language (" + milestone + ")", State: "closed", Milestone: milestone, Labels: []string{"enhancement"}})
 	}
 	for _, repo := range s.changelogs {

@@ -34,7 +34,7 @@ func init() {
 // Window is the params struct of `schedule.window`.
 type Window struct {
 	Days     []string `json:"days" desc:"weekdays the window is open, e.g. [tue, wed] (empty: every day)"`
-	Dates    []string `json:"dates" desc:"the only dates the window is open (YYYY-MM-DD, e.g. the day the service owner picked); empty: any date"`
+	Dates    []string `json:"dates" desc:"the only dates the window is open (YYYY-MM-DD, e.g. the day the service owner picked), in place of days; empty: the days"`
 	From     string   `json:"from" default:"09:00" desc:"opening time, HH:MM in time_zone"`
 	To       string   `json:"to" default:"16:00" desc:"closing time, HH:MM in time_zone (the window is open before it)"`
 	TimeZone string   `json:"time_zone" default:"UTC" desc:"IANA time zone of the window, e.g. Europe/Oslo"`
@@ -104,14 +104,12 @@ func clock(s string) (time.Duration, error) {
 }
 
 // open says whether the window is open on the local day of t.
+// A picked date takes the place of the usual days: the service owner chose it.
 func (w *Window) openOn(day time.Time) bool {
-	if len(w.days) > 0 && !w.days[day.Weekday()] {
-		return false
+	if len(w.dates) > 0 {
+		return w.dates[day.Format(time.DateOnly)]
 	}
-	if len(w.dates) > 0 && !w.dates[day.Format(time.DateOnly)] {
-		return false
-	}
-	return true
+	return len(w.days) == 0 || w.days[day.Weekday()]
 }
 
 // Inside says whether t is inside the window.

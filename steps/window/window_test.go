@@ -58,7 +58,8 @@ func TestInsideAndNext(t *testing.T) {
 	if got := w.Next(oslo(t, "2026-03-26 10:00")).UTC().Hour(); got != 7 {
 		t.Errorf("opening after DST at %d:00 UTC, want 7:00", got)
 	}
-	picked := enginetest.Decode(t, window.Type, map[string]any{"dates": []any{"2026-03-26"}, "time_zone": "Europe/Oslo"}).(*window.Window)
+	// A picked date (a Thursday) takes the place of the usual days (Tuesdays).
+	picked := enginetest.Decode(t, window.Type, map[string]any{"days": []any{"tue"}, "dates": []any{"2026-03-26"}, "time_zone": "Europe/Oslo"}).(*window.Window)
 	if !picked.Inside(oslo(t, "2026-03-26 10:00")) || picked.Inside(oslo(t, "2026-03-24 10:00")) {
 		t.Error("a picked date is the only day open")
 	}
