@@ -374,6 +374,12 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	if rep.Reason != "" {
 		summary += fmt.Sprintf("\n  %s: %s", rep.FailedStep, rep.Reason)
 	}
+	if len(rep.LeftBehind) > 0 {
+		summary += "\n  left behind:"
+		for _, l := range rep.LeftBehind {
+			summary += fmt.Sprintf("\n  - %s: %s", l.Step, l.What)
+		}
+	}
 	switch rep.Status {
 	case engine.RunSucceeded:
 		fmt.Fprintln(a.stdout, summary)
@@ -386,7 +392,7 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 		return exitWith(exitInterrupted, fmt.Errorf("%s\n  continue with: runbook resume %s", summary, rep.RunID))
 	}
 	if rep.Status == engine.RunRolledBack {
-		return exitWith(exitFailed, fmt.Errorf("%s\n  the release was reverted; after fixing the cause, start a new run", summary))
+		return exitWith(exitFailed, fmt.Errorf("%s\n  the release was reverted; after fixing the cause, start a new run (of the next version, if this one was tagged)", summary))
 	}
 	return exitWith(exitFailed, fmt.Errorf("%s\n  after fixing the cause: runbook resume %s --retry %s\n  or roll it back: runbook resume %s --rollback --reason \"...\"", summary, rep.RunID, rep.FailedStep, rep.RunID))
 }
