@@ -71,7 +71,7 @@ func TestInvalidPlaybooks(t *testing.T) {
 		{"unknown top-level key", header + "stpes:\n  - id: a\n    type: test.echo\n", nil,
 			`bad.yaml:7:1: unknown key "stpes" in the playbook (did you mean "steps"?); valid keys: runbook, product, title, description, roles, people, inputs, vars, connections, steps, on_failure, finally`, 0},
 		{"unknown step key", header + "steps:\n  - id: a\n    type: test.echo\n    wiht: {message: hi}\n", nil,
-			`bad.yaml:10:5: unknown key "wiht" in step (did you mean "with"?); valid keys: id, type, name, description, when, with, foreach, parallel, retry, timeout, on_error, continue_on_error, role, rollback, checklist, left_behind`, 0},
+			`bad.yaml:10:5: unknown key "wiht" in step (did you mean "with"?); valid keys: id, type, name, description, when, with, foreach, parallel, retry, timeout, on_error, continue_on_error, role, rollback, checklist, left_behind, phase`, 0},
 		{"misspelt step type", header + "steps:\n  - id: a\n    type: test.ecko\n", nil,
 			`bad.yaml:9:11: step a: unknown step type "test.ecko" (did you mean "test.echo"?); run ` + "`runbook steps`" + ` for the list`, 1},
 		{"duplicate id", header + "steps:\n  - id: a\n    type: test.echo\n    with: {message: x}\n  - id: a\n    type: test.echo\n    with: {message: y}\n", nil,

@@ -29,7 +29,7 @@ var (
 	nameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	topLevelKey = []string{"runbook", "product", "title", "description", "roles", "people", "inputs", "vars", "connections", "steps", "on_failure", "finally"}
 	includeKeys = []string{"include", "with"}
-	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "on_error", "continue_on_error", "role", "rollback", "checklist", "left_behind"}
+	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "on_error", "continue_on_error", "role", "rollback", "checklist", "left_behind", "phase"}
 	inputKeys   = []string{"type", "description", "default", "required", "pattern", "enum"}
 	retryKeys   = []string{"attempts", "backoff", "max_delay"}
 	personKeys  = []string{"name", "email", "chat"}
@@ -910,11 +910,13 @@ type fragmentUse struct {
 	From   string     // the file that includes it
 	Params []MapEntry // name -> value (literal or template over inputs and vars)
 	Types  map[string]Type
+	// Phase is the procedure's section the fragment's steps belong to ("Preparing").
+	Phase string
 
 	compiled bool
 }
 
-var fragmentKeys = []string{"fragment", "description", "params", "steps"}
+var fragmentKeys = []string{"fragment", "description", "phase", "params", "steps"}
 
 // include loads a fragment file: a list of steps shared by several playbooks, with typed
 // parameters (read as params.NAME in its steps).
@@ -967,6 +969,9 @@ func (l *loader) include(n *yaml.Node, sec Section, depth int) []*StepDecl {
 		l.errAt(resolve(v), "fragment: version %q is not supported; this runbook reads v1", s)
 	}
 	use := &fragmentUse{File: full, From: outer, Types: map[string]Type{}}
+	if ph, ok := top["phase"]; ok {
+		use.Phase, _ = l.str(ph, "phase")
+	}
 	declared := map[string]*Input{}
 	var names []string
 	if pn, ok := top["params"]; ok {
@@ -1140,6 +1145,12 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	}
 	if x, ok := f["checklist"]; ok {
 		st.Checklist, _ = l.str(x, "checklist")
+	}
+	if st.Fragment != nil {
+		st.Phase = st.Fragment.Phase
+	}
+	if x, ok := f["phase"]; ok {
+		st.Phase, _ = l.str(x, "phase")
 	}
 	if x, ok := f["left_behind"]; ok {
 		if resolve(x).Kind != yaml.ScalarNode {

@@ -92,6 +92,9 @@ type StepDecl struct {
 	// release stops without finishing (and why, or what to do about it); rendered at the
 	// run's end for steps that ran, an empty result meaning nothing (it was undone).
 	LeftBehind *Value
+	// Phase is the section of the procedure the step belongs to ("Preparing",
+	// "Performing", ...), from its fragment's phase or its own; reports group steps by it.
+	Phase string
 	// Checklist is the release-issue checklist item this step stands for, if any.
 	Checklist string
 	// Fragment is the inclusion this step came from, if any: its params are params.NAME.

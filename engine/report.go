@@ -123,6 +123,7 @@ type StepReport struct {
 	Role       string                     `json:"role,omitempty"`
 	Performers []string                   `json:"performers,omitempty"`
 	Section    Section                    `json:"section"`
+	Phase      string                     `json:"phase,omitempty"`
 	Status     StepStatus                 `json:"status"`
 	Skipped    string                     `json:"skipped_because,omitempty"`
 	Attempts   int                        `json:"attempts"`
@@ -194,7 +195,7 @@ type Event struct {
 func newReport(pb *Playbook) *Report {
 	r := &Report{ReportVersion: 1, Status: RunRunning, index: map[string]*StepReport{}}
 	for _, st := range pb.AllSteps() {
-		sr := &StepReport{ID: st.ID, Type: st.Type, Name: st.Name, Role: st.Role, Section: st.Section, Status: StepPending}
+		sr := &StepReport{ID: st.ID, Type: st.Type, Name: st.Name, Role: st.Role, Section: st.Section, Phase: st.Phase, Status: StepPending}
 		if st.Role != "" {
 			sr.Performers = pb.Roles[st.Role]
 		}
@@ -375,7 +376,7 @@ func (r *Report) apply(ev *Event) {
 		// is kept (what it made, it finds again).
 		if sr := r.index[ev.Step]; sr != nil {
 			*sr = StepReport{ID: sr.ID, Type: sr.Type, Name: sr.Name, Role: sr.Role, Performers: sr.Performers,
-				Section: sr.Section, Status: StepPending, Journal: sr.Journal}
+				Section: sr.Section, Phase: sr.Phase, Status: StepPending, Journal: sr.Journal}
 		}
 	case "run_end":
 		t := ev.Time

@@ -55,6 +55,7 @@ func PlaybookSchema() ([]byte, error) {
 			"role":              map[string]any{"type": "string"},
 			"rollback":          map[string]any{"type": "boolean", "description": "this on_failure step reverts the release; its success makes the run rolled_back"},
 			"checklist":         map[string]any{"type": "string", "description": "the release-issue checklist item this step stands for"},
+			"phase":             map[string]any{"type": "string", "description": "the section of the procedure the step belongs to (Preparing, Performing, ...), for the release record; default: its fragment's phase"},
 			"left_behind":       map[string]any{"type": "string", "description": "what this step leaves in the world when the release stops without finishing, and what to do about it (rendered at the run's end; empty: nothing)"},
 		},
 		"allOf": branches,
