@@ -31,6 +31,24 @@ type Preflighter interface {
 type preflightMemo struct {
 	mu   sync.Mutex
 	done map[string]*memoEntry
+	// ids are the identities the connections' credentials stand for (see Identify).
+	ids map[string]string
+}
+
+// Identify records, during a preflight, who a connection's credentials act as (the GitHub
+// login of the token, the Jenkins user): the report says who actually did the work,
+// apart from the roles the playbook assigns. Outside a preflight it does nothing.
+func (sc *StepContext) Identify(connection, who string) {
+	m := sc.memo
+	if m == nil || who == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ids == nil {
+		m.ids = map[string]string{}
+	}
+	m.ids[connection] = who
 }
 
 type memoEntry struct {
@@ -71,6 +89,8 @@ type PreflightReport struct {
 	Playbook string             `json:"playbook"`
 	Checked  int                `json:"checked"` // steps (foreach items counted once) checked
 	Problems []PreflightProblem `json:"problems"`
+	// Identities: connection name -> who its credentials act as ("github" -> "release-bot").
+	Identities map[string]string `json:"identities,omitempty"`
 }
 
 // Err is nil when the preflight found nothing, else an error listing every problem.
@@ -203,6 +223,7 @@ func Preflight(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 	for _, p := range problems {
 		rep.Problems = append(rep.Problems, *p)
 	}
+	rep.Identities = memo.ids
 	return rep, nil
 }
 

@@ -38,7 +38,7 @@ func (s *guardedStep) Preflight(ctx context.Context, sc *engine.StepContext) err
 	if err := sc.Once("secret", func() error { _, err := conn.Secret(); return err }); err != nil {
 		return err
 	}
-	if err := sc.Once("login", func() error { guardedChecks.Add(1); return nil }); err != nil {
+	if err := sc.Once("login", func() error { guardedChecks.Add(1); sc.Identify("svc", "release-bot"); return nil }); err != nil {
 		return err
 	}
 	var errs []error
@@ -148,6 +148,9 @@ func TestPreflightProblems(t *testing.T) {
 	}
 	if guardedChecks.Load() != 1 {
 		t.Errorf("the shared check ran %d times", guardedChecks.Load())
+	}
+	if rep.Identities["svc"] != "release-bot" {
+		t.Errorf("identities %v", rep.Identities)
 	}
 	if rep.Checked != 5 {
 		t.Errorf("checked %d steps, want 5 (never's condition is false)", rep.Checked)

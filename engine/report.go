@@ -86,26 +86,29 @@ type LeftBehind struct {
 // Report is a run's JSON release report. It is a projection of the run's journal: every
 // change is an Event, appended durably to the journal and applied here.
 type Report struct {
-	ReportVersion  int            `json:"report_version"`
-	RunID          string         `json:"run_id"`
-	Playbook       string         `json:"playbook"`
-	PlaybookSHA256 string         `json:"playbook_sha256"`
-	Product        string         `json:"product"`
-	Title          string         `json:"title,omitempty"`
-	Mode           string         `json:"mode"`
-	Actor          string         `json:"actor"`
-	Inputs         map[string]any `json:"inputs"`
-	PlanHash       string         `json:"plan_hash"`
-	Status         RunStatus      `json:"status"`
-	Reason         string         `json:"reason,omitempty"`
-	FailedStep     string         `json:"failed_step,omitempty"`
-	StartedAt      time.Time      `json:"started_at"`
-	FinishedAt     *time.Time     `json:"finished_at,omitempty"`
-	DurationMS     int64          `json:"duration_ms"`
-	Sessions       []Session      `json:"sessions"`
-	Steps          []*StepReport  `json:"steps"`
-	Choices        []Choice       `json:"choices,omitempty"`
-	Warnings       []Warning      `json:"warnings,omitempty"`
+	ReportVersion  int    `json:"report_version"`
+	RunID          string `json:"run_id"`
+	Playbook       string `json:"playbook"`
+	PlaybookSHA256 string `json:"playbook_sha256"`
+	Product        string `json:"product"`
+	Title          string `json:"title,omitempty"`
+	Mode           string `json:"mode"`
+	Actor          string `json:"actor"`
+	// Identities are who the connections' credentials acted as, connection -> login
+	// (the GitHub login of the token): who actually did the work, beside the actor.
+	Identities map[string]string `json:"identities,omitempty"`
+	Inputs     map[string]any    `json:"inputs"`
+	PlanHash   string            `json:"plan_hash"`
+	Status     RunStatus         `json:"status"`
+	Reason     string            `json:"reason,omitempty"`
+	FailedStep string            `json:"failed_step,omitempty"`
+	StartedAt  time.Time         `json:"started_at"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	DurationMS int64             `json:"duration_ms"`
+	Sessions   []Session         `json:"sessions"`
+	Steps      []*StepReport     `json:"steps"`
+	Choices    []Choice          `json:"choices,omitempty"`
+	Warnings   []Warning         `json:"warnings,omitempty"`
 	// LeftBehind is what a release that stopped without finishing left in the world
 	// (tags, drafts, commits, issues), by the steps that made it, and what to do about it.
 	LeftBehind []LeftBehind `json:"left_behind,omitempty"`
@@ -247,6 +250,7 @@ func (r *Report) apply(ev *Event) {
 		h := ev.Header
 		r.ReportVersion, r.RunID, r.Playbook, r.PlaybookSHA256, r.Product = 1, h.RunID, h.Playbook, h.PlaybookSHA256, h.Product
 		r.Title, r.Mode, r.Actor, r.Inputs, r.PlanHash, r.Status, r.StartedAt = h.Title, h.Mode, h.Actor, h.Inputs, h.PlanHash, RunRunning, ev.Time
+		r.Identities = h.Identities
 		if len(h.Steps) > 0 {
 			r.Steps = make([]*StepReport, len(h.Steps))
 			for i, s := range h.Steps {

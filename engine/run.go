@@ -24,6 +24,9 @@ type Options struct {
 	Mode string
 	// Actor is who runs the release (a login); recorded in the report.
 	Actor string
+	// Identities are who the connections' credentials act as (from the preflight):
+	// connection name -> login. Recorded in the report beside the actor.
+	Identities map[string]string
 	// RunID names the run; NewRunID when empty.
 	RunID string
 	// Command is the command line, for the report's session record.
@@ -146,6 +149,7 @@ func Execute(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	header := newReport(pb)
 	header.RunID, header.Playbook, header.PlaybookSHA256 = opts.RunID, pb.File, sha256Hex(pb.Source)
 	header.Product, header.Title, header.Mode, header.Actor = pb.Product, pb.Title, opts.Mode, opts.Actor
+	header.Identities = opts.Identities
 	header.Inputs = r.red.Value(opts.Inputs).(map[string]any)
 	header.PlanHash = r.planHash
 	if err := r.emit(&Event{Kind: "run", Header: header}, true); err != nil {

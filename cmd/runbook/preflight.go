@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +51,7 @@ Exit codes: 0 no problems; 2 problems found (or an invalid playbook).`,
 					return exitWith(exitInvalid, err)
 				}
 			}
-			return a.preflight(cmd.Context(), pb, opts)
+			return a.preflight(cmd.Context(), pb, &opts)
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set an input: --set version=1.2.3 (repeatable)")
@@ -60,16 +62,26 @@ Exit codes: 0 no problems; 2 problems found (or an invalid playbook).`,
 
 // preflight runs the read-only checks for a run with these options: nothing is changed,
 // no lock taken and no run recorded when it finds a problem.
-func (a *app) preflight(ctx context.Context, pb *engine.Playbook, o engine.Options) error {
+func (a *app) preflight(ctx context.Context, pb *engine.Playbook, o *engine.Options) error {
 	rep, err := engine.Preflight(ctx, pb, o.Inputs, engine.PlanOptions{Mode: o.Mode, Clock: o.Clock, Connect: o.Connect})
 	if err != nil {
 		return err
 	}
+	o.Identities = rep.Identities
 	if err := rep.Err(); err != nil {
 		return exitWith(exitInvalid, err)
 	}
 	if !a.quiet {
-		fmt.Fprintf(a.stdout, "preflight: %d steps checked, no problems\n", rep.Checked)
+		fmt.Fprintf(a.stdout, "preflight: %d steps checked, no problems", rep.Checked)
+		if len(rep.Identities) > 0 {
+			names := make([]string, 0, len(rep.Identities))
+			for c, who := range rep.Identities {
+				names = append(names, c+" as "+who)
+			}
+			sort.Strings(names)
+			fmt.Fprintf(a.stdout, "; acting on %s", strings.Join(names, ", "))
+		}
+		fmt.Fprintln(a.stdout)
 	}
 	return nil
 }

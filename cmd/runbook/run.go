@@ -101,7 +101,7 @@ func (a *app) runCmd() *cobra.Command {
 			// Before the lock and before anything is recorded: a run that cannot do its
 			// work does not start.
 			if !noPreflight {
-				if err := a.preflight(cmd.Context(), pb, opts); err != nil {
+				if err := a.preflight(cmd.Context(), pb, &opts); err != nil {
 					return err
 				}
 			}

@@ -52,7 +52,7 @@ footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
 <h1>{{.Symbol}} Release report: {{.Heading}}</h1>
 <p><span class="outcome {{.Class}}">{{.Outcome}}</span></p>
 <p class="meta">Product <code>{{.Product}}</code>{{if .Version}} · version <code>{{.Version}}</code>{{end}} · run <code>{{.RunID}}</code>{{if and .Mode (ne .Mode "run")}} ({{.Mode}}){{end}}</p>
-<p class="meta">Run by <strong>{{.Actor}}</strong>, started {{.Started}}{{if .Finished}}, finished {{.Finished}} ({{.Duration}}){{end}}. {{.StepCounts}}.</p>
+<p class="meta">Run by <strong>{{.Actor}}</strong>{{if .ActingAs}} (acting on {{range $i, $a := .ActingAs}}{{if $i}}, {{end}}{{$a}}{{end}}){{end}}, started {{.Started}}{{if .Finished}}, finished {{.Finished}} ({{.Duration}}){{end}}. {{.StepCounts}}.</p>
 {{if .Inputs}}<p class="meta">Inputs: {{range .Inputs}}<code>{{.Key}}={{.Value}}</code> {{end}}· playbook <code>{{.Playbook}}</code> · plan hash <code>{{.PlanHash}}</code></p>{{end}}
 </header>
 {{if .LeftBehind}}

@@ -24,6 +24,7 @@ type view struct {
 	Class      string // ok, fail, warn, wait: the colour of the outcome in HTML
 	Outcome    string // one sentence: "failed at step deploy: ..."
 	Actor      string
+	ActingAs   []string // "github as release-bot"
 	Started    string
 	Finished   string
 	Duration   string
@@ -256,6 +257,16 @@ func newView(r *engine.Report) *view {
 	if r.Actor == "" {
 		v.Actor = "unknown"
 	}
+	// Who the credentials acted as is what the services recorded: say it beside the
+	// person who ran runbook.
+	conns := make([]string, 0, len(r.Identities))
+	for c := range r.Identities {
+		conns = append(conns, c)
+	}
+	sort.Strings(conns)
+	for _, c := range conns {
+		v.ActingAs = append(v.ActingAs, c+" as "+r.Identities[c])
+	}
 	if ver, ok := r.Inputs["version"]; ok {
 		v.Version = fmtValue(ver)
 	}
@@ -395,7 +406,11 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 		fmt.Fprintf(&b, " (%s)", mdText(v.Mode))
 	}
 	b.WriteString("\n\n")
-	fmt.Fprintf(&b, "Run by **%s**, started %s", mdText(v.Actor), v.Started)
+	fmt.Fprintf(&b, "Run by **%s**", mdText(v.Actor))
+	if len(v.ActingAs) > 0 {
+		fmt.Fprintf(&b, " (acting on %s)", mdText(strings.Join(v.ActingAs, ", ")))
+	}
+	fmt.Fprintf(&b, ", started %s", v.Started)
 	if v.Finished != "" {
 		fmt.Fprintf(&b, ", finished %s (%s)", v.Finished, v.Duration)
 	}

@@ -310,7 +310,10 @@ func TestReportWaiting(t *testing.T) {
 func TestReportLeftBehind(t *testing.T) {
 	rep := runReport(t, map[string]string{"version": "3.6.1"}, confirm("no", "not today"))
 	rep.LeftBehind = []engine.LeftBehind{{Step: "tag", What: "tag 3.6.1 on cessda/cessda.cvs.two <stays>: release 3.6.2 next"}}
+	rep.Identities = map[string]string{"github": "release-bot", "jenkins": "runbook"}
 	md, html := render(t, rep)
+	mustContain(t, "markdown", md, "(acting on github as release-bot, jenkins as runbook)")
+	mustContain(t, "html", html, "(acting on github as release-bot, jenkins as runbook)")
 	mustContain(t, "markdown", md, "### What the stopped release left behind", "- `tag`: tag 3.6.1 on cessda/cessda.cvs.two \\<stays\\>: release 3.6.2 next")
 	mustContain(t, "html", html, "<h2>What the stopped release left behind</h2>", "<li><code>tag</code>: tag 3.6.1 on cessda/cessda.cvs.two &lt;stays&gt;: release 3.6.2 next</li>")
 }

@@ -179,6 +179,7 @@ func checkToken(ctx context.Context, sc *engine.StepContext, conn *engine.Connec
 	switch {
 	case err == nil:
 		sc.Logf("github: connection %q authenticates as %s", conn.Name, u.GetLogin())
+		sc.Identify(conn.Name, u.GetLogin())
 		return nil
 	case st == http.StatusUnauthorized:
 		return rejected(raw)
@@ -191,6 +192,7 @@ func checkToken(ctx context.Context, sc *engine.StepContext, conn *engine.Connec
 		})
 		if err == nil {
 			sc.Logf("github: connection %q uses a GitHub App installation token", conn.Name)
+			sc.Identify(conn.Name, "a GitHub App installation")
 			return nil
 		}
 		if statusOf(resp, raw) == http.StatusUnauthorized {

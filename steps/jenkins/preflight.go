@@ -153,6 +153,7 @@ func checkLogin(ctx context.Context, sc *engine.StepContext, name string) (*Clie
 		if w.Anonymous || !w.Authenticated {
 			return fmt.Errorf("jenkins connection %q: %s took the requests for anonymous, not user %s: check the connection's url (a proxy may drop the Authorization header)", conn.Name, c.base, c.user)
 		}
+		sc.Identify(conn.Name, w.Name)
 		return nil
 	})
 	return c, conn, err
