@@ -97,6 +97,9 @@ type Report struct {
 	// Identities are who the connections' credentials acted as, connection -> login
 	// (the GitHub login of the token): who actually did the work, beside the actor.
 	Identities map[string]string `json:"identities,omitempty"`
+	// People are the playbook's people (login -> name, contacts), so the record names
+	// who approved, not only their login.
+	People     map[string]Person `json:"people,omitempty"`
 	Inputs     map[string]any    `json:"inputs"`
 	PlanHash   string            `json:"plan_hash"`
 	Status     RunStatus         `json:"status"`
@@ -250,7 +253,7 @@ func (r *Report) apply(ev *Event) {
 		h := ev.Header
 		r.ReportVersion, r.RunID, r.Playbook, r.PlaybookSHA256, r.Product = 1, h.RunID, h.Playbook, h.PlaybookSHA256, h.Product
 		r.Title, r.Mode, r.Actor, r.Inputs, r.PlanHash, r.Status, r.StartedAt = h.Title, h.Mode, h.Actor, h.Inputs, h.PlanHash, RunRunning, ev.Time
-		r.Identities = h.Identities
+		r.Identities, r.People = h.Identities, h.People
 		if len(h.Steps) > 0 {
 			r.Steps = make([]*StepReport, len(h.Steps))
 			for i, s := range h.Steps {

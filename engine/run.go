@@ -149,7 +149,7 @@ func Execute(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	header := newReport(pb)
 	header.RunID, header.Playbook, header.PlaybookSHA256 = opts.RunID, pb.File, sha256Hex(pb.Source)
 	header.Product, header.Title, header.Mode, header.Actor = pb.Product, pb.Title, opts.Mode, opts.Actor
-	header.Identities = opts.Identities
+	header.Identities, header.People = opts.Identities, pb.People
 	header.Inputs = r.red.Value(opts.Inputs).(map[string]any)
 	header.PlanHash = r.planHash
 	if err := r.emit(&Event{Kind: "run", Header: header}, true); err != nil {
