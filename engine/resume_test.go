@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -344,5 +345,66 @@ func TestRunExistsFromItsFirstEvent(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "*.starting")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// failingStore is a journal whose disk fills up after n events.
+type failingStore struct {
+	*engine.MemStore
+	n, seen int
+}
+
+func (s *failingStore) Append(ev *engine.Event, sync bool) error {
+	if s.seen++; s.seen > s.n {
+		return errors.New("no space left on device")
+	}
+	return s.MemStore.Append(ev, sync)
+}
+
+// TestJournalWriteFailureStopsTheRun: when the journal cannot be written, the run stops
+// at once — the next step does not run, on_failure and finally do not run — and says so;
+// once the journal can be written again, the run is resumed and finishes, doing again
+// only what was not recorded.
+func TestJournalWriteFailureStopsTheRun(t *testing.T) {
+	key := fmt.Sprintf("journal-%d", time.Now().UnixNano())
+	src := fmt.Sprintf(`runbook: v1
+product: demo
+steps:
+  - id: first
+    type: test.flaky
+    with: {key: %[1]s-first}
+  - id: second
+    type: test.flaky
+    with: {key: %[1]s-second}
+on_failure:
+  - id: undo
+    type: test.flaky
+    with: {key: %[1]s-undo}
+finally:
+  - id: fin
+    type: test.flaky
+    with: {key: %[1]s-fin}
+`, key)
+	pb, in := load(t, src)
+	mem := &engine.MemStore{}
+	// The header, the session, first's start and end: the disk fills up before second starts.
+	store := &failingStore{MemStore: mem, n: 4}
+	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: store})
+	var je *engine.JournalError
+	if !errors.As(err, &je) || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "resume") {
+		t.Fatalf("error %v", err)
+	}
+	if counter(key+"-first").Load() != 1 || counter(key+"-second").Load() != 0 || counter(key+"-undo").Load() != 0 || counter(key+"-fin").Load() != 0 {
+		t.Fatalf("calls: first %d second %d undo %d fin %d", counter(key+"-first").Load(), counter(key+"-second").Load(), counter(key+"-undo").Load(), counter(key+"-fin").Load())
+	}
+	if rep.Status == engine.RunSucceeded {
+		t.Fatalf("status %s", rep.Status)
+	}
+	rep, err = engine.Resume(context.Background(), pb, engine.Options{Store: mem})
+	if err != nil || rep.Status != engine.RunSucceeded {
+		t.Fatalf("resumed: %v %s", err, rep.Status)
+	}
+	if counter(key+"-first").Load() != 1 || counter(key+"-second").Load() != 1 || counter(key+"-undo").Load() != 0 || counter(key+"-fin").Load() != 1 {
+		t.Errorf("after resume: first %d second %d undo %d fin %d", counter(key+"-first").Load(), counter(key+"-second").Load(), counter(key+"-undo").Load(), counter(key+"-fin").Load())
 	}
 }

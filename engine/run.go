@@ -99,6 +99,37 @@ type Run struct {
 	// reopen are the on_failure and finally steps of an ending that undid nothing: a
 	// resumed run may end again, and they run again then (see Resume).
 	reopen []string
+	// journalErr is the first failure to write the journal: from then on nothing runs.
+	journalErr *JournalError
+}
+
+// JournalError is returned by Execute and Resume when the run's journal could not be
+// written (a full disk, a failing state backend): the run stopped at once, before
+// anything else happened, and can be resumed once the journal can be written again;
+// what was not recorded is done again, idempotently.
+type JournalError struct {
+	Err  error
+	Step string // the step whose event could not be written, if any
+}
+
+func (e *JournalError) Error() string {
+	where := ""
+	if e.Step != "" {
+		where = " at step " + e.Step
+	}
+	return fmt.Sprintf("the run's journal could not be written%s: %v; the run stopped there, with nothing more done; fix the cause (disk space, the state backend), then resume it", where, e.Err)
+}
+
+func (e *JournalError) Unwrap() error { return e.Err }
+
+// journalFailed is the journal's first write failure, or nil.
+func (r *Run) journalFailed() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.journalErr == nil {
+		return nil
+	}
+	return r.journalErr
 }
 
 // NewRunID returns a new run id: the time and a random suffix, sortable and unique.
@@ -271,8 +302,19 @@ func (r *Run) emit(ev *Event, sync bool) error {
 		ev.Time = r.clock.Now().UTC()
 	}
 	r.redactEvent(ev)
+	if err := r.journalFailed(); err != nil {
+		return err
+	}
 	if err := r.store.Append(ev, sync); err != nil {
-		return fmt.Errorf("journal: %w", err)
+		// Nothing more may happen that the journal would not know of: the run stops
+		// here (see stopped), and a resumed run redoes what was not recorded.
+		r.mu.Lock()
+		if r.journalErr == nil {
+			r.journalErr = &JournalError{Err: err, Step: ev.Step}
+		}
+		err := r.journalErr
+		r.mu.Unlock()
+		return err
 	}
 	r.report.apply(ev)
 	if ev.Kind == "run_end" || ev.Kind == "run" || ev.Kind == "session" {
@@ -360,6 +402,9 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 	} else {
 		end = r.section(ctx, r.pb.Steps, nil)
 	}
+	if err := r.journalFailed(); err != nil {
+		return r.stopped(err)
+	}
 	final, reason, failed := end.status, end.reason, end.step
 	// on_failure runs after a failure and after a refusal. failure.rollback says whether
 	// production is to be rolled back (the step's on_error: rollback, or a person asked);
@@ -393,6 +438,9 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 		} else if fin.status != RunSucceeded && final == RunSucceeded {
 			final, reason, failed = fin.status, fin.reason, fin.step
 		}
+	}
+	if err := r.journalFailed(); err != nil {
+		return r.stopped(err)
 	}
 	if final == RunFailed || final == RunRejected || final == RunRolledBack {
 		r.recordLeftBehind(map[string]any{"step": failed, "error": reason, "status": string(final), "rollback": end.rollback, "by": end.by})
@@ -434,6 +482,16 @@ func (r *Run) recordLeftBehind(failure map[string]any) {
 			r.emit(&Event{Kind: "left", Step: st.ID, Reason: text}, false)
 		}
 	}
+}
+
+// stopped ends a run whose journal could not be written: nothing more is attempted (not
+// on_failure, not finally, not the run's end event), and the error says how to go on.
+func (r *Run) stopped(err error) (*Report, error) {
+	r.writer.stop()
+	r.report.mu.Lock()
+	r.report.Status, r.report.Reason = RunCancelled, err.Error()
+	r.report.mu.Unlock()
+	return r.report, err
 }
 
 // ending is how a section of steps ended: the run status it leads to, why, at which step,
@@ -491,6 +549,9 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 		sr := r.report.Step(st.ID)
 		if sr.Status.Done() {
 			continue
+		}
+		if err := r.journalFailed(); err != nil {
+			return ending{status: RunCancelled, reason: err.Error(), step: st.ID}
 		}
 		if ctx.Err() != nil {
 			return ending{status: RunCancelled, reason: "interrupted", step: st.ID}
@@ -788,7 +849,7 @@ func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int
 	for {
 		attempt++
 		if err := r.emit(&Event{Kind: "start", Step: st.ID, Item: item, Attempt: attempt, Params: shown}, false); err != nil {
-			return StepFailed, err.Error()
+			return StepCancelled, err.Error()
 		}
 		sc := r.stepCtx(st, item, itemVal, attempt)
 		outs, err := runSafely(ctx, step, sc)

@@ -360,6 +360,10 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	}
 	rep, err := do(ctx, opts)
 	prog.finish()
+	var je *engine.JournalError
+	if errors.As(err, &je) && rep != nil {
+		return exitWith(exitFailed, fmt.Errorf("run %s: %v\n  continue with: runbook resume %s", rep.RunID, err, rep.RunID))
+	}
 	if err != nil {
 		return err
 	}
