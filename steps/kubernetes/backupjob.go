@@ -142,10 +142,8 @@ func (p *BackupJob) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 		return nil, apiError(err, "get "+what, where)
 	}
 
-	wctx, cancel := context.WithTimeout(ctx, p.Timeout.D())
-	defer cancel()
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	obj, err := watchUntil(wctx, sc, what,
+	obj, err := watchUntil(ctx, sc, what, p.Timeout.D(),
 		func(ctx context.Context) (runtime.Object, error) {
 			j, err := jobs.Get(ctx, name, metav1.GetOptions{})
 			return j, apiError(err, "get "+what, where)

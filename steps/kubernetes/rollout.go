@@ -41,10 +41,11 @@ func (e *errTimeout) Error() string {
 }
 
 // watchUntil reads an object, then follows it with a watch until cond reports done or an
-// error. It is the `kubectl rollout status` loop: a Get for the current state, then a watch
+// error, within timeout (the configured wait, named as such in the error: the time left
+// on the context would say "within 149ms" under load). It is the `kubectl rollout status` loop: a Get for the current state, then a watch
 // from that resourceVersion, restarted when the server closes it. No polling; transient
 // failures are retried a few times with backoff on the run's clock.
-func watchUntil(ctx context.Context, sc *engine.StepContext, what string,
+func watchUntil(ctx context.Context, sc *engine.StepContext, what string, timeout time.Duration,
 	get func(context.Context) (runtime.Object, error),
 	watchFrom func(ctx context.Context, rv string) (watch.Interface, error),
 	name string, cond func(runtime.Object) (bool, string, error)) (runtime.Object, error) {
@@ -69,11 +70,9 @@ func watchUntil(ctx context.Context, sc *engine.StepContext, what string,
 		}
 		return done, nil
 	}
-	var total time.Duration
-	if dl, ok := ctx.Deadline(); ok {
-		total = time.Until(dl).Round(time.Millisecond)
-	}
-	timedOut := func() error { return &errTimeout{what: what, d: total, last: lastMsg} }
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	timedOut := func() error { return &errTimeout{what: what, d: timeout, last: lastMsg} }
 	for {
 		if ctx.Err() != nil {
 			return nil, ctxErr(ctx, timedOut)
@@ -202,8 +201,6 @@ func waitObserved(ctx context.Context, sc *engine.StepContext, cs kubernetes.Int
 
 func waitWorkload(ctx context.Context, sc *engine.StepContext, cs kubernetes.Interface, where, kind, ns, name string, timeout time.Duration,
 	cond func(runtime.Object) (bool, string, error)) (runtime.Object, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	what := fmt.Sprintf("rollout of %s %s/%s", strings.ToLower(kind), ns, name)
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
 	var get func(context.Context) (runtime.Object, error)
@@ -230,7 +227,7 @@ func waitWorkload(ctx context.Context, sc *engine.StepContext, cs kubernetes.Int
 	default:
 		return nil, fmt.Errorf("kubernetes: unsupported kind %q", kind)
 	}
-	return watchUntil(ctx, sc, what, get, watchFrom, name, cond)
+	return watchUntil(ctx, sc, what, timeout, get, watchFrom, name, cond)
 }
 
 // imageTag is the tag of an image reference ("latest" when none; a digest is ignored).
