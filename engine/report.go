@@ -35,7 +35,6 @@ const (
 	StepCancelled StepStatus = "cancelled"
 	StepWaiting   StepStatus = "waiting"
 	StepRejected  StepStatus = "rejected"
-	StepPlanned   StepStatus = "planned"
 )
 
 // Done reports whether the status is final for a resumed run: such steps are not run again.

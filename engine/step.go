@@ -40,13 +40,6 @@ type Plan struct {
 	NoChange bool `json:"no_change,omitempty"`
 }
 
-// Undoer is implemented by step types that can revert what Run did (for example a
-// rollback). The engine calls it with the outputs of the successful Run when the
-// operator or an on_failure policy asks for the step to be undone.
-type Undoer interface {
-	Undo(ctx context.Context, sc *StepContext, outputs Outputs) error
-}
-
 // Validator is implemented by step types with checks across parameters. The engine calls
 // it after decoding: at validation time when every parameter is a literal, else at run
 // time after rendering.

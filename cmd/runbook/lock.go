@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -89,5 +88,3 @@ func runOpen(stateDir, runID string) bool {
 	}
 	return false
 }
-
-var _ = errors.New
