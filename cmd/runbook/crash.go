@@ -1,3 +1,5 @@
+//go:build crashpoints
+
 package main
 
 import (
@@ -12,6 +14,8 @@ import (
 
 // Crash points for the crash-safety tests (bench/crash and cmd/runbook's crash test): the
 // process kills itself with SIGKILL, as a power cut or `kill -9` would, at a chosen point.
+// They are built only with `-tags crashpoints` (the tests build the binary so): the
+// released binary never reads these variables nor replaces http.DefaultTransport.
 //
 //	RUNBOOK_CRASH_BEFORE_EVENT=N just before the Nth change to the run is written (N=1:
 //	                             after the preflight and the lock, before the run exists)

@@ -94,11 +94,12 @@ func crashParallel() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// buildRunbook builds the binary once, as users run it.
+// buildRunbook builds the binary once, as users run it, with the crash points the
+// crash tests set through the environment (-tags crashpoints; see crash.go).
 func buildRunbook(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "runbook")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "crashpoints", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
