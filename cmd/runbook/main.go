@@ -88,9 +88,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitInvalid
 	}
 	fmt.Fprintln(stderr, "runbook:", err)
-	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "arg(s)") || strings.Contains(err.Error(), "unknown command") {
-		return exitInvalid
-	}
 	return exitFailed
 }
 
@@ -125,7 +122,42 @@ flags, or preflight problems; 3 waiting for a person; 4 release lock held by ano
 	root.PersistentFlags().StringVar(&a.stateDir, "state-dir", envOr("RUNBOOK_STATE_DIR", ".runbook"), "where runs keep their journal and report ($RUNBOOK_STATE_DIR)")
 	root.PersistentFlags().StringVar(&a.state, "state", os.Getenv("RUNBOOK_STATE"), "keep runs and the release lock in a Kubernetes namespace shared by every machine: kubernetes://CONTEXT/NAMESPACE ($RUNBOOK_STATE; default: --state-dir)")
 	root.AddCommand(a.validateCmd(), a.planCmd(), a.preflightCmd(), a.runCmd(), a.resumeCmd(), a.stepsCmd(), a.schemaCmd(), a.versionCmd(), a.reportCmd(), a.commentCmd(), a.sandboxCmd(), a.runsCmd())
+	usageErrors(root)
 	return root
+}
+
+// usageErrors makes every mistake in a command line (an unknown command or flag, a wrong
+// number of arguments) an error with exit code 2, by its kind, not by its wording.
+func usageErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitWith(exitInvalid, err) })
+	root.SuggestionsMinimumDistance = 2
+	// The root runs, so that an unknown command reaches it as an argument.
+	root.Args = cobra.ArbitraryArgs
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" (did you mean %q?)", s[0])
+		}
+		return exitWith(exitInvalid, fmt.Errorf("unknown command %q%s; run `runbook --help` for the commands", args[0], hint))
+	}
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		if check := c.Args; check != nil && c != root {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return exitWith(exitInvalid, fmt.Errorf("%s: %v; usage: %s", cmd.CommandPath(), err, cmd.UseLine()))
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
+	}
+	wrap(root)
 }
 
 func envOr(k, def string) string {
