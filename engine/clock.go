@@ -33,6 +33,18 @@ type FakeClock struct {
 	now time.Time
 }
 
+// TimeoutClock is implemented by clocks that decide how a step's timeout is enforced. A
+// simulated clock, whose time jumps, enforces it with the engine's own checks on that
+// clock (the retry deadline) instead of a wall-clock context deadline.
+type TimeoutClock interface {
+	WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc)
+}
+
+// WithTimeout implements TimeoutClock: no wall-clock deadline for simulated time.
+func (c *FakeClock) WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx)
+}
+
 // NewFakeClock returns a FakeClock starting at t.
 func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{now: t} }
 

@@ -927,9 +927,10 @@ func Interrupt(parent context.Context) (context.Context, func()) {
 
 func (r *Run) stepContext(ctx context.Context, st *StepDecl) (context.Context, context.CancelFunc) {
 	if st.Timeout > 0 {
-		if _, fake := r.clock.(*FakeClock); !fake {
-			return context.WithTimeout(ctx, st.Timeout.D())
+		if tc, ok := r.clock.(TimeoutClock); ok {
+			return tc.WithTimeout(ctx, st.Timeout.D())
 		}
+		return context.WithTimeout(ctx, st.Timeout.D())
 	}
 	return context.WithCancel(ctx)
 }
