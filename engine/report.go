@@ -165,9 +165,29 @@ const logTailLines = 20
 // maxReportItems bounds a foreach step's items in a report rebuilt from a journal.
 const maxReportItems = 1 << 20
 
+// EventKind is what an event changes; the journal stores it as a short string.
+type EventKind string
+
+// The event kinds.
+const (
+	EventRun     EventKind = "run"
+	EventSession EventKind = "session"
+	EventStart   EventKind = "start"
+	EventKV      EventKind = "kv"
+	EventEnd     EventKind = "end"
+	EventLink    EventKind = "link"
+	EventLog     EventKind = "log"
+	EventChoice  EventKind = "choice"
+	EventWarning EventKind = "warning"
+	EventReopen  EventKind = "reopen"
+	EventLeft    EventKind = "left"
+	EventRunEnd  EventKind = "run_end"
+	EventItems   EventKind = "items"
+)
+
 // Event is one change to a run, as written to its journal.
 type Event struct {
-	Kind string    `json:"k"` // run, session, start, kv, end, link, log, choice, warning, reopen, left, run_end, items
+	Kind EventKind `json:"k"`
 	Time time.Time `json:"t"`
 	Step string    `json:"s,omitempty"`
 	Item int       `json:"i,omitempty"` // foreach item index + 1; 0 for the step itself
@@ -242,13 +262,13 @@ func (r *Report) apply(ev *Event) {
 	// index no run could reach (a corrupted or hand-edited line), is ignored rather than
 	// crashing a resume or allocating without bound.
 	switch {
-	case ev.Kind == "run" && ev.Header == nil, ev.Kind == "session" && ev.Session == nil,
-		ev.Kind == "link" && ev.Link == nil, ev.Kind == "choice" && ev.Choice == nil,
+	case ev.Kind == EventRun && ev.Header == nil, ev.Kind == EventSession && ev.Session == nil,
+		ev.Kind == EventLink && ev.Link == nil, ev.Kind == EventChoice && ev.Choice == nil,
 		ev.Item > maxReportItems:
 		return
 	}
 	switch ev.Kind {
-	case "run":
+	case EventRun:
 		h := ev.Header
 		r.ReportVersion, r.RunID, r.Playbook, r.PlaybookSHA256, r.Product = 1, h.RunID, h.Playbook, h.PlaybookSHA256, h.Product
 		r.Title, r.Mode, r.Actor, r.Inputs, r.PlanHash, r.Status, r.StartedAt = h.Title, h.Mode, h.Actor, h.Inputs, h.PlanHash, RunRunning, ev.Time
@@ -261,14 +281,14 @@ func (r *Report) apply(ev *Event) {
 			}
 			r.reindex()
 		}
-	case "session":
+	case EventSession:
 		s := *ev.Session
 		r.Sessions = append(r.Sessions, s)
 		r.Status = RunRunning
 		r.FinishedAt = nil
 		r.Reason, r.FailedStep = "", ""
 		r.LeftBehind = nil // the run goes on: its next ending says what it leaves
-	case "items":
+	case EventItems:
 		sr := r.index[ev.Step]
 		if sr == nil {
 			return
@@ -277,7 +297,7 @@ func (r *Report) apply(ev *Event) {
 		for i, it := range ev.Items {
 			sr.Items = append(sr.Items, &ItemReport{Index: i, Item: it, Status: StepPending})
 		}
-	case "start":
+	case EventStart:
 		sr := r.index[ev.Step]
 		if sr == nil {
 			return
@@ -306,7 +326,7 @@ func (r *Report) apply(ev *Event) {
 		if len(r.Sessions) > 0 {
 			sr.Session = r.Sessions[len(r.Sessions)-1].N
 		}
-	case "end":
+	case EventEnd:
 		sr := r.index[ev.Step]
 		if sr == nil {
 			return
@@ -336,7 +356,7 @@ func (r *Report) apply(ev *Event) {
 		if len(r.Sessions) > 0 && sr.Session == 0 {
 			sr.Session = r.Sessions[len(r.Sessions)-1].N
 		}
-	case "kv":
+	case EventKV:
 		sr := r.index[ev.Step]
 		if sr == nil {
 			return
@@ -353,7 +373,7 @@ func (r *Report) apply(ev *Event) {
 			sr.Journal = map[string]json.RawMessage{}
 		}
 		sr.Journal[ev.Key] = ev.Value
-	case "link":
+	case EventLink:
 		l := *ev.Link
 		l.Step = ev.Step
 		if sr := r.index[ev.Step]; sr != nil {
@@ -364,27 +384,27 @@ func (r *Report) apply(ev *Event) {
 			sr.Links = appendLink(sr.Links, l)
 		}
 		r.Links = appendLink(r.Links, l)
-	case "log":
+	case EventLog:
 		if sr := r.index[ev.Step]; sr != nil {
 			sr.LogTail = append(sr.LogTail, ev.Line)
 			if len(sr.LogTail) > logTailLines {
 				sr.LogTail = sr.LogTail[len(sr.LogTail)-logTailLines:]
 			}
 		}
-	case "choice":
+	case EventChoice:
 		r.Choices = append(r.Choices, *ev.Choice)
-	case "left":
+	case EventLeft:
 		r.LeftBehind = append(r.LeftBehind, LeftBehind{Step: ev.Step, What: ev.Reason})
-	case "warning":
+	case EventWarning:
 		r.Warnings = append(r.Warnings, Warning{Step: ev.Step, Message: ev.Reason, At: ev.Time})
-	case "reopen":
+	case EventReopen:
 		// An on_failure or finally step runs again at the run's next ending; its journal
 		// is kept (what it made, it finds again).
 		if sr := r.index[ev.Step]; sr != nil {
 			*sr = StepReport{ID: sr.ID, Type: sr.Type, Name: sr.Name, Role: sr.Role, Performers: sr.Performers,
 				Section: sr.Section, Phase: sr.Phase, Status: StepPending, Journal: sr.Journal}
 		}
-	case "run_end":
+	case EventRunEnd:
 		t := ev.Time
 		r.Status, r.Reason, r.FinishedAt = RunStatus(ev.Status), ev.Reason, &t
 		r.FailedStep = ev.Step

@@ -183,7 +183,7 @@ func Execute(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	header.Identities, header.People = opts.Identities, pb.People
 	header.Inputs = r.red.Value(opts.Inputs).(map[string]any)
 	header.PlanHash = r.planHash
-	if err := r.emit(&Event{Kind: "run", Header: header}, true); err != nil {
+	if err := r.emit(&Event{Kind: EventRun, Header: header}, true); err != nil {
 		return nil, err
 	}
 	return r.execute(ctx)
@@ -199,7 +199,7 @@ func Resume(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(evs) == 0 || evs[0].Kind != "run" {
+	if len(evs) == 0 || evs[0].Kind != EventRun {
 		return nil, errors.New("the run's journal is empty or does not start with the run's header")
 	}
 	h := evs[0].Header
@@ -214,7 +214,7 @@ func Resume(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	r := newRun(pb, opts)
 	for _, ev := range evs {
 		r.report.apply(ev)
-		if ev.Kind == "session" {
+		if ev.Kind == EventSession {
 			r.session = ev.Session.N
 		}
 	}
@@ -317,11 +317,11 @@ func (r *Run) emit(ev *Event, sync bool) error {
 		return err
 	}
 	r.report.apply(ev)
-	if ev.Kind == "run_end" || ev.Kind == "run" || ev.Kind == "session" {
+	if ev.Kind == EventRunEnd || ev.Kind == EventRun || ev.Kind == EventSession {
 		if err := r.writer.flush(); err != nil {
 			return err
 		}
-	} else if ev.Kind != "log" {
+	} else if ev.Kind != EventLog {
 		r.writer.changed()
 	}
 	if r.opts.Observer != nil {
@@ -362,26 +362,26 @@ func (r *Run) redactEvent(ev *Event) {
 func (r *Run) execute(ctx context.Context) (*Report, error) {
 	r.session++
 	host, _ := os.Hostname()
-	if err := r.emit(&Event{Kind: "session", Session: &Session{N: r.session, Actor: r.opts.Actor, Host: host, PID: os.Getpid(),
+	if err := r.emit(&Event{Kind: EventSession, Session: &Session{N: r.session, Actor: r.opts.Actor, Host: host, PID: os.Getpid(),
 		Command: r.red.String(r.opts.Command), StartedAt: r.clock.Now().UTC(), Status: RunRunning}}, true); err != nil {
 		return nil, err
 	}
 	for _, id := range r.reopen {
-		r.emit(&Event{Kind: "reopen", Step: id}, false)
+		r.emit(&Event{Kind: EventReopen, Step: id}, false)
 		r.setStepVal(r.pb.Step(id), r.report.Step(id))
 	}
 	for id, reason := range r.opts.Skip {
 		if r.pb.Step(id) == nil {
 			return nil, fmt.Errorf("--skip %s: the playbook has no such step", id)
 		}
-		r.emit(&Event{Kind: "choice", Choice: &Choice{Step: id, Action: "skip", By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: reason}}, true)
+		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: "skip", By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: reason}}, true)
 		r.skip(r.pb.Step(id), r.opts.Actor, reason)
 	}
 	for _, id := range r.opts.Retry {
 		if r.pb.Step(id) == nil {
 			return nil, fmt.Errorf("--retry %s: the playbook has no such step", id)
 		}
-		r.emit(&Event{Kind: "choice", Choice: &Choice{Step: id, Action: "retry", By: r.opts.Actor, At: r.clock.Now().UTC()}}, true)
+		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: "retry", By: r.opts.Actor, At: r.clock.Now().UTC()}}, true)
 	}
 	for id, c := range r.opts.Confirm {
 		if r.pb.Step(id) == nil {
@@ -392,8 +392,8 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 			action = "refuse"
 		}
 		b, _ := json.Marshal(c)
-		r.emit(&Event{Kind: "choice", Choice: &Choice{Step: id, Action: action, By: c.By, At: c.At, Reason: c.Reason}}, true)
-		r.emit(&Event{Kind: "kv", Step: id, Key: "confirmation", Value: b}, true)
+		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: action, By: c.By, At: c.At, Reason: c.Reason}}, true)
+		r.emit(&Event{Kind: EventKV, Step: id, Key: "confirmation", Value: b}, true)
 	}
 
 	var end ending
@@ -445,7 +445,7 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 	if final == RunFailed || final == RunRejected || final == RunRolledBack {
 		r.recordLeftBehind(map[string]any{"step": failed, "error": reason, "status": string(final), "rollback": end.rollback, "by": end.by})
 	}
-	if err := r.emit(&Event{Kind: "run_end", Status: string(final), Reason: reason, Step: failed}, true); err != nil {
+	if err := r.emit(&Event{Kind: EventRunEnd, Status: string(final), Reason: reason, Step: failed}, true); err != nil {
 		return nil, err
 	}
 	r.writer.stop()
@@ -479,7 +479,7 @@ func (r *Run) recordLeftBehind(failure map[string]any) {
 			v = fmt.Sprintf("(left_behind of %s could not be rendered: %v)", st.ID, err)
 		}
 		if text := strings.TrimSpace(textOf(v)); text != "" {
-			r.emit(&Event{Kind: "left", Step: st.ID, Reason: text}, false)
+			r.emit(&Event{Kind: EventLeft, Step: st.ID, Reason: text}, false)
 		}
 	}
 }
@@ -519,13 +519,13 @@ func (r *Run) rollbackRequest() ending {
 		}
 	}
 	reason := fmt.Sprintf("rollback requested by %s: %s", by, why)
-	r.emit(&Event{Kind: "choice", Choice: &Choice{Step: at, Action: "rollback", By: by, At: r.clock.Now().UTC(), Reason: why}}, true)
+	r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: at, Action: "rollback", By: by, At: r.clock.Now().UTC(), Reason: why}}, true)
 	status := RunFailed
 	if sr := r.report.Step(at); sr != nil && (sr.Status == StepWaiting || sr.Status == StepRejected) {
 		// The gate is answered: no.
 		status = RunRejected
 		if sr.Status == StepWaiting {
-			r.emit(&Event{Kind: "end", Step: at, Status: string(StepRejected), Error: reason}, true)
+			r.emit(&Event{Kind: EventEnd, Step: at, Status: string(StepRejected), Error: reason}, true)
 			r.setStepVal(r.pb.Step(at), sr)
 		}
 	}
@@ -562,7 +562,7 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 			if err != nil {
 				break
 			}
-			r.emit(&Event{Kind: "choice", Choice: &Choice{Step: st.ID, Action: choice.Action, By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: choice.Reason}}, true)
+			r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: st.ID, Action: choice.Action, By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: choice.Reason}}, true)
 			switch choice.Action {
 			case "retry":
 				status, errText = r.step(ctx, st, failure)
@@ -617,7 +617,7 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 // skip marks a step skipped by a person, with the reason, and records it as a warning:
 // what the step would have done or checked was not done.
 func (r *Run) skip(st *StepDecl, by, reason string) {
-	r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepSkipped), Reason: "skipped by " + by + ": " + reason}, true)
+	r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(StepSkipped), Reason: "skipped by " + by + ": " + reason}, true)
 	what := st.ID
 	if st.Name != "" {
 		what = fmt.Sprintf("%s (%s)", st.ID, st.Name)
@@ -629,7 +629,7 @@ func (r *Run) skip(st *StepDecl, by, reason string) {
 // warn records a warning in the journal, the report and (through the report) the
 // release issue.
 func (r *Run) warn(step, msg string) {
-	r.emit(&Event{Kind: "warning", Step: step, Reason: msg}, true)
+	r.emit(&Event{Kind: EventWarning, Step: step, Reason: msg}, true)
 }
 
 func (r *Run) setStepVal(st *StepDecl, sr *StepReport) {
@@ -721,22 +721,22 @@ func (r *Run) renderVars() error {
 // step runs one step (all its foreach items) and returns its final status.
 func (r *Run) step(ctx context.Context, st *StepDecl, failure map[string]any) (StepStatus, string) {
 	if err := r.renderVars(); err != nil {
-		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+		r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
 		return StepFailed, err.Error()
 	}
 	env, err := r.stepEnv(st, failure)
 	if err != nil {
-		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+		r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
 		return StepFailed, err.Error()
 	}
 	if st.When != nil {
 		ok, err := env.evalCond(st.When)
 		if err != nil {
-			r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+			r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
 			return StepFailed, err.Error()
 		}
 		if !ok {
-			r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepSkipped), Reason: "when: " + st.When.Src + " was false"}, true)
+			r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(StepSkipped), Reason: "when: " + st.When.Src + " was false"}, true)
 			return StepSkipped, ""
 		}
 	}
@@ -745,13 +745,13 @@ func (r *Run) step(ctx context.Context, st *StepDecl, failure map[string]any) (S
 	}
 	raw, err := env.render(st.Foreach, "foreach", nil)
 	if err != nil {
-		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
+		r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(StepFailed), Error: err.Error()}, true)
 		return StepFailed, err.Error()
 	}
 	items, ok := raw.([]any)
 	if !ok {
 		msg := fmt.Sprintf("foreach gave %T, not a list", raw)
-		r.emit(&Event{Kind: "end", Step: st.ID, Status: string(StepFailed), Error: msg}, true)
+		r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(StepFailed), Error: msg}, true)
 		return StepFailed, msg
 	}
 	sr := r.report.Step(st.ID)
@@ -761,9 +761,9 @@ func (r *Run) step(ctx context.Context, st *StepDecl, failure map[string]any) (S
 			prior[it.Index] = it
 		}
 	} else {
-		r.emit(&Event{Kind: "items", Step: st.ID, Items: r.red.Value(items).([]any)}, true)
+		r.emit(&Event{Kind: EventItems, Step: st.ID, Items: r.red.Value(items).([]any)}, true)
 	}
-	r.emit(&Event{Kind: "start", Step: st.ID, Attempt: 1}, false)
+	r.emit(&Event{Kind: EventStart, Step: st.ID, Attempt: 1}, false)
 	statuses := make([]StepStatus, len(items))
 	errs := make([]string, len(items))
 	sem := make(chan struct{}, st.Parallel)
@@ -789,7 +789,7 @@ func (r *Run) step(ctx context.Context, st *StepDecl, failure map[string]any) (S
 			final, msg = s, fmt.Sprintf("item %d (%v): %s", i, items[i], errs[i])
 		}
 	}
-	r.emit(&Event{Kind: "end", Step: st.ID, Status: string(final), Error: msg, Outputs: r.collectOutputs(st)}, true)
+	r.emit(&Event{Kind: EventEnd, Step: st.ID, Status: string(final), Error: msg, Outputs: r.collectOutputs(st)}, true)
 	return final, msg
 }
 
@@ -811,7 +811,7 @@ func (r *Run) collectOutputs(st *StepDecl) map[string]any {
 // attempts runs one step (or one foreach item) under its retry policy.
 func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int, itemVal any) (StepStatus, string) {
 	end := func(status StepStatus, attempt int, outs map[string]any, errText string) (StepStatus, string) {
-		r.emit(&Event{Kind: "end", Step: st.ID, Item: item, Status: string(status), Attempt: attempt, Outputs: outs, Error: errText}, true)
+		r.emit(&Event{Kind: EventEnd, Step: st.ID, Item: item, Status: string(status), Attempt: attempt, Outputs: outs, Error: errText}, true)
 		return status, errText
 	}
 	rendered, err := env.render(st.With, "", nil)
@@ -848,7 +848,7 @@ func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int
 	spent, limited := 0, 0 // attempts used up by failures; waits for rate limits
 	for {
 		attempt++
-		if err := r.emit(&Event{Kind: "start", Step: st.ID, Item: item, Attempt: attempt, Params: shown}, false); err != nil {
+		if err := r.emit(&Event{Kind: EventStart, Step: st.ID, Item: item, Attempt: attempt, Params: shown}, false); err != nil {
 			return StepCancelled, err.Error()
 		}
 		sc := r.stepCtx(st, item, itemVal, attempt)
@@ -895,7 +895,7 @@ func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int
 		if !deadline.IsZero() && r.clock.Now().Add(delay).After(deadline) {
 			return end(StepFailed, attempt, nil, fmt.Sprintf("%v (the next attempt in %s would pass the step's timeout of %s)", err, delay.Round(time.Second), st.Timeout))
 		}
-		r.emit(&Event{Kind: "log", Step: st.ID, Item: item, Line: fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond))}, false)
+		r.emit(&Event{Kind: EventLog, Step: st.ID, Item: item, Line: fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond))}, false)
 		if err := Sleep(ctx, r.clock, delay); err != nil {
 			if errors.Is(context.Cause(ctx), errInterrupted) {
 				return end(StepCancelled, attempt, nil, "interrupted while waiting to retry")
@@ -974,11 +974,11 @@ func (r *Run) stepCtx(st *StepDecl, item int, itemVal any, attempt int) *StepCon
 		Journal: &stepJournal{r: r, step: st.ID, item: item},
 	}
 	sc.LogFunc = func(line string) {
-		r.emit(&Event{Kind: "log", Step: st.ID, Item: item, Line: line}, false)
+		r.emit(&Event{Kind: EventLog, Step: st.ID, Item: item, Line: line}, false)
 	}
 	sc.Report = r.report.Clone
 	sc.LinkFunc = func(title, url string) {
-		r.emit(&Event{Kind: "link", Step: st.ID, Item: item, Link: &Link{Title: title, URL: url}}, false)
+		r.emit(&Event{Kind: EventLink, Step: st.ID, Item: item, Link: &Link{Title: title, URL: url}}, false)
 	}
 	return sc
 }
@@ -1043,7 +1043,7 @@ func (j *stepJournal) Get(key string) (json.RawMessage, bool) {
 }
 
 func (j *stepJournal) Put(key string, value json.RawMessage) error {
-	return j.r.emit(&Event{Kind: "kv", Step: j.step, Item: j.item, Key: key, Value: value}, true)
+	return j.r.emit(&Event{Kind: EventKV, Step: j.step, Item: j.item, Key: key, Value: value}, true)
 }
 
 // PlanHash identifies what a run will do: the playbook's steps (types, conditions and

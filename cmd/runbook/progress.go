@@ -72,7 +72,7 @@ func (p *progress) event(ev *engine.Event) {
 	s := p.state[ev.Step]
 	now := time.Now()
 	switch ev.Kind {
-	case "start":
+	case engine.EventStart:
 		if s == nil || ev.Item > 0 {
 			break
 		}
@@ -81,7 +81,7 @@ func (p *progress) event(ev *engine.Event) {
 			s.note = fmt.Sprintf("attempt %d", ev.Attempt)
 		}
 		p.plain("%s  %s (%s) started%s", stamp(ev.Time), ev.Step, s.typ, attemptNote(ev.Attempt))
-	case "end":
+	case engine.EventEnd:
 		if s == nil {
 			break
 		}
@@ -98,18 +98,18 @@ func (p *progress) event(ev *engine.Event) {
 			s.note = ev.Reason
 		}
 		p.plain("%s  %s %s%s", stamp(ev.Time), ev.Step, ev.Status, errNote(firstNonEmpty(ev.Error, ev.Reason)))
-	case "log":
+	case engine.EventLog:
 		if s != nil && ev.Line != "" {
 			s.note = ev.Line
 		}
 		if !p.live && !p.quiet {
 			fmt.Fprintf(p.w, "%s  %s | %s\n", stamp(ev.Time), ev.Step, ev.Line)
 		}
-	case "link":
+	case engine.EventLink:
 		p.plain("%s  %s → %s: %s", stamp(ev.Time), ev.Step, ev.Link.Title, ev.Link.URL)
-	case "session":
+	case engine.EventSession:
 		p.plain("%s  run session %d by %s", stamp(ev.Time), ev.Session.N, ev.Session.Actor)
-	case "run_end":
+	case engine.EventRunEnd:
 		p.plain("%s  run %s", stamp(ev.Time), ev.Status)
 	}
 	p.draw()
