@@ -40,8 +40,8 @@ func TestReportCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"## ✅ Release report: Local release demo 1.2.3", "**Outcome: succeeded**", "| ✅ | `write_notes` `shell` | technical\\_maintainer (demo-maintainer) |",
-		"| ⏭️ | `owner_confirms` `manual` | service\\_owner (demo-owner) |", "3 items: 3 succeeded."} {
+	for _, want := range []string{"## ✅ Release report: Local release demo 1.2.3", "**Outcome: succeeded**", "| ✅ done | `write_notes` `shell` | technical maintainer |",
+		"| ⏭️ skipped: its condition was false<br>`inputs.confirm` | `owner_confirms` `manual` | service owner |", "3 items: 3 done."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

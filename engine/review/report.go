@@ -39,7 +39,19 @@ type view struct {
 	LeftBehind []engine.LeftBehind
 	Failures   []failureView
 	Generated  string
-	StepCounts string // "7 steps: 6 succeeded, 1 skipped"
+	StepCounts string // "31 steps: 25 done, 2 skipped, 4 not needed"
+	// The release record: the sentence a person reads first, the steps in the
+	// procedure's sections, what was released component by component, the decisions
+	// people made, and when each step ran.
+	Summary       string
+	FinishedLabel string  // "finished", or "stopped to wait" for a waiting run
+	EmptyInputs   int     // inputs left empty, not listed
+	Hidden        string  // "Reverting: 9 steps, not needed (none of them ran)."
+	Shown         display // the run's status in words, colour and icon
+	Sections      []sectionView
+	Components    *componentTable
+	Decisions     []decisionView
+	Timeline      *timeline
 }
 
 type kv struct{ Key, Value string }
@@ -50,6 +62,7 @@ type sessionView struct {
 	Started, Ended, Status    string
 	Duration                  string
 	StatusSymbol, StatusClass string
+	StatusKey                 string // display key, for the HTML icon
 }
 
 type stepView struct {
@@ -67,6 +80,9 @@ type stepView struct {
 	Attempts   int
 	Made       []linkView
 	Note       string // skipped because, items summary, error in one line
+	Shown      display
+	Word       string // the status in words: "skipped: its condition was false"
+	Detail     string // secondary text: the condition of a skipped step
 }
 
 type linkView struct {
@@ -265,7 +281,7 @@ func newView(r *engine.Report) *view {
 	}
 	sort.Strings(conns)
 	for _, c := range conns {
-		v.ActingAs = append(v.ActingAs, c+" as "+r.Identities[c])
+		v.ActingAs = append(v.ActingAs, actingAs(r, c, r.Identities[c]))
 	}
 	if ver, ok := r.Inputs["version"]; ok {
 		v.Version = fmtValue(ver)
@@ -276,6 +292,7 @@ func newView(r *engine.Report) *view {
 	}
 	v.Heading = strings.TrimSpace(title + " " + v.Version)
 	v.Symbol, v.Class = symbolOf(v.Status), classes[v.Status]
+	v.Shown = runDisplay(r.Status)
 	v.Outcome = outcome(r)
 	start := r.StartedAt
 	v.Started = fmtTime(&start)
@@ -283,25 +300,39 @@ func newView(r *engine.Report) *view {
 	if r.FinishedAt != nil {
 		v.Duration = fmtDuration(r.DurationMS)
 	}
+	switch r.Status {
+	case engine.RunWaiting:
+		v.FinishedLabel = "stopped to wait on"
+	case engine.RunCancelled:
+		v.FinishedLabel = "interrupted on"
+	case engine.RunRunning:
+		v.FinishedLabel = "last written"
+	default:
+		v.FinishedLabel = "finished"
+	}
 	keys := make([]string, 0, len(r.Inputs))
 	for k := range r.Inputs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v.Inputs = append(v.Inputs, kv{k, fmtValue(r.Inputs[k])})
+		val := fmtValue(r.Inputs[k])
+		if val == "" {
+			v.EmptyInputs++
+			continue
+		}
+		v.Inputs = append(v.Inputs, kv{k, val})
 	}
 	for _, s := range r.Sessions {
 		sv := sessionView{N: s.N, Actor: s.Actor, Host: s.Host, Command: s.Command, Started: fmtTime(&s.StartedAt),
-			Ended: fmtTime(s.EndedAt), Status: strings.ReplaceAll(string(s.Status), "_", " "), StatusSymbol: symbolOf(string(s.Status)), StatusClass: classes[string(s.Status)]}
+			Ended: fmtTime(s.EndedAt), Status: strings.ReplaceAll(string(s.Status), "_", " "), StatusSymbol: symbolOf(string(s.Status)), StatusClass: classes[string(s.Status)], StatusKey: runDisplay(s.Status).Key}
 		if s.EndedAt != nil {
 			sv.Duration = fmtDuration(s.EndedAt.Sub(s.StartedAt).Milliseconds())
 		}
 		v.Sessions = append(v.Sessions, sv)
 	}
-	counts := map[string]int{}
+	failureRan := failurePathRan(r)
 	for i, s := range r.Steps {
-		counts[string(s.Status)]++
 		sv := stepView{N: i + 1, ID: s.ID, Type: s.Type, Name: s.Name, Status: string(s.Status), Symbol: symbolOf(string(s.Status)),
 			Class: classes[string(s.Status)], Role: s.Role, Performers: strings.Join(s.Performers, ", "),
 			Started: fmtClock(s.StartedAt, r.StartedAt), Attempts: s.Attempts}
@@ -311,21 +342,24 @@ func newView(r *engine.Report) *view {
 		if s.StartedAt != nil && (s.FinishedAt != nil || s.DurationMS > 0) {
 			sv.Duration = fmtDuration(s.DurationMS)
 		}
-		for _, l := range s.Links {
-			sv.Made = append(sv.Made, newLinkView(l))
-		}
+		sv.Made = stepLinks(s)
+		sv.Shown = stepDisplay(r, s, failureRan)
+		sv.Word = sv.Shown.Word
 		switch {
 		case s.Status == engine.StepSkipped:
-			sv.Note = "skipped: " + oneLine(s.Skipped)
+			sv.Word, sv.Detail = skipWords(r, s.Skipped)
 		case s.Error != "":
 			sv.Note = oneLine(s.Error)
 		}
 		if len(s.Items) > 0 {
 			per := map[string]int{}
 			for _, it := range s.Items {
-				per[string(it.Status)]++
+				per[stepDisplay(r, &engine.StepReport{Status: it.Status, Section: s.Section}, failureRan).Word]++
 			}
-			sv.Note = strings.TrimSpace(fmt.Sprintf("%d items: %s. %s", len(s.Items), countList(per), sv.Note))
+			sv.Note = strings.TrimSpace(fmt.Sprintf("%d item%s: %s. %s", len(s.Items), plural(len(s.Items)), countList(per), sv.Note))
+		}
+		if s.Attempts > 1 {
+			sv.Note = strings.TrimSpace(fmt.Sprintf("%d attempts. %s", s.Attempts, sv.Note))
 		}
 		v.Steps = append(v.Steps, sv)
 		if s.Status == engine.StepFailed || s.Status == engine.StepRejected || s.Status == engine.StepWaiting || s.Status == engine.StepCancelled || s.Error != "" {
@@ -341,7 +375,9 @@ func newView(r *engine.Report) *view {
 			v.Failures = append(v.Failures, fv)
 		}
 	}
-	v.StepCounts = fmt.Sprintf("%d steps: %s", len(r.Steps), countList(counts))
+	v.StepCounts = stepCounts(v.Steps)
+	v.Sections = sections(r, v.Steps)
+	v.Hidden = hiddenNote(r, v.Sections)
 	for _, l := range r.Links {
 		v.Links = append(v.Links, newLinkView(l))
 	}
@@ -350,6 +386,10 @@ func newView(r *engine.Report) *view {
 		v.Choices = append(v.Choices, choiceView{Step: c.Step, Action: c.Action, By: c.By, At: fmtTime(&at), Reason: c.Reason})
 	}
 	v.LeftBehind = r.LeftBehind
+	v.Components = components(r)
+	v.Decisions = decisions(r)
+	v.Timeline = newTimeline(r)
+	v.Summary = summary(r, v)
 	for _, w := range r.Warnings {
 		at := w.At
 		v.Warnings = append(v.Warnings, warningView{Step: w.Step, At: fmtTime(&at), Message: w.Message})
@@ -360,7 +400,7 @@ func newView(r *engine.Report) *view {
 // countList writes counts in a fixed order of statuses, so the summary reads the same
 // from run to run.
 func countList(m map[string]int) string {
-	order := []string{"succeeded", "failed", "rejected", "waiting", "cancelled", "running", "skipped", "pending"}
+	order := []string{"done", "failed", "refused", "waiting", "interrupted", "running", "skipped", "to do", "not reached", "not needed"}
 	var parts []string
 	seen := map[string]bool{}
 	for _, k := range order {
@@ -397,6 +437,7 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 	v := newView(r)
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %s Release report: %s\n\n", v.Symbol, mdText(v.Heading))
+	fmt.Fprintf(&b, "%s **%s**\n\n", v.Shown.Emoji, mdText(v.Summary))
 	fmt.Fprintf(&b, "**Outcome: %s** · product %s", mdText(v.Outcome), mdCode(v.Product))
 	if v.Version != "" {
 		fmt.Fprintf(&b, " · version %s", mdCode(v.Version))
@@ -412,15 +453,26 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 	}
 	fmt.Fprintf(&b, ", started %s", v.Started)
 	if v.Finished != "" {
-		fmt.Fprintf(&b, ", finished %s (%s)", v.Finished, v.Duration)
+		fmt.Fprintf(&b, ", %s %s (%s)", v.FinishedLabel, v.Finished, v.Duration)
 	}
-	fmt.Fprintf(&b, ". %s.\n\n", v.StepCounts)
-	if len(v.Inputs) > 0 {
-		parts := make([]string, len(v.Inputs))
-		for i, in := range v.Inputs {
-			parts[i] = mdCode(in.Key + "=" + in.Value)
+	fmt.Fprintf(&b, ". %s.", v.StepCounts)
+	if v.Timeline != nil {
+		fmt.Fprintf(&b, " Time: %s.", v.Timeline.Totals)
+	}
+	b.WriteString("\n\n")
+	if len(v.Inputs) > 0 || v.PlanHash != "" {
+		var parts []string
+		for _, in := range v.Inputs {
+			parts = append(parts, mdCode(in.Key+"="+in.Value))
 		}
-		fmt.Fprintf(&b, "Inputs: %s · playbook %s · plan hash %s\n\n", strings.Join(parts, " "), mdCode(v.Playbook), mdCode(v.PlanHash))
+		if len(parts) > 0 {
+			fmt.Fprintf(&b, "Inputs: %s", strings.Join(parts, " "))
+			if v.EmptyInputs > 0 {
+				fmt.Fprintf(&b, " (%d empty not shown)", v.EmptyInputs)
+			}
+			b.WriteString(" · ")
+		}
+		fmt.Fprintf(&b, "playbook %s · plan hash %s\n\n", mdCode(v.Playbook), mdCode(v.PlanHash))
 	}
 
 	if len(v.LeftBehind) > 0 {
@@ -439,6 +491,65 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 		b.WriteString("\n")
 	}
 
+	if c := v.Components; c != nil {
+		b.WriteString("### What was released, component by component\n\n| component |")
+		for _, col := range c.Columns() {
+			b.WriteString(" " + mdText(col) + " |")
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(c.Columns())) + "\n")
+		for _, row := range c.Rows {
+			fmt.Fprintf(&b, "| %s |", mdCode(row.Repo))
+			for _, cl := range row.Cells() {
+				b.WriteString(" " + mdCell(cl) + " |")
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+
+	if len(v.Decisions) > 0 {
+		b.WriteString("### Decisions\n\n| when | who | decision | step | comment | plan hash approved |\n|---|---|---|---|---|---|\n")
+		for _, d := range v.Decisions {
+			comment := mdText(d.Comment)
+			if d.Link.URL != "" {
+				comment = strings.TrimSpace(comment + " " + mdLink(d.Link))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", d.When, mdText(d.Who), mdText(d.What), mdText(d.Step), comment, mdCode(d.PlanHash))
+		}
+		b.WriteString("\n")
+	}
+
+	for _, sec := range v.Sections {
+		fmt.Fprintf(&b, "### %s\n\n| status | step | role | started | duration | result |\n|---|---|---|---|---|---|\n", mdText(sec.Phase))
+		for _, s := range sec.Steps {
+			name := mdCode(s.ID)
+			if s.Name != "" {
+				name = mdText(s.Name) + " " + name
+			}
+			name += " " + mdCode(s.Type)
+			if s.Section != "" {
+				name += " _(" + mdText(s.Section) + ")_"
+			}
+			status := s.Shown.Emoji + " " + mdText(s.Word)
+			if s.Detail != "" {
+				status += "<br>" + mdCode(s.Detail)
+			}
+			var made []string
+			for _, l := range s.Made {
+				made = append(made, mdLink(l))
+			}
+			if s.Note != "" {
+				made = append(made, mdText(s.Note))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", status, name, mdText(roleWords(s.Role)), s.Started, s.Duration, strings.Join(made, "<br>"))
+		}
+		b.WriteString("\n")
+	}
+
+	if v.Hidden != "" {
+		fmt.Fprintf(&b, "%s %s\n\n", shownNotNeeded.Emoji, mdText(v.Hidden))
+	}
+
 	if len(v.Sessions) > 1 {
 		fmt.Fprintf(&b, "### Sessions\n\nThe run was resumed: it ran in %d sessions.\n\n| # | by | host | started | ended | duration | status |\n|---|---|---|---|---|---|---|\n", len(v.Sessions))
 		for _, s := range v.Sessions {
@@ -447,37 +558,8 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 		b.WriteString("\n")
 	}
 
-	b.WriteString("### Steps\n\n|   | step | role (performers) | started | duration | attempts | result |\n|---|---|---|---|---|---|---|\n")
-	for _, s := range v.Steps {
-		name := mdCode(s.ID)
-		if s.Name != "" {
-			name += " " + mdText(s.Name)
-		}
-		name += " " + mdCode(s.Type)
-		if s.Section != "" {
-			name += " _(" + mdText(s.Section) + ")_"
-		}
-		role := mdText(s.Role)
-		if s.Performers != "" {
-			role += " (" + mdText(s.Performers) + ")"
-		}
-		var made []string
-		for _, l := range s.Made {
-			made = append(made, mdLink(l))
-		}
-		if s.Note != "" {
-			made = append(made, mdText(s.Note))
-		}
-		attempts := ""
-		if s.Attempts > 0 {
-			attempts = fmt.Sprint(s.Attempts)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.Symbol, name, role, s.Started, s.Duration, attempts, strings.Join(made, "<br>"))
-	}
-	b.WriteString("\n")
-
 	if len(v.Links) > 0 {
-		b.WriteString("### Links\n\n")
+		b.WriteString("<details><summary>All links</summary>\n\n")
 		for _, l := range v.Links {
 			fmt.Fprintf(&b, "- %s: %s", l.Kind, mdLink(l))
 			if l.Step != "" {
@@ -485,7 +567,7 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 			}
 			b.WriteString("\n")
 		}
-		b.WriteString("\n")
+		b.WriteString("\n</details>\n\n")
 	}
 
 	if len(v.Choices) > 0 {
@@ -516,6 +598,25 @@ func WriteReportMarkdown(w io.Writer, r *engine.Report) error {
 	fmt.Fprintf(&b, "<sub>Rendered by runbook from the report of run %s.</sub>\n", mdCode(v.RunID))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// mdCell writes a component cell: the text (a link when it has a safe URL) and the
+// detail in code, or "—" when empty.
+func mdCell(c cell) string {
+	if c.Empty() && c.Detail == "" {
+		return "—"
+	}
+	out := mdText(c.Text)
+	if c.URL != "" {
+		out = mdLink(linkView{Title: c.Text, URL: c.URL, Safe: c.Safe})
+	}
+	if c.Detail != "" {
+		if out != "" {
+			out += "<br>"
+		}
+		out += mdCode(c.Detail)
+	}
+	return out
 }
 
 // mdText escapes text for a Markdown paragraph or table cell: punctuation that would

@@ -181,10 +181,12 @@ func TestReportSucceededAfterApproval(t *testing.T) {
 		"it ran in 2 sessions",
 		"| 1 | alice |", "⏸️ waiting |", "✅ succeeded |",
 		// steps with role, performers and what they made
-		"| ✅ | `open_issue` `reviewtest.make` | technical\\_maintainer (alice) | 13:00:00 |",
+		"| ✅ done | `open_issue` `reviewtest.make` | technical maintainer | 13:00:00 |",
 		"[Tag 3.6.1](<https://github.com/cessda/cdc/tree/3.6.1>)",
-		"| ⏭️ | `deploy` `reviewtest.fail` |",
-		"skipped: when: inputs.fail was false",
+		"| ⏭️ skipped: its condition was false<br>`inputs.fail` | `deploy` `reviewtest.fail` |",
+		// the run's on_failure path was not needed: not "pending"
+		"| ➖ not needed | `rollback` `reviewtest.make` _(on\\_failure)_ |",
+		"7 steps: 5 done, 1 skipped, 1 not needed",
 		// links section, with their kinds
 		"- issue: [Release issue](<https://github.com/cessda/cdc/issues/7>) (step `open_issue`)",
 		"- tag: [Tag 3.6.1](<https://github.com/cessda/cdc/tree/3.6.1>)",
@@ -221,8 +223,9 @@ func TestReportRolledBackEscapesHostileOutput(t *testing.T) {
 	mustContain(t, "markdown", md,
 		"## ↩️ Release report: CESSDA Data Catalogue 3.6.1",
 		"**Outcome: rolled back after a failure at step deploy: deploy failed: \\<script\\>alert(1)\\</script\\> \\| \\`rm -rf\\` \\[x\\](javascript:alert(2))**",
-		"| ❌ | `deploy` `reviewtest.fail` |",
-		"| ✅ | `rollback` `reviewtest.make` _(on\\_failure)_ |",
+		"| ❌ failed | `deploy` `reviewtest.fail` |",
+		"| ✅ done | `rollback` `reviewtest.make` _(on\\_failure)_ |",
+		"### Other steps", // steps without a phase
 		"- build: [Rollback build](<https://jenkins.example.org/job/cessda.cdc.rollback/4/>)",
 		"### What went wrong",
 		"#### ❌ `deploy` `reviewtest.fail`: failed",
@@ -258,7 +261,9 @@ func TestReportRejectedAndSkipped(t *testing.T) {
 		"## ⛔ Release report",
 		"**Outcome: rejected at step approval: rejected by bob: staging shows broken search**",
 		"| `approval` | refuse | bob | 2026-11-25 09:00:00 UTC | staging shows broken search |",
-		"| ⬜ | `publish` `reviewtest.make` |",
+		"| ⬜ not reached | `publish` `reviewtest.make` |",
+		"⛔ **Refused 3.6.1: bob refused the release on 2026-11-25 15:00 UTC: staging shows broken search. Production was not changed.**",
+		"| 2026-11-25 09:00 UTC | bob | refused | approval | staging shows broken search |",
 	)
 	mustContain(t, "html", html, `<span class="outcome fail">rejected at step approval: rejected by bob: staging shows broken search</span>`)
 
@@ -281,7 +286,7 @@ func TestReportRejectedAndSkipped(t *testing.T) {
 	mustContain(t, "markdown", md,
 		"it ran in 3 sessions",
 		"| `deploy` | skip | carol | 2026-11-26 17:00:00 UTC | deployed by hand after the Jenkins outage |",
-		"skipped: skipped by carol: deployed by hand after the Jenkins outage",
+		"| ⏭️ skipped by carol: deployed by hand after the Jenkins outage | `deploy` `reviewtest.fail` |",
 		// A skip is a warning the release issue shows above everything else.
 		"### Warnings to act on",
 		"- `deploy` 2026-11-26 17:00:00 UTC: deploy was skipped by carol, so it was not done: deployed by hand after the Jenkins outage",
@@ -296,7 +301,10 @@ func TestReportWaiting(t *testing.T) {
 	mustContain(t, "markdown", md,
 		"## ⏸️ Release report",
 		"**Outcome: waiting for a person at step approval: waiting for the service owner's approval**",
-		"| ⏸️ | `approval` `reviewtest.gate` | service\\_owner (bob) |",
+		"| ⏸️ waiting | `approval` `reviewtest.gate` | service owner |",
+		"⏸️ **Waiting for the service owner's answer since 2026-11-24 13:00 UTC (bob)**",
+		"stopped to wait on",
+		"| ⬜ to do | `publish` `reviewtest.make` |",
 		"#### ⏸️ `approval` `reviewtest.gate`: waiting",
 	)
 	if strings.Contains(md, "### Sessions") {
