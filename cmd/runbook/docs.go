@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cessda/runbook/engine"
+	"github.com/cessda/runbook/engine/markdown"
 )
 
 func (a *app) stepsCmd() *cobra.Command {
@@ -47,12 +48,12 @@ func (a *app) stepsCmd() *cobra.Command {
 
 func writeStepDoc(a *app, st engine.StepType) {
 	w := a.stdout
-	fmt.Fprintf(w, "## %s\n\n%s\n\n", st.Name, st.Summary)
+	fmt.Fprintf(w, "## %s\n\n%s\n\n", st.Name, markdown.Text(st.Summary))
 	if st.Doc != "" {
 		fmt.Fprintf(w, "%s\n\n", strings.TrimSpace(st.Doc))
 	}
 	if st.Connection != "" {
-		fmt.Fprintf(w, "Connection type: `%s`.\n\n", st.Connection)
+		fmt.Fprintf(w, "Connection type: %s.\n\n", markdown.Code(st.Connection))
 	}
 	fmt.Fprintf(w, "| parameter | type | required | default | description |\n|---|---|---|---|---|\n")
 	var rows func(prefix string, ps []engine.Param)
@@ -69,7 +70,7 @@ func writeStepDoc(a *app, st engine.StepType) {
 			if p.Secret {
 				desc += " (secret: redacted)"
 			}
-			fmt.Fprintf(w, "| `%s%s` | %s | %s | %s | %s |\n", prefix, p.Name, p.Type, req, mdCell(p.Default), mdCell(desc))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", markdown.CodeCell(prefix+p.Name), markdown.Text(string(p.Type)), req, markdown.CodeCell(p.Default), markdown.Text(desc))
 			if len(p.Fields) > 0 {
 				sub := prefix + p.Name + "."
 				if strings.HasPrefix(string(p.Type), "list<") {
@@ -83,17 +84,10 @@ func writeStepDoc(a *app, st engine.StepType) {
 	if len(st.Outputs) > 0 {
 		fmt.Fprintf(w, "\n| output | type | description |\n|---|---|---|\n")
 		for _, o := range st.Outputs {
-			fmt.Fprintf(w, "| `%s` | %s | %s |\n", o.Name, o.Type, mdCell(o.Desc))
+			fmt.Fprintf(w, "| %s | %s | %s |\n", markdown.CodeCell(o.Name), markdown.Text(string(o.Type)), markdown.Text(o.Desc))
 		}
 	}
 	fmt.Fprintln(w)
-}
-
-func mdCell(s string) string {
-	if s == "" {
-		return ""
-	}
-	return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ")
 }
 
 func (a *app) schemaCmd() *cobra.Command {

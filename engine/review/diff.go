@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cessda/runbook/engine"
+	"github.com/cessda/runbook/engine/markdown"
 )
 
 // ChangeKind is what happened to a step between two plans.
@@ -36,6 +37,7 @@ type StepChange struct {
 	Kind    ChangeKind `json:"kind"`
 	ID      string     `json:"id"`
 	Type    string     `json:"type"`
+	Name    string     `json:"name,omitempty"`
 	Role    string     `json:"role,omitempty"`
 	Section string     `json:"section"`
 	// OldPos and NewPos are 1-based positions in the whole plan (0: not on that side).
@@ -61,6 +63,8 @@ type PlanDiff struct {
 	Counts   map[string]int `json:"counts"`
 	// HeadPlan is the full plan after the change (shown collapsed in Markdown).
 	HeadPlan *engine.PlanDoc `json:"-"`
+	// BasePlan is the plan before the change (its removed steps are drawn in the diagram).
+	BasePlan *engine.PlanDoc `json:"-"`
 }
 
 // Empty reports whether the change does nothing to the release.
@@ -75,7 +79,7 @@ func Diff(base, head *engine.PlanDoc) *PlanDiff {
 		base = &engine.PlanDoc{}
 	}
 	d := &PlanDiff{Base: base.Playbook, Head: head.Playbook, Product: head.Product, Title: head.Title, BaseHash: base.Hash,
-		HeadHash: head.Hash, HeadPlan: head, Steps: []StepChange{}, Counts: map[string]int{}}
+		HeadHash: head.Hash, HeadPlan: head, BasePlan: base, Steps: []StepChange{}, Counts: map[string]int{}}
 	if base.Product != "" && base.Product != head.Product {
 		d.Plan = append(d.Plan, FieldChange{Field: "product", Old: base.Product, New: head.Product, HasOld: true, HasNew: true})
 	}
@@ -107,17 +111,20 @@ func Diff(base, head *engine.PlanDoc) *PlanDiff {
 		}
 	}
 	stay := lcs(a, b)
+	// An offline plan's action is made of the step's type and parameters, which are
+	// compared already: comparing it too would say every change twice.
+	actions := !head.Offline || (base.Playbook != "" && !base.Offline)
 
 	for i, s := range head.Steps {
 		old, ok := oldSteps[s.ID]
 		if !ok {
-			c := StepChange{Kind: Added, ID: s.ID, Type: s.Type, Role: s.Role, Section: string(s.Section), NewPos: i + 1}
-			c.Fields = stepFields(&engine.PlannedStep{}, s, true)
+			c := StepChange{Kind: Added, ID: s.ID, Type: s.Type, Name: s.Name, Role: s.Role, Section: string(s.Section), NewPos: i + 1}
+			c.Fields = stepFields(&engine.PlannedStep{}, s, true, actions)
 			d.Steps = append(d.Steps, c)
 			continue
 		}
-		c := StepChange{Kind: Changed, ID: s.ID, Type: s.Type, Role: s.Role, Section: string(s.Section), OldPos: oldPos[s.ID], NewPos: i + 1}
-		c.Fields = stepFields(old, s, false)
+		c := StepChange{Kind: Changed, ID: s.ID, Type: s.Type, Name: s.Name, Role: s.Role, Section: string(s.Section), OldPos: oldPos[s.ID], NewPos: i + 1}
+		c.Fields = stepFields(old, s, false, actions)
 		c.Moved = !stay[s.ID]
 		switch {
 		case len(c.Fields) > 0:
@@ -129,7 +136,7 @@ func Diff(base, head *engine.PlanDoc) *PlanDiff {
 	}
 	for i, s := range base.Steps {
 		if !newIDs[s.ID] {
-			d.Steps = append(d.Steps, StepChange{Kind: Removed, ID: s.ID, Type: s.Type, Role: s.Role, Section: string(s.Section), OldPos: i + 1})
+			d.Steps = append(d.Steps, StepChange{Kind: Removed, ID: s.ID, Type: s.Type, Name: s.Name, Role: s.Role, Section: string(s.Section), OldPos: i + 1})
 		}
 	}
 	// Removed steps go where they were: sort by the position in the plan they appear in,
@@ -202,7 +209,7 @@ func isZero(v any) bool {
 
 // stepFields lists what differs between two planned steps. For an added step (all)
 // it lists what the new step has, so a reviewer sees it whole.
-func stepFields(old, new *engine.PlannedStep, all bool) []FieldChange {
+func stepFields(old, new *engine.PlannedStep, all, actions bool) []FieldChange {
 	var out []FieldChange
 	add := func(name string, o, n any) {
 		if all && (isZero(n) || name == "type" || name == "section") {
@@ -216,13 +223,16 @@ func stepFields(old, new *engine.PlannedStep, all bool) []FieldChange {
 	add("name", old.Name, new.Name)
 	add("role", old.Role, new.Role)
 	add("section", string(old.Section), string(new.Section))
+	add("phase", old.Phase, new.Phase)
 	add("when", old.When, new.When)
 	add("condition", condOf(old), condOf(new))
 	if old.Foreach != nil || new.Foreach != nil {
 		add("foreach", old.Foreach, new.Foreach)
 	}
 	out = append(out, diffMaps("with.", old.Params, new.Params, all)...)
-	add("action", old.Action, new.Action)
+	if actions {
+		add("action", old.Action, new.Action)
+	}
 	add("error", old.Error, new.Error)
 	return out
 }
@@ -288,19 +298,16 @@ func show(v any, has bool) string {
 	if !has {
 		return "(none)"
 	}
-	switch x := v.(type) {
-	case string:
-		if x == engine.KnownAfterRun {
-			return x
-		}
-		b, _ := json.Marshal(x)
-		return string(b)
+	if x, ok := v.(string); ok && x == engine.KnownAfterRun {
+		return x
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // a reviewer reads <admin>, not \u003cadmin\u003e
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func (d *PlanDiff) summary() string {
@@ -405,24 +412,26 @@ func (c StepChange) where() string {
 	return fmt.Sprintf("changed at %d%s", c.NewPos, sec)
 }
 
-var mdMarks = map[ChangeKind]string{Added: "➕ added", Removed: "➖ removed", Changed: "✏️ changed", Moved: "↕️ moved"}
+var mdMarks = map[ChangeKind]string{Added: "➕ **added**", Removed: "➖ **removed**", Changed: "✏️ **changed**", Moved: "↕️ **moved**"}
 
 // WriteMarkdown writes the diff for a pull-request comment: a summary line, a table of
-// changes, the details collapsed, then the full plan after the change, collapsed.
+// the steps the change adds, removes, changes and moves, the release flow after the
+// change as a Mermaid diagram with those steps marked, the details collapsed, then the
+// full plan after the change, collapsed.
 func (d *PlanDiff) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	title := d.Title
 	if title == "" {
 		title = d.Product
 	}
-	fmt.Fprintf(&b, "### runbook plan: %s\n\n", mdText(title))
-	fmt.Fprintf(&b, "%s compared with %s: **%s**.", mdCode(d.Head), mdCode(d.Base), mdText(d.summary()))
+	fmt.Fprintf(&b, "### runbook plan: %s\n\n", markdown.Text(title))
+	fmt.Fprintf(&b, "%s compared with %s: **%s**.", markdown.Code(d.Head), markdown.Code(d.Base), markdown.Text(d.summary()))
 	if d.BaseHash != d.HeadHash {
-		fmt.Fprintf(&b, " Plan hash %s → %s.", mdCode(orNone(d.BaseHash)), mdCode(d.HeadHash))
+		fmt.Fprintf(&b, " Plan hash %s → %s.", markdown.Code(orNone(d.BaseHash)), markdown.Code(d.HeadHash))
 	}
 	b.WriteString("\n\n")
 	if d.Note != "" {
-		fmt.Fprintf(&b, "> %s\n\n", mdText(d.Note))
+		fmt.Fprintf(&b, "> %s\n\n", markdown.Text(d.Note))
 	}
 	if errs := d.headErrors(); len(errs) > 0 {
 		fmt.Fprintf(&b, "> ⚠️ %d step(s) could not be planned: %s\n\n", len(errs), strings.Join(errs, ", "))
@@ -441,21 +450,56 @@ func (d *PlanDiff) WriteMarkdown(w io.Writer) error {
 					what = append(what, fmt.Sprintf("order %d → %d", c.OldPos, c.NewPos))
 				}
 				for _, f := range c.Fields {
-					what = append(what, mdCode(f.Field))
+					what = append(what, markdown.Code(f.Field))
 				}
 			}
-			sec := ""
-			if c.Section != string(engine.SectionSteps) && c.Section != "" {
-				sec = " _(" + mdText(c.Section) + ")_"
+			step := markdown.Code(c.ID)
+			if c.Kind == Removed {
+				step = "~~" + step + "~~"
 			}
-			fmt.Fprintf(&b, "| %s | %s%s | %s | %s | %s |\n", mdMarks[c.Kind], mdCode(c.ID), sec, mdCode(c.Type), mdText(c.Role), strings.Join(what, ", "))
+			if c.Name != "" {
+				step += " " + markdown.Text(c.Name)
+			}
+			if c.Section != string(engine.SectionSteps) && c.Section != "" {
+				step += " _(" + markdown.Text(c.Section) + ")_"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdMarks[c.Kind], markdown.Cell(step), markdown.CodeCell(c.Type), markdown.Text(c.Role), markdown.Cell(strings.Join(what, ", ")))
 		}
 		b.WriteString("\n")
 	}
 	if len(d.Inputs) > 0 || len(d.Plan) > 0 {
 		b.WriteString("| input | before | after |\n|---|---|---|\n")
 		for _, f := range append(append([]FieldChange{}, d.Plan...), d.Inputs...) {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCode(f.Field), mdCode(show(f.Old, f.HasOld)), mdCode(show(f.New, f.HasNew)))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", markdown.CodeCell(f.Field), markdown.CodeCell(show(f.Old, f.HasOld)), markdown.CodeCell(show(f.New, f.HasNew)))
+		}
+		b.WriteString("\n")
+	}
+	if d.HeadPlan != nil && len(d.HeadPlan.Steps) > 0 {
+		o := engine.DiagramOptions{Marks: map[string]string{}}
+		removed := map[string]bool{}
+		for _, c := range d.Steps {
+			switch {
+			case c.Kind == Removed:
+				removed[c.ID] = true
+			case c.Kind == Moved:
+				o.Marks[c.ID] = "moved"
+			default:
+				o.Marks[c.ID] = string(c.Kind)
+			}
+		}
+		if d.BasePlan != nil {
+			for _, s := range d.BasePlan.Steps {
+				if removed[s.ID] {
+					o.Removed = append(o.Removed, s)
+				}
+			}
+		}
+		b.WriteString("#### Release flow after this change\n\n")
+		if len(d.Steps) > 0 {
+			b.WriteString("Added steps are green, changed ones blue, moved ones dashed blue; removed steps are red, apart. Gates (a person or the calendar decides) are hexagons.\n\n")
+		}
+		if err := d.HeadPlan.WriteMermaid(&b, o); err != nil {
+			return err
 		}
 		b.WriteString("\n")
 	}
@@ -468,9 +512,9 @@ func (d *PlanDiff) WriteMarkdown(w io.Writer) error {
 	if len(detailed) > 0 {
 		b.WriteString("<details><summary>Details of the changes</summary>\n\n")
 		for _, c := range detailed {
-			fmt.Fprintf(&b, "#### %s %s\n\n| field | before | after |\n|---|---|---|\n", mdMarks[c.Kind], mdCode(c.ID))
+			fmt.Fprintf(&b, "#### %s %s\n\n| field | before | after |\n|---|---|---|\n", mdMarks[c.Kind], markdown.Code(c.ID))
 			for _, f := range c.Fields {
-				fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCode(f.Field), mdCode(show(f.Old, f.HasOld)), mdCode(show(f.New, f.HasNew)))
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", markdown.CodeCell(f.Field), markdown.CodeCell(show(f.Old, f.HasOld)), markdown.CodeCell(show(f.New, f.HasNew)))
 			}
 			b.WriteString("\n")
 		}
@@ -478,7 +522,7 @@ func (d *PlanDiff) WriteMarkdown(w io.Writer) error {
 	}
 	if d.HeadPlan != nil {
 		b.WriteString("<details><summary>The full plan after this change</summary>\n\n")
-		if err := d.HeadPlan.WriteMarkdown(&b); err != nil {
+		if err := d.HeadPlan.WriteMarkdownWith(&b, engine.MarkdownOptions{NoDiagram: true}); err != nil {
 			return err
 		}
 		b.WriteString("\n</details>\n")
@@ -493,7 +537,7 @@ func (d *PlanDiff) headErrors() []string {
 	}
 	var out []string
 	for _, s := range d.HeadPlan.Errors() {
-		out = append(out, mdCode(s.ID))
+		out = append(out, markdown.Code(s.ID))
 	}
 	return out
 }

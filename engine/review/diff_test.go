@@ -2,12 +2,18 @@ package review_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cessda/runbook/engine"
 	"github.com/cessda/runbook/engine/review"
+	_ "github.com/cessda/runbook/steps/all"
 )
 
 func step(id, typ, role string, params map[string]any) *engine.PlannedStep {
@@ -82,21 +88,119 @@ func TestDiffMarkdown(t *testing.T) {
 	wantStart := "### runbook plan: CESSDA Data Catalogue\n\n" +
 		"`playbooks/cdc.yaml` compared with `origin/main:playbooks/cdc.yaml`: **1 step added, 1 step removed, 1 step changed, 1 step moved**. Plan hash `aaaa` → `bbbb`.\n\n" +
 		"| change | step | type | role | what changed |\n|---|---|---|---|---|\n" +
-		"| ↕️ moved | `backup` | `jenkins.build` | platform\\_maintainer | order 1 → 3 |\n" +
-		"| ✏️ changed | `deploy` | `jenkins.build` | platform\\_maintainer | `role`, `when`, `condition`, `with.parameters.DRY`, `with.parameters.STAGING_BUILD` |\n" +
-		"| ➕ added | `verify` | `kubernetes.verify` | platform\\_maintainer | new step at 5 |\n" +
-		"| ➖ removed | `announce` | `notify.email` | service\\_owner | was step 6 |\n\n" +
-		"<details><summary>Details of the changes</summary>\n\n" +
-		"#### ✏️ changed `deploy`\n\n| field | before | after |\n|---|---|---|\n" +
-		"| `role` | `\"technical_maintainer\"` | `\"platform_maintainer\"` |\n" +
-		"| `when` | `(none)` | `\"steps.tag.status == \\\"succeeded\\\"\"` |\n"
+		"| ↕️ **moved** | `backup` | `jenkins.build` | platform\\_maintainer | order 1 → 3 |\n" +
+		"| ✏️ **changed** | `deploy` | `jenkins.build` | platform\\_maintainer | `role`, `when`, `condition`, `with.parameters.DRY`, `with.parameters.STAGING_BUILD` |\n" +
+		"| ➕ **added** | `verify` | `kubernetes.verify` | platform\\_maintainer | new step at 5 |\n" +
+		"| ➖ **removed** | ~~`announce`~~ | `notify.email` | service\\_owner | was step 6 |\n\n" +
+		"#### Release flow after this change\n\n"
 	if !strings.HasPrefix(got, wantStart) {
 		t.Errorf("markdown diff:\n%s\nwant it to start with:\n%s", got, wantStart)
 	}
-	// The full plan follows, collapsed.
+	for _, want := range []string{
+		"  classDef added fill:#dafbe1,stroke:#1a7f37,stroke-width:3px\n  class s5 added\n",
+		"  classDef changed fill:#ddf4ff,stroke:#0969da,stroke-width:3px\n  class s4 changed\n",
+		"  class s3 moved\n",
+		"  subgraph removed[\"Removed by this change\"]\n    r1[\"announce<br/>notify.email\"]\n  end\n",
+		"<details><summary>Details of the changes</summary>\n\n" +
+			"#### ✏️ **changed** `deploy`\n\n| field | before | after |\n|---|---|---|\n" +
+			"| `role` | `\"technical_maintainer\"` | `\"platform_maintainer\"` |\n" +
+			"| `when` | `(none)` | `\"steps.tag.status == \\\"succeeded\\\"\"` |\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("markdown diff lacks %q:\n%s", want, got)
+		}
+	}
+	// The full plan follows, collapsed, without a second diagram.
 	if !strings.Contains(got, "<details><summary>The full plan after this change</summary>\n\n### runbook plan: CESSDA Data Catalogue") ||
-		!strings.HasSuffix(got, "</details>\n\n</details>\n") {
+		!strings.HasSuffix(got, "</details>\n\n</details>\n") || strings.Count(got, "```mermaid") != 1 {
 		t.Errorf("markdown lacks the collapsed full plan:\n%s", got)
+	}
+}
+
+// TestPlanDiffMatchesGolden: what `runbook plan --base` shows a reviewer for a change to
+// cvs.yaml that removes a step, changes one (its job and condition), adds a gate with a
+// hostile name, and changes an input; in text and Markdown (testdata/plan-diff.txt and
+// plan-diff.md; go test -update rewrites them).
+func TestPlanDiffMatchesGolden(t *testing.T) {
+	const file = "../../playbooks/cvs.yaml"
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := engine.Parse(file, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := string(src)
+	for _, r := range [][2]string{
+		{"    when: inputs.backup_job != \"\"\n    with:\n      job: ${{ inputs.backup_job }}\n",
+			"    with:\n      job: cessda.cvs.backup\n  - id: freeze\n    name: 'Freeze the <admin> page | tell \"users\"'\n    type: manual\n    phase: Preparing\n    with:\n      instruction: Freeze `editing` *now*\n"},
+		{"  - id: backup_cronjob\n    name: Back up the database (from its CronJob)\n    type: kubernetes.backup_job\n    phase: Preparing\n    role: platform_maintainer\n    checklist: backups\n    when: inputs.backup_cronjob != \"\"\n    with:\n      connection: production\n      namespace: cvs\n      cronjob: ${{ inputs.backup_cronjob }}\n", ""},
+	} {
+		if !strings.Contains(changed, r[0]) {
+			t.Fatalf("cvs.yaml changed: it lacks %q", r[0])
+		}
+		changed = strings.Replace(changed, r[0], r[1], 1)
+	}
+	head, err := engine.Parse(file, []byte(changed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := func(pb *engine.Playbook, version string) *engine.PlanDoc {
+		in, err := pb.ResolveInputs(map[string]string{"version": version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := engine.BuildPlan(context.Background(), pb, in, engine.PlanOptions{Offline: true, Clock: engine.NewFakeClock(time.Date(2026, 9, 15, 11, 0, 0, 0, time.UTC))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	bd, hd := plan(base, "3.6.2"), plan(head, "3.6.2")
+	bd.Playbook, hd.Playbook = "origin/main:playbooks/cvs.yaml", "playbooks/cvs.yaml"
+	d := review.Diff(bd, hd)
+	if d.Counts["added"] != 1 || d.Counts["removed"] != 1 || d.Counts["changed"] != 1 {
+		t.Errorf("counts %v", d.Counts)
+	}
+	update := flag.Lookup("update")
+	for _, f := range []struct {
+		name  string
+		write func(*bytes.Buffer) error
+	}{
+		{"plan-diff.txt", func(b *bytes.Buffer) error { return d.WriteText(b) }},
+		{"plan-diff.md", func(b *bytes.Buffer) error { return d.WriteMarkdown(b) }},
+	} {
+		var buf bytes.Buffer
+		if err := f.write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join("testdata", f.name)
+		if update != nil && update.Value.String() == "true" {
+			if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test ./engine/review -update)", err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("%s differs; if the change is intended run go test ./engine/review -update and review the diff:\n%s", golden, buf.String())
+		}
+	}
+	var md bytes.Buffer
+	d.WriteMarkdown(&md)
+	for _, want := range []string{
+		"| ➕ **added** | `freeze` Freeze the \\<admin\\> page \\| tell \"users\" | `manual` |",
+		"| ➖ **removed** | ~~`backup_cronjob`~~ Back up the database (from its CronJob) | `kubernetes.backup_job` |",
+		"| ✏️ **changed** | `backup` Back up the database (Jenkins job) | `jenkins.build` |",
+		"s5{{\"5. Freeze the #lt;admin#gt; page #124; tell #quot;users#quot;<br/>freeze · manual\"}}",
+		"  class s5 added\n",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the Markdown diff lacks %q", want)
+		}
 	}
 }
 

@@ -13,8 +13,14 @@
 //     performers, timing, attempts and links, the links section, the choices people
 //     made, and the error and log tail of every step that did not succeed.
 //   - Diff, PlanDiff.WriteText/WriteMarkdown/WriteJSON: steps added, removed, changed
-//     (type, role, section, condition, foreach and every parameter, old → new) and moved
-//     (order changes, found with a longest common subsequence so that one inserted step
-//     does not make every later step "moved"), plus input changes.
+//     (type, name, role, section, phase, condition, foreach and every parameter, old →
+//     new; an offline plan's action is left out, being made of those) and moved (order
+//     changes, found with a longest common subsequence so that one inserted step does not
+//     make every later step "moved"), plus input changes. The Markdown draws the release
+//     flow after the change (engine.PlanDoc.WriteMermaid) with the added, changed and
+//     moved steps styled and the removed ones drawn apart.
+//
+// Markdown is escaped with engine/markdown (Text, Code, Cell, Link, Fence, MermaidLabel),
+// the one escaper of plans, plan diffs, reports and the step reference.
 //   - LoadAtRef: the playbook (and the fragments it includes) as it is at a git ref.
 package review
