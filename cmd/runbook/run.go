@@ -60,7 +60,7 @@ func (a *app) planCmd() *cobra.Command {
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set an input: --set version=1.2.3 (repeatable)")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
 	cmd.Flags().StringVar(&base, "base", "", "compare with the playbook as it is at this git ref and show what the change does")
-	cmd.Flags().BoolVar(&offline, "offline", false, "do not ask services anything: show rendered parameters only")
+	cmd.Flags().BoolVar(&offline, "offline", false, "do not ask services anything: describe each step from its type and rendered parameters")
 	return cmd
 }
 

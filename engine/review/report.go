@@ -2,6 +2,7 @@ package review
 
 import (
 	"fmt"
+	"github.com/cessda/runbook/engine/markdown"
 	"io"
 	"net/url"
 	"sort"
@@ -619,63 +620,15 @@ func mdCell(c cell) string {
 	return out
 }
 
-// mdText escapes text for a Markdown paragraph or table cell: punctuation that would
-// start markup, HTML, pipes and line breaks.
-func mdText(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '\\', '`', '*', '_', '[', ']', '<', '>', '|', '#', '!', '~', '&':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case '\n', '\r', '\t':
-			b.WriteByte(' ')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// The report's Markdown is written with engine/markdown, the one escaper plans, plan
+// diffs and docs use too: text is markdown.Text, code (always in table cells or safe
+// there) markdown.CodeCell, code blocks markdown.Fence.
+var (
+	mdText = markdown.Text
+	mdCode = markdown.CodeCell
+)
 
-// mdCode writes s as an inline code span that survives backticks and pipes in s (GFM
-// tables split cells on | even inside code spans, unless it is escaped).
-func mdCode(s string) string {
-	if s == "" {
-		return ""
-	}
-	s = strings.NewReplacer("\n", " ", "\r", " ", "|", "\\|").Replace(s)
-	n := longestRun(s, '`') + 1
-	tick := strings.Repeat("`", n)
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
-		return tick + " " + s + " " + tick
-	}
-	return tick + s + tick
-}
-
-func longestRun(s string, c rune) int {
-	best, cur := 0, 0
-	for _, r := range s {
-		if r == c {
-			cur++
-			if cur > best {
-				best = cur
-			}
-		} else {
-			cur = 0
-		}
-	}
-	return best
-}
-
-// fence writes s in a fenced code block whose fence is longer than any backtick run in s.
-func fence(s, lang string) string {
-	n := longestRun(s, '`') + 1
-	if n < 3 {
-		n = 3
-	}
-	f := strings.Repeat("`", n)
-	return f + lang + "\n" + strings.TrimRight(s, "\n") + "\n" + f + "\n"
-}
+func fence(s, lang string) string { return markdown.Fence(lang, s) }
 
 // mdLink is a hyperlink when the URL is http(s), else the title and the URL as text.
 func mdLink(l linkView) string {
@@ -683,8 +636,8 @@ func mdLink(l linkView) string {
 	if title == "" {
 		title = l.URL
 	}
-	if !l.Safe || strings.ContainsAny(l.URL, "<> \n") {
+	if !l.Safe {
 		return mdText(title) + " " + mdCode(l.URL)
 	}
-	return "[" + mdText(title) + "](<" + l.URL + ">)"
+	return markdown.Link(title, l.URL)
 }
