@@ -106,6 +106,24 @@ var recordCases = []recordCase{
 	{"cvs-waiting", "cvs", map[string]string{"version": "3.7.0"}, rehearsal.Answers{OpenSubtasks: true}, engine.RunWaiting},
 }
 
+// The other products, in the same four outcomes.
+func init() {
+	for _, p := range []struct {
+		name string
+		set  map[string]string
+	}{
+		{"cdc", map[string]string{"version": "4.3.0"}},
+		{"eqb", map[string]string{"version": "1.2.0"}},
+		{"elsst", map[string]string{"version": "2026", "vocabulary": "elsst-7"}},
+	} {
+		recordCases = append(recordCases,
+			recordCase{p.name + "-succeeded", p.name, p.set, rehearsal.Answers{}, engine.RunSucceeded},
+			recordCase{p.name + "-refused", p.name, p.set, rehearsal.Answers{Refuse: "staging search returns no results"}, engine.RunRejected},
+			recordCase{p.name + "-reverted", p.name, p.set, rehearsal.Answers{Revert: "the new version breaks search"}, engine.RunRolledBack},
+			recordCase{p.name + "-waiting", p.name, p.set, rehearsal.Answers{OpenSubtasks: true}, engine.RunWaiting})
+	}
+}
+
 func renderRecord(t *testing.T, rep *engine.Report) (md, page string) {
 	t.Helper()
 	var b bytes.Buffer
@@ -116,7 +134,7 @@ func renderRecord(t *testing.T, rep *engine.Report) (md, page string) {
 }
 
 // TestReleaseRecordGolden renders the record of successful, refused, reverted and waiting
-// releases of CVS, each from a deterministic rehearsal, and compares them with
+// releases of each product, each from a deterministic rehearsal, and compares them with
 // testdata/*.md and *.html (go test ./engine/review -run TestReleaseRecordGolden -update).
 func TestReleaseRecordGolden(t *testing.T) {
 	for _, c := range recordCases {
