@@ -203,6 +203,15 @@ func components(r *engine.Report) *componentTable {
 					c.DOI = newCell(doi, doiURL(doi), "reserved")
 					c.Zenodo = newCell(c.componentLabel(version)+" draft", outStr(o, "html_url"), "not published")
 				}
+			case "zenodo.discard":
+				// The release did not happen: its reserved DOI is gone with the draft.
+				if doi := outStr(o, "doi"); doi != "" || !c.DOI.Empty() {
+					if doi == "" {
+						doi = c.DOI.Text
+					}
+					c.DOI = newCell(doi, "", "discarded")
+					c.Zenodo = newCell(c.componentLabel(version)+" draft", "", "discarded")
+				}
 			case "zenodo.publish":
 				doi := outStr(o, "doi")
 				c.DOI = newCell(doi, doiURL(doi), "")
