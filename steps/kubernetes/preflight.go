@@ -75,6 +75,21 @@ var needs = map[string][]need{
 	},
 }
 
+// Need is one kind of request a step type may make, as RBAC sees it: Verb on Resource of
+// API group Group ("" for the core group), in the step's namespace.
+type Need struct{ Verb, Group, Resource string }
+
+// Needs lists every request the Kubernetes step type stepType may make, whatever its
+// parameters: what a Role must grant in the namespaces its steps name (see
+// examples/kubernetes/, checked against this list).
+func Needs(stepType string) []Need {
+	var out []Need
+	for _, n := range needs[stepType] {
+		out = append(out, Need{Verb: n.verb, Group: n.group, Resource: n.resource})
+	}
+	return out
+}
+
 var (
 	_ engine.Preflighter = (*Verify)(nil)
 	_ engine.Preflighter = (*Snapshot)(nil)

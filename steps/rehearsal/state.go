@@ -82,11 +82,11 @@ func (s *Sandbox) State(version string) State {
 	sort.Strings(st.Chat)
 	for name, cl := range s.Clusters {
 		ctx := context.Background()
-		deps, _ := cl.Clientset().AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+		deps, _ := cl.Admin().AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
 		for _, d := range deps.Items {
 			st.Workloads[name+"/"+d.Namespace+"/deployment/"+d.Name] = d.Spec.Template.Spec.Containers[0].Image
 		}
-		sets, _ := cl.Clientset().AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{})
+		sets, _ := cl.Admin().AppsV1().StatefulSets("").List(ctx, metav1.ListOptions{})
 		for _, d := range sets.Items {
 			st.Workloads[name+"/"+d.Namespace+"/statefulset/"+d.Name] = d.Spec.Template.Spec.Containers[0].Image
 		}

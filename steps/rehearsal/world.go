@@ -348,7 +348,7 @@ func (s *Sandbox) ProductionDigests() map[string][]string {
 // of the workload's pods, sorted.
 func (s *Sandbox) podImages(w workload) (digests, refs []string) {
 	ctx := context.Background()
-	cs := w.cluster.Clientset()
+	cs := w.cluster.Admin()
 	var sel *metav1.LabelSelector
 	switch w.kind {
 	case "deployment":

@@ -50,6 +50,7 @@ const BrokenSuffix = ":broken"
 // Deployment, StatefulSet and Job controllers, driven by watch events and a ticker.
 type Cluster struct {
 	cs      *fake.Clientset
+	admin   *fake.Clientset          // see Admin
 	tracker k8stesting.ObjectTracker // the fake's own store; the controllers write here directly
 
 	mu        sync.Mutex // serialises controller read-modify-writes with API writes
@@ -146,6 +147,21 @@ func New(opts ...Option) *Cluster {
 	c.cs.PrependReactor("create", "selfsubjectaccessreviews", c.accessReviewReactor)
 	c.cs.PrependReactor("*", "*", c.faultReactor)
 	c.cs.PrependWatchReactor("*", c.watchReactor)
+	// The cluster's own actors (a rehearsal's CI and deploy jobs, seeding) use another
+	// client over the same objects and API-server semantics: RBAC (GrantOnly, Deny) and
+	// injected faults are for the client under test, as a real cluster's are per user.
+	c.admin = &fake.Clientset{}
+	c.admin.AddReactor("*", "*", k8stesting.ObjectReaction(api))
+	c.admin.PrependReactor("update", "*", c.updateStatusReactor)
+	c.admin.PrependReactor("get", "*", c.autoCreateReactor)
+	c.admin.AddWatchReactor("*", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		var opts metav1.ListOptions
+		if w, ok := a.(k8stesting.WatchActionImpl); ok {
+			opts = w.ListOptions
+		}
+		w, err := c.tracker.Watch(a.GetResource(), a.GetNamespace(), opts)
+		return true, w, err
+	})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -164,6 +180,10 @@ func New(opts ...Option) *Cluster {
 
 // Clientset is the client steps and tests use; it implements kubernetes.Interface.
 func (c *Cluster) Clientset() kubernetes.Interface { return c.cs }
+
+// Admin is the client of the cluster's own actors (CI, deploy jobs, people with kubectl):
+// the same objects, without the RBAC and faults set for the client under test.
+func (c *Cluster) Admin() kubernetes.Interface { return c.admin }
 
 // Registry is the image registry the cluster resolves tags with (an empty one of its own
 // unless WithRegistry gave one).

@@ -151,7 +151,7 @@ func (c *Cluster) AddCronJob(ns, name, schedule, image string) {
 // deploys.
 func (c *Cluster) SetImage(ns, kind, name, container, image string) error {
 	ctx := context.Background()
-	apps := c.cs.AppsV1()
+	apps := c.admin.AppsV1() // a deploy job or a person, not the client under test
 	set := func(spec *corev1.PodSpec) error {
 		found := false
 		for i := range spec.Containers {
