@@ -36,6 +36,10 @@ type Options struct {
 	Store Store
 	// Prompter asks a person on a terminal; nil when not interactive.
 	Prompter Prompter
+	// GatesEndRun makes gates that would wait for a person (an approval, a checklist item)
+	// end the run in status waiting at once, to be resumed when the person answers: how a
+	// run started from CI (--non-interactive) waits days without holding a job.
+	GatesEndRun bool
 	// Observer sees every event (already redacted), for progress displays.
 	Observer func(*Event)
 	// Connect builds a connection from its declaration; rehearsals point them at
@@ -970,7 +974,7 @@ func (r *Run) stepCtx(st *StepDecl, item int, itemVal any, attempt int) *StepCon
 	sc := &StepContext{
 		RunID: r.opts.RunID, StepID: st.ID, Product: r.pb.Product, Attempt: attempt, Item: itemVal,
 		Rehearsal: r.opts.Mode == "rehearsal" || r.opts.Mode == "sandbox", Actor: r.opts.Actor, Roles: r.pb.Roles, People: r.pb.People,
-		PlanHash: r.planHash, Clock: r.clock, Prompter: r.opts.Prompter, Connections: r,
+		PlanHash: r.planHash, Clock: r.clock, Prompter: r.opts.Prompter, GatesEndRun: r.opts.GatesEndRun, Connections: r,
 		Journal: &stepJournal{r: r, step: st.ID, item: item},
 	}
 	sc.LogFunc = func(line string) {

@@ -31,6 +31,9 @@ type StepContext struct {
 	Clock Clock
 	// Prompter asks a person on a terminal; nil when the run is not interactive.
 	Prompter Prompter
+	// GatesEndRun: a gate whose answer is not there yet returns engine.Waiting at once
+	// instead of polling (the run was started with --non-interactive).
+	GatesEndRun bool
 	// Connections resolves the playbook's named connections.
 	Connections ConnectionResolver
 	// Journal is the step's durable memory (survives crashes and resumes).

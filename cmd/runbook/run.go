@@ -130,7 +130,7 @@ func (a *app) runCmd() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set an input: --set version=1.2.3 (repeatable)")
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
-	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
+	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt, never poll: a gate nobody has answered yet ends the run in status waiting (exit 3)")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "talk to the simulators of a `runbook sandbox` (its connections.json) instead of the real services")
 	cmd.Flags().BoolVar(&outside, "outside-window", false, "release outside the playbook's release window (needs --reason; recorded with who and why)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (for --outside-window)")
@@ -144,9 +144,9 @@ func (a *app) resumeCmd() *cobra.Command {
 	var skip []string
 	var reason, playbook, reportPath string
 	var nonInteractive, force, rollback, outside bool
-	var sandbox string
+	var sandbox, issue string
 	cmd := &cobra.Command{
-		Use:   "resume RUN",
+		Use:   "resume RUN | --issue OWNER/REPO#N",
 		Short: "Continue a run that stopped (by run id, run directory or report path)",
 		Long: `Continue a run that stopped for any reason: a crash, an interrupt, a failure or a gate
 waiting for a person. Steps that succeeded are not run again; a step that was interrupted runs
@@ -158,15 +158,29 @@ again and finds what it already made. Choices are recorded in the report with wh
   --refuse STEP --reason    answer no: the run ends rejected
   --rollback --reason WHY   roll the release back now (a stopped, failed or waiting run):
                             the step it stopped or waits at is answered with the request,
-                            and the playbook's on_failure steps revert production`,
-		Args: cobra.ExactArgs(1),
+                            and the playbook's on_failure steps revert production
+
+--issue OWNER/REPO#N names the run by its release issue (or one of its subtask issues),
+as a CI job triggered by a comment on that issue knows it: the newest unfinished run of
+the state backend whose release issue it is.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 1) == (issue != "") {
+				return exitWith(exitInvalid, fmt.Errorf("%s: name the run by its id or by --issue, not both; usage: %s", cmd.CommandPath(), cmd.UseLine()))
+			}
 			state, err := a.backend()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
+			if issue != "" {
+				runID, err := runForIssue(ctx, state, issue)
+				if err != nil {
+					return exitWith(exitInvalid, err)
+				}
+				args = []string{runID}
+			}
 			ref, prior, err := state.find(ctx, args[0])
 			if err != nil {
 				return exitWith(exitInvalid, err)
@@ -251,9 +265,10 @@ again and finds what it already made. Choices are recorded in the report with wh
 	cmd.Flags().BoolVar(&outside, "outside-window", false, "go on outside the playbook's release window (needs --reason)")
 	cmd.Flags().StringVar(&playbook, "playbook", "", "the playbook file, when it is no longer where the run found it")
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
-	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt: gates end the run in status waiting")
+	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt, never poll: a gate nobody has answered yet ends the run in status waiting (exit 3)")
 	cmd.Flags().BoolVar(&force, "force", false, "resume a failed run without a choice: run the failed step again")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "the sandbox's connections.json, for a run that ran against a sandbox")
+	cmd.Flags().StringVar(&issue, "issue", "", "resume the newest unfinished run whose release issue (or subtask issue) is OWNER/REPO#N, instead of naming RUN")
 	return cmd
 }
 
@@ -354,6 +369,7 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	prog := newProgress(a.stdout, pb, tty && !a.quiet, a.quiet)
 	opts.Observer = prog.event
 	installCrashPoints(&opts)
+	opts.GatesEndRun = nonInteractive
 	if !nonInteractive && isTerminal(a.stdin) && tty && opts.Mode == "run" {
 		tp := &terminalPrompter{in: a.stdin, out: a.stdout, pause: prog.pause, resume: prog.resume}
 		opts.Prompter, opts.Guide = tp, tp.guide

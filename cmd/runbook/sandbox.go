@@ -49,6 +49,7 @@ func (a *app) sandboxCmd() *cobra.Command {
 				return err
 			}
 			defer control.Close()
+			control.ServePeople(sb)
 			var apis []*kubeapi.Server
 			defer func() {
 				for _, s := range apis {
@@ -107,5 +108,6 @@ func (a *app) sandboxCmd() *cobra.Command {
 	cmd.Flags().StringVar(&answers.Refuse, "refuse", "", "the service owner refuses the release with this reason")
 	cmd.Flags().StringVar(&answers.Revert, "revert", "", "after deploying, the service owner asks for a revert with this reason")
 	cmd.Flags().BoolVar(&answers.Broken, "broken-production", false, "the deploy job rolls out a build that never becomes ready")
+	cmd.Flags().BoolVar(&answers.Silent, "silent-people", false, "the simulated people answer no gate (no /approve, ticks or closed subtasks): act for them with POST <control>/people/comment, /people/tick, /people/close")
 	return cmd
 }

@@ -190,7 +190,7 @@ func (p *Approval) Run(ctx context.Context, sc *engine.StepContext) (engine.Outp
 			sc.Link("Approval", d.url)
 			return out, nil
 		}
-		if !p.Wait {
+		if !p.Wait || sc.GatesEndRun {
 			return nil, engine.Waiting("waiting for %s by %s in %s", p.ApproveCommand, p.Role, url)
 		}
 		if sc.Now().Sub(start) >= p.Timeout.D() {

@@ -164,7 +164,7 @@ func (p *Checklist) wait(ctx context.Context, sc *engine.StepContext, c *client,
 			sc.Logf("checklist item %s is ticked", p.item())
 			return engine.Outputs{"ticked": true}, nil
 		}
-		if !p.Wait {
+		if !p.Wait || sc.GatesEndRun {
 			return nil, engine.Waiting("checklist item %s in %s is not ticked yet", p.item(), is.GetHTMLURL())
 		}
 		if sc.Now().Sub(start) >= p.Timeout.D() {

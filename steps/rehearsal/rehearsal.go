@@ -54,6 +54,11 @@ type Answers struct {
 	// EmptyMilestone: no closed issue or merged pull request is in the version's
 	// milestone, so the release notes would be empty.
 	EmptyMilestone bool
+	// Silent: the simulated people never answer a gate: they do not comment on approval
+	// requests, tick checklist items or close subtask issues. Whoever drives the sandbox
+	// does it in their place, through the control endpoint (POST /people/...), as the
+	// people would in the browser. The developers still work (the milestone, pushes).
+	Silent bool
 }
 
 // The credentials of the simulated services, handed out by Connect.
@@ -423,7 +428,7 @@ func (s *Sandbox) respond(ev githubsim.Event) {
 	if ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:subtask=") {
 		// The people do the pre-release activity (the release notes, the documentation)
 		// and close its issue.
-		if !s.ans().OpenSubtasks {
+		if !s.ans().OpenSubtasks && !s.ans().Silent {
 			if err := s.GitHub.CloseIssue(ev.Repo, ev.Issue, "completed"); err == nil {
 				s.note("closed subtask %s#%d", ev.Repo, ev.Issue)
 			}
@@ -436,6 +441,9 @@ func (s *Sandbox) respond(ev githubsim.Event) {
 		}
 		// The people who must check things by hand (backups, upgrade procedures) do so
 		// and tick their items.
+		if s.ans().Silent {
+			return
+		}
 		for _, item := range s.ticks {
 			if strings.Contains(ev.Body, item) {
 				if err := s.GitHub.TickCheckbox(ev.Repo, ev.Issue, item); err == nil {
@@ -455,7 +463,7 @@ func (s *Sandbox) respond(ev githubsim.Event) {
 		}
 		return
 	}
-	if ev.Kind != "comment_created" || !strings.Contains(ev.Body, "approval-request") {
+	if ev.Kind != "comment_created" || !strings.Contains(ev.Body, "approval-request") || s.ans().Silent {
 		return
 	}
 	m := requestRE.FindStringSubmatch(ev.Body)

@@ -52,17 +52,19 @@ type Control struct {
 	Clock *engine.OffsetClock
 	srv   *http.Server
 	ln    net.Listener
+	mux   *http.ServeMux
 }
 
 // ServeControl starts the control endpoint on 127.0.0.1: GET /clock, POST
-// /clock/advance?d=, and GET /state (what the release left in the world, for tests).
+// /clock/advance?d=, and GET /state (what the release left in the world, for tests);
+// ServePeople adds the people's actions.
 func ServeControl(clock *engine.OffsetClock, state func() any) (*Control, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	c := &Control{Clock: clock, ln: ln}
 	mux := http.NewServeMux()
+	c := &Control{Clock: clock, ln: ln, mux: mux}
 	mux.HandleFunc("GET /clock", func(w http.ResponseWriter, r *http.Request) {
 		writeOffset(w, clock.Offset())
 	})
@@ -89,6 +91,76 @@ func ServeControl(clock *engine.OffsetClock, state func() any) (*Control, error)
 func writeOffset(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]int64{"offset_ns": int64(d)})
+}
+
+// PeopleAction is what a person does in the sandbox's GitHub, posted to the control
+// endpoint: POST /people/comment {repo, issue, user, body}, POST /people/tick {repo,
+// issue, item or text}, POST /people/close {repo, issue, reason}.
+type PeopleAction struct {
+	Repo  string `json:"repo"`
+	Issue int    `json:"issue"`
+	// User is the login the comment is written as (a member of a playbook role).
+	User string `json:"user,omitempty"`
+	Body string `json:"body,omitempty"`
+	// Item is the key of a release-issue checklist item (github.release_issue's
+	// checklist), Text any text of the item's line.
+	Item   string `json:"item,omitempty"`
+	Text   string `json:"text,omitempty"`
+	Reason string `json:"reason,omitempty"` // closing: completed (default) or not_planned
+}
+
+// ServePeople lets whoever drives the sandbox act as its people (with Answers.Silent,
+// nobody else does): comment as any login, tick a checklist item, close an issue, as
+// they would in the browser. The sandbox's GitHub API itself knows one user only (the
+// release bot its token belongs to), so people's actions come through here.
+func (c *Control) ServePeople(s *Sandbox) {
+	handle := func(do func(a PeopleAction) (any, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			var a PeopleAction
+			if err := json.NewDecoder(r.Body).Decode(&a); err != nil || a.Repo == "" || a.Issue < 1 {
+				http.Error(w, "want JSON {repo, issue, ...}", http.StatusBadRequest)
+				return
+			}
+			out, err := do(a)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(out)
+		}
+	}
+	c.mux.HandleFunc("POST /people/comment", handle(func(a PeopleAction) (any, error) {
+		if a.User == "" || a.Body == "" {
+			return nil, fmt.Errorf("a comment needs user and body")
+		}
+		id, err := s.GitHub.Comment(a.Repo, a.Issue, a.User, a.Body)
+		if err == nil {
+			s.note("%s comments %q in %s#%d (control)", a.User, a.Body, a.Repo, a.Issue)
+		}
+		return map[string]int64{"id": id}, err
+	}))
+	c.mux.HandleFunc("POST /people/tick", handle(func(a PeopleAction) (any, error) {
+		text := a.Text
+		if a.Item != "" {
+			text = "runbook:item=" + a.Item + " "
+		}
+		if text == "" {
+			return nil, fmt.Errorf("a tick needs item or text")
+		}
+		err := s.GitHub.TickCheckbox(a.Repo, a.Issue, text)
+		if err == nil {
+			s.note("ticked %q in %s#%d (control)", text, a.Repo, a.Issue)
+		}
+		return map[string]bool{"ticked": err == nil}, err
+	}))
+	c.mux.HandleFunc("POST /people/close", handle(func(a PeopleAction) (any, error) {
+		err := s.GitHub.CloseIssue(a.Repo, a.Issue, a.Reason)
+		if err == nil {
+			s.note("closed %s#%d (control)", a.Repo, a.Issue)
+		}
+		return map[string]bool{"closed": err == nil}, err
+	}))
 }
 
 // URL is the control endpoint's base URL.
