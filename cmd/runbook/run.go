@@ -369,7 +369,8 @@ func (a *app) execute(ctx context.Context, pb *engine.Playbook, opts engine.Opti
 	prog := newProgress(a.stdout, pb, tty && !a.quiet, a.quiet)
 	opts.Observer = prog.event
 	installCrashPoints(&opts)
-	opts.GatesEndRun = nonInteractive
+	// A rehearsal's simulated people answer at once: its gates keep polling for them.
+	opts.GatesEndRun = nonInteractive && opts.Mode != "rehearsal"
 	if !nonInteractive && isTerminal(a.stdin) && tty && opts.Mode == "run" {
 		tp := &terminalPrompter{in: a.stdin, out: a.stdout, pause: prog.pause, resume: prog.resume}
 		opts.Prompter, opts.Guide = tp, tp.guide
