@@ -69,7 +69,7 @@ func TestInvalidPlaybooks(t *testing.T) {
 		{"tab indentation", header + "steps:\n  - id: a\n\t  type: test.echo\n", nil,
 			`bad.yaml:9:1: a tab in indentation: YAML indents with spaces only`, 1},
 		{"unknown top-level key", header + "stpes:\n  - id: a\n    type: test.echo\n", nil,
-			`bad.yaml:7:1: unknown key "stpes" in the playbook (did you mean "steps"?); valid keys: runbook, product, title, description, roles, people, inputs, vars, connections, steps, on_failure, finally`, 0},
+			`bad.yaml:7:1: unknown key "stpes" in the playbook (did you mean "steps"?); valid keys: runbook, product, title, description, site, roles, people, inputs, vars, connections, steps, on_failure, finally`, 0},
 		{"unknown step key", header + "steps:\n  - id: a\n    type: test.echo\n    wiht: {message: hi}\n", nil,
 			`bad.yaml:10:5: unknown key "wiht" in step (did you mean "with"?); valid keys: id, type, name, description, when, with, foreach, parallel, retry, timeout, on_error, continue_on_error, role, rollback, checklist, left_behind, phase`, 0},
 		{"misspelt step type", header + "steps:\n  - id: a\n    type: test.ecko\n", nil,

@@ -27,7 +27,7 @@ const (
 var (
 	idRE        = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 	nameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	topLevelKey = []string{"runbook", "product", "title", "description", "roles", "people", "inputs", "vars", "connections", "steps", "on_failure", "finally"}
+	topLevelKey = []string{"runbook", "product", "title", "description", "site", "roles", "people", "inputs", "vars", "connections", "steps", "on_failure", "finally"}
 	includeKeys = []string{"include", "with"}
 	stepKeys    = []string{"id", "type", "name", "description", "when", "with", "foreach", "parallel", "retry", "timeout", "on_error", "continue_on_error", "role", "rollback", "checklist", "left_behind", "phase"}
 	inputKeys   = []string{"type", "description", "default", "required", "pattern", "enum"}
@@ -82,6 +82,10 @@ func Parse(file string, src []byte) (*Playbook, error) {
 		d.add(extra.Line, extra.Column, "a second YAML document: a playbook file holds one document (remove the ---)")
 	}
 	l := &loader{d: d, file: file}
+	if k, at := docKind(&root); k != kindPlaybook {
+		d.add(at.Line, at.Column, "this is a %s file (%s: v1), not a playbook: %s; `runbook validate %s` checks it alone", k, k, map[fileKind]string{kindFragment: "a playbook includes it in its steps (- include: FILE)", kindSite: "a playbook names it (site: FILE)"}[k], file)
+		return nil, d.err()
+	}
 	pb := l.playbook(&root)
 	if pb != nil {
 		pb.File, pb.Source = file, src
@@ -139,6 +143,15 @@ type loader struct {
 	misspelt map[*yaml.Node]map[string]bool
 	// leftBehind are the steps with a left_behind: compiled last, as they read every step.
 	leftBehind []*StepDecl
+	// sites is what the playbook's site file defined; inSite while reading it.
+	sites  *siteState
+	inSite bool
+	// uses are the fragment inclusions, checked against what each fragment needs.
+	uses []*fragmentUse
+	// anyRole and anyConnection: a fragment validated alone that does not declare the
+	// roles or connections it needs; notes say what was left unchecked.
+	anyRole, anyConnection bool
+	notes                  []*Diagnostic
 }
 
 func (l *loader) wasMisspelt(n *yaml.Node, key string) bool {
@@ -431,12 +444,14 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 	if n, ok := top["description"]; ok {
 		pb.Description, _ = l.str(n, "description")
 	}
+	l.site(pb, top["site"])
 	l.roles(pb, top["roles"])
 	l.people(pb, top["people"])
 	l.inputs(pb, top["inputs"])
 	sc := l.baseScope(pb)
 	l.vars(pb, top["vars"], sc)
 	l.connections(pb, top["connections"])
+	l.unusedOverrides()
 	if l.bomb {
 		return pb
 	}
@@ -507,26 +522,13 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 			stepsEnv[st.ID] = stepEnvType(st)
 		}
 	}
-	// left_behind is rendered when the run ends: it reads every step, and the failure.
-	end := sc.clone()
-	end.env["failure"] = failureType
-	for _, st := range l.leftBehind {
-		esc := end
-		if st.Fragment != nil {
-			esc = end.clone()
-			params := types.Map{}
-			for _, e := range st.Fragment.Params {
-				params[e.Key] = exprType(st.Fragment.Types[e.Key])
-			}
-			esc.env["params"] = params
-		}
-		file := l.file
-		l.file = st.Pos.File
-		if t := l.compileValue(st.LeftBehind, esc); t != TypeString && t != TypeAny {
-			l.errAt(st.LeftBehind.Node, "step %s: left_behind gives %s, not a string", st.ID, t)
-		}
-		l.file = file
+	varTypesOf := map[string]Type{}
+	for _, v := range pb.Vars {
+		varTypesOf[v.Name] = v.Type
 	}
+	l.checkNeeds(pb, varTypesOf)
+	// left_behind is rendered when the run ends: it reads every step, and the failure.
+	l.compileLeftBehind(sc)
 	return pb
 }
 
@@ -567,8 +569,14 @@ func (l *loader) roles(pb *Playbook, n *yaml.Node) {
 		default:
 			l.errAt(v, "role %s must list people (logins), not %s", name, kindName(v))
 		}
+		replace, skip := l.redefined("roles", name, keys[name])
+		if skip {
+			continue
+		}
 		pb.Roles[name] = people
-		pb.RoleOrder = append(pb.RoleOrder, name)
+		if !replace {
+			pb.RoleOrder = append(pb.RoleOrder, name)
+		}
 	}
 }
 
@@ -576,8 +584,11 @@ func (l *loader) people(pb *Playbook, n *yaml.Node) {
 	if n == nil {
 		return
 	}
-	order, vals, _ := l.mapping(n, "people", nil)
+	order, vals, pkeys := l.mapping(n, "people", nil)
 	for _, login := range order {
+		if _, skip := l.redefined("people", login, pkeys[login]); skip {
+			continue
+		}
 		_, f, _ := l.mapping(vals[login], "person "+login, personKeys)
 		p := Person{Login: login}
 		if x, ok := f["name"]; ok {
@@ -871,6 +882,18 @@ func (l *loader) connections(pb *Playbook, n *yaml.Node) {
 				c.Settings[k] = s
 			}
 		}
+		replace, skip := l.redefined("connections", name, keys[name])
+		if skip {
+			continue
+		}
+		if replace {
+			for i, x := range pb.Connections {
+				if x.Name == name {
+					pb.Connections[i] = c
+				}
+			}
+			continue
+		}
 		pb.Connections = append(pb.Connections, c)
 	}
 }
@@ -912,11 +935,17 @@ type fragmentUse struct {
 	Types  map[string]Type
 	// Phase is the procedure's section the fragment's steps belong to ("Preparing").
 	Phase string
+	// Needs is what the fragment declares it reads of the including playbook.
+	Needs *FragmentNeeds
 
 	compiled bool
+	alone    bool       // the fragment is validated by itself
+	at       *yaml.Node // the include's file name, in From
+	path     string     // as the include writes it
+	sec      Section
 }
 
-var fragmentKeys = []string{"fragment", "description", "phase", "params", "steps"}
+var fragmentKeys = []string{"fragment", "description", "phase", "params", "needs", "steps"}
 
 // include loads a fragment file: a list of steps shared by several playbooks, with typed
 // parameters (read as params.NAME in its steps).
@@ -959,29 +988,17 @@ func (l *loader) include(n *yaml.Node, sec Section, depth int) []*StepDecl {
 	outer := l.file
 	l.file = full
 	defer func() { l.file = outer }()
-	_, top, _ := l.mapping(doc, "the fragment", fragmentKeys)
+	use := &fragmentUse{File: full, From: outer, Types: map[string]Type{}, at: resolve(f["include"]), path: path, sec: sec}
+	top, params := l.fragmentHeader(doc, use)
 	if top == nil {
 		return nil
 	}
-	if v, ok := top["fragment"]; !ok {
-		l.errAt(doc, "missing key \"fragment: v1\" (a fragment's format version)")
-	} else if s, _ := l.str(v, "fragment"); s != "v1" {
-		l.errAt(resolve(v), "fragment: version %q is not supported; this runbook reads v1", s)
-	}
-	use := &fragmentUse{File: full, From: outer, Types: map[string]Type{}}
-	if ph, ok := top["phase"]; ok {
-		use.Phase, _ = l.str(ph, "phase")
-	}
+	l.uses = append(l.uses, use)
 	declared := map[string]*Input{}
 	var names []string
-	if pn, ok := top["params"]; ok {
-		fake := &Playbook{}
-		l.inputs(fake, pn)
-		for _, in := range fake.Inputs {
-			declared[in.Name] = in
-			names = append(names, in.Name)
-			use.Types[in.Name] = in.Type
-		}
+	for _, in := range params {
+		declared[in.Name] = in
+		names = append(names, in.Name)
 	}
 	given := map[string]bool{}
 	l.file = outer
@@ -1139,7 +1156,7 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	}
 	if x, ok := f["role"]; ok {
 		st.Role, _ = l.str(x, "role")
-		if _, ok := pb.Roles[st.Role]; !ok && st.Role != "" {
+		if _, ok := pb.Roles[st.Role]; !ok && st.Role != "" && !l.anyRole {
 			l.errAt(resolve(x), "step %s: unknown role %q%s; declare it under roles", st.ID, st.Role, didYouMean(st.Role, pb.RoleOrder))
 		}
 	}
@@ -1348,7 +1365,7 @@ func (l *loader) checkParams(pb *Playbook, st *StepDecl, with *Value, params []P
 
 func (l *loader) checkConnection(pb *Playbook, st *StepDecl, name string, at *yaml.Node) {
 	want := st.stepType.Connection
-	if want == "" {
+	if want == "" || l.anyConnection {
 		return
 	}
 	if _, err := findConnection(pb.Connections, name, want); err != nil {
@@ -1509,5 +1526,650 @@ var failureType = types.Map{"step": types.String, "error": types.String, "status
 func (l *loader) noTemplate(n *yaml.Node, st *StepDecl, key, v string) {
 	if strings.Contains(v, "${{") {
 		l.errAt(n, "step %s: %s is shown as written, in plans and reports before anything runs: ${{ }} is not rendered here; name the step in words and put values in its with:", st.ID, key)
+	}
+}
+
+// fileKind is what a YAML file of runbook's is: a playbook, a fragment it includes, or
+// the site file it names.
+type fileKind string
+
+const (
+	kindPlaybook fileKind = "playbook"
+	kindFragment fileKind = "fragment"
+	kindSite     fileKind = "site"
+)
+
+// docKind tells a playbook from a fragment (`fragment: v1`) or a site file (`site: v1`),
+// by its top-level keys; a file with `runbook:` is a playbook, whatever else it holds.
+func docKind(root *yaml.Node) (fileKind, *yaml.Node) {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode || hasKey(doc, "runbook") {
+		return kindPlaybook, doc
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], resolve(doc.Content[i+1])
+		switch {
+		case k.Value == "fragment":
+			return kindFragment, k
+		case k.Value == "site" && v != nil && v.Kind == yaml.ScalarNode && !hasKey(doc, "steps"):
+			return kindSite, k
+		}
+	}
+	return kindPlaybook, doc
+}
+
+// Checked is a file `runbook validate` checked: a playbook, a fragment alone, or a site
+// file alone. Notes say what could not be checked alone (a fragment's roles and
+// connections when it does not declare them): they are not errors.
+type Checked struct {
+	Kind     string // playbook, fragment or site
+	Playbook *Playbook
+	Fragment *Fragment
+	Notes    []*Diagnostic
+}
+
+// Fragment is a fragment file validated alone: its steps compiled against its declared
+// params (typed, values unknown) and what it declares it needs from the including playbook.
+type Fragment struct {
+	File        string
+	Description string
+	Phase       string
+	Params      []*Input
+	Needs       *FragmentNeeds
+	Steps       []*StepDecl
+}
+
+// FragmentNeeds is what a fragment reads of the playbook that includes it (`needs:`).
+// Alone, the fragment is checked against it; included, the playbook is checked to
+// provide it.
+type FragmentNeeds struct {
+	Inputs      []MapEntryType
+	Vars        []MapEntryType
+	Steps       []NeededStep
+	Roles       []string // nil: not declared (roles are checked where it is included)
+	Connections []MapEntryType
+	Failure     bool // its steps read failure: it is included in on_failure or finally
+	declared    map[string]bool
+}
+
+// MapEntryType is a name with a type, declared at a place.
+type MapEntryType struct {
+	Name string
+	Type Type
+	node *yaml.Node
+}
+
+// NeededStep is a step of the including playbook that a fragment reads.
+type NeededStep struct {
+	ID      string
+	Type    string
+	Foreach bool
+	node    *yaml.Node
+}
+
+// ValidateFile checks a playbook, a fragment or a site file, whichever path is; every
+// problem at once, as an *InvalidError.
+func ValidateFile(path string) (*Checked, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxPlaybookBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	return Validate(path, src)
+}
+
+// Validate is ValidateFile on a file's contents.
+func Validate(file string, src []byte) (*Checked, error) {
+	var root yaml.Node
+	if len(src) <= MaxPlaybookBytes && utf8.Valid(src) && bytes.IndexByte(src, 0) < 0 && yaml.Unmarshal(src, &root) == nil {
+		if k, _ := docKind(&root); k != kindPlaybook {
+			d := &diags{file: file}
+			l := &loader{d: d, file: file}
+			c := &Checked{Kind: string(k)}
+			if k == kindFragment {
+				c.Fragment = l.fragmentAlone(&root)
+			} else {
+				pb := &Playbook{Roles: map[string][]string{}, People: map[string]Person{}, byID: map[string]*StepDecl{}}
+				l.siteFile(pb, file, src, &root, nil)
+			}
+			c.Notes = l.notes
+			if err := d.err(); err != nil {
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+	pb, err := Parse(file, src)
+	if err != nil {
+		return nil, err
+	}
+	return &Checked{Kind: string(kindPlaybook), Playbook: pb}, nil
+}
+
+// note records something that could not be checked, for `runbook validate` to show.
+func (l *loader) note(n *yaml.Node, format string, args ...any) {
+	l.notes = append(l.notes, &Diagnostic{Pos: Pos{File: l.file, Line: n.Line, Col: n.Column}, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ---- the site file ----
+
+var siteKeys = []string{"site", "description", "roles", "people", "connections"}
+
+// siteState is what the site file defined, to tell a product's additions from its
+// redefinitions.
+type siteState struct {
+	file      string
+	defined   map[string]Pos        // "roles.NAME", "people.LOGIN", "connections.NAME"
+	overrides map[string]*yaml.Node // what the playbook says it redefines, and where
+	used      map[string]bool
+}
+
+// site reads the playbook's `site:` (a file, or {file, override}) and the connections,
+// people and roles it defines, before the playbook's own.
+func (l *loader) site(pb *Playbook, n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	n = resolve(n)
+	pathNode, overrides := n, (*yaml.Node)(nil)
+	if n.Kind == yaml.MappingNode {
+		_, f, _ := l.mapping(n, "site", []string{"file", "override"})
+		pathNode, overrides = f["file"], f["override"]
+		if pathNode == nil {
+			l.errAt(n, "site: missing key \"file\" (the site file, relative to this playbook)")
+			return
+		}
+	}
+	path, ok := l.str(pathNode, "site")
+	if !ok {
+		return
+	}
+	pathNode = resolve(pathNode)
+	full := path
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(filepath.Dir(l.file), path)
+	}
+	src, err := readFragment(full)
+	if err != nil {
+		l.errAt(pathNode, "site %s: %v", path, err)
+		return
+	}
+	if len(src) > MaxPlaybookBytes {
+		l.errAt(pathNode, "site %s: the file is larger than %d MiB", path, MaxPlaybookBytes>>20)
+		return
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(src, &root); err != nil {
+		sub := &diags{file: full}
+		yamlError(sub, src, err)
+		for _, d := range sub.list {
+			l.d.addIn(full, d.Pos.Line, d.Pos.Col, "%s", d.Msg)
+		}
+		return
+	}
+	l.siteFile(pb, full, src, &root, pathNode)
+	if overrides == nil || l.sites == nil {
+		return
+	}
+	overrides = resolve(overrides)
+	if overrides.Kind != yaml.SequenceNode {
+		l.errAt(overrides, "site.override must be a list of the site's entries this playbook redefines, such as roles.platform_maintainer")
+		return
+	}
+	for _, o := range overrides.Content {
+		s, ok := l.str(o, "an override")
+		if !ok {
+			continue
+		}
+		if _, ok := l.sites.defined[s]; !ok {
+			var names []string
+			for k := range l.sites.defined {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			l.errAt(resolve(o), "site.override: %q is not an entry of the site file%s; write roles.NAME, people.LOGIN or connections.NAME", s, didYouMean(s, names))
+			continue
+		}
+		l.sites.overrides[s] = resolve(o)
+	}
+}
+
+// siteFile loads a site file's roles, people and connections into pb. from is the
+// playbook's `site:` value (nil: the site file is validated alone).
+func (l *loader) siteFile(pb *Playbook, full string, src []byte, root *yaml.Node, from *yaml.Node) {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	outer := l.file
+	l.file = full
+	defer func() { l.file = outer }()
+	_, top, _ := l.mapping(doc, "the site file", siteKeys)
+	if top == nil {
+		return
+	}
+	if v, ok := top["site"]; !ok {
+		l.errAt(doc, "missing key \"site: v1\" (a site file's format version)")
+	} else if s, _ := l.str(v, "site"); s != "v1" {
+		l.errAt(resolve(v), "site: version %q is not supported; this runbook reads v1", s)
+	}
+	l.sites = &siteState{file: full, defined: map[string]Pos{}, overrides: map[string]*yaml.Node{}, used: map[string]bool{}}
+	l.inSite = true
+	l.roles(pb, top["roles"])
+	l.people(pb, top["people"])
+	l.connections(pb, top["connections"])
+	l.inSite = false
+}
+
+// redefined is called for each entry the playbook itself defines: an entry the site file
+// already defines is an error unless the playbook's site.override names it. It returns
+// whether the entry replaces the site's (false: an error was reported, skip it).
+func (l *loader) redefined(kind, name string, at *yaml.Node) (replace bool, skip bool) {
+	key := kind + "." + name
+	if l.inSite {
+		l.sites.defined[key] = l.pos(at)
+		return false, false
+	}
+	if l.sites == nil {
+		return false, false
+	}
+	prev, ok := l.sites.defined[key]
+	if !ok {
+		return false, false
+	}
+	if _, ok := l.sites.overrides[key]; ok {
+		l.sites.used[key] = true
+		return true, false
+	}
+	l.errAt(at, "%s %s is already defined by the site file (%s): a playbook adds to the site's %s but does not redefine them; remove it here, or, if this product really differs, say so with site: {file: ..., override: [%s]}", strings.TrimSuffix(kind, "s"), name, prev, kind, key)
+	return false, true
+}
+
+// unusedOverrides reports site.override entries the playbook does not redefine.
+func (l *loader) unusedOverrides() {
+	if l.sites == nil {
+		return
+	}
+	keys := make([]string, 0, len(l.sites.overrides))
+	for k := range l.sites.overrides {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !l.sites.used[k] {
+			l.errAt(l.sites.overrides[k], "site.override: this playbook does not redefine %s; remove it from override", k)
+		}
+	}
+}
+
+// ---- fragments: what they need, alone or included ----
+
+var needsKeys = []string{"inputs", "vars", "steps", "roles", "connections", "failure"}
+var varTypes = []string{"string", "int", "bool", "float", "list", "map", "any"}
+
+// needs reads a fragment's `needs:`.
+func (l *loader) needs(n *yaml.Node) *FragmentNeeds {
+	nd := &FragmentNeeds{declared: map[string]bool{}}
+	if n == nil {
+		return nd
+	}
+	_, f, _ := l.mapping(n, "needs", needsKeys)
+	typed := func(key string, allowed []string, list bool) []MapEntryType {
+		x, ok := f[key]
+		if !ok {
+			return nil
+		}
+		nd.declared[key] = true
+		order, vals, keys := l.mapping(x, "needs."+key, nil)
+		var out []MapEntryType
+		for _, name := range order {
+			s, ok := l.str(vals[name], "needs."+key+"."+name)
+			if !ok {
+				continue
+			}
+			if allowed != nil && !contains(allowed, s) {
+				l.errAt(resolve(vals[name]), "needs.%s.%s: unknown type %q%s; types: %s", key, name, s, didYouMean(s, allowed), strings.Join(allowed, ", "))
+				continue
+			}
+			t := Type(s)
+			if s == "list" {
+				t = ListOf(TypeAny)
+				if list {
+					t = ListOf(TypeString)
+				}
+			}
+			out = append(out, MapEntryType{Name: name, Type: t, node: keys[name]})
+		}
+		return out
+	}
+	nd.Inputs = typed("inputs", inputTypes, true)
+	nd.Vars = typed("vars", varTypes, false)
+	var connNames []string
+	for _, t := range ConnectionTypes() {
+		connNames = append(connNames, t.Name)
+	}
+	nd.Connections = typed("connections", connNames, false)
+	if x, ok := f["steps"]; ok {
+		nd.declared["steps"] = true
+		order, vals, keys := l.mapping(x, "needs.steps", nil)
+		for _, id := range order {
+			ns := NeededStep{ID: id, node: keys[id]}
+			v := resolve(vals[id])
+			if v.Kind == yaml.MappingNode {
+				_, sf, _ := l.mapping(v, "needs.steps."+id, []string{"type", "foreach"})
+				if t, ok := sf["type"]; ok {
+					ns.Type, _ = l.str(t, "type")
+					v = resolve(t)
+				} else {
+					l.errAt(v, "needs.steps.%s: missing key \"type\" (the step's type, for its outputs)", id)
+				}
+				if fe, ok := sf["foreach"]; ok {
+					ns.Foreach = l.boolean(fe, "foreach")
+				}
+			} else {
+				ns.Type, _ = l.str(v, "needs.steps."+id)
+			}
+			if _, known := LookupStepType(ns.Type); !known && ns.Type != "" {
+				var names []string
+				for _, t := range StepTypes() {
+					names = append(names, t.Name)
+				}
+				l.errAt(v, "needs.steps.%s: unknown step type %q%s", id, ns.Type, didYouMean(ns.Type, names))
+				continue
+			}
+			nd.Steps = append(nd.Steps, ns)
+		}
+	}
+	if x, ok := f["roles"]; ok {
+		nd.declared["roles"] = true
+		nd.Roles = []string{}
+		x = resolve(x)
+		if x.Kind != yaml.SequenceNode {
+			l.errAt(x, "needs.roles must be a list of role names")
+		}
+		for _, c := range x.Content {
+			if s, ok := l.str(c, "a role"); ok {
+				nd.Roles = append(nd.Roles, s)
+			}
+		}
+	}
+	if x, ok := f["failure"]; ok {
+		nd.Failure = l.boolean(x, "needs.failure")
+	}
+	return nd
+}
+
+// fragmentHeader reads a fragment's keys other than its steps.
+func (l *loader) fragmentHeader(doc *yaml.Node, use *fragmentUse) (map[string]*yaml.Node, []*Input) {
+	_, top, _ := l.mapping(doc, "the fragment", fragmentKeys)
+	if top == nil {
+		return nil, nil
+	}
+	if v, ok := top["fragment"]; !ok {
+		l.errAt(doc, "missing key \"fragment: v1\" (a fragment's format version)")
+	} else if s, _ := l.str(v, "fragment"); s != "v1" {
+		l.errAt(resolve(v), "fragment: version %q is not supported; this runbook reads v1", s)
+	}
+	if ph, ok := top["phase"]; ok {
+		use.Phase, _ = l.str(ph, "phase")
+	}
+	if ds, ok := top["description"]; ok {
+		l.str(ds, "description")
+	}
+	var params []*Input
+	if pn, ok := top["params"]; ok {
+		fake := &Playbook{}
+		l.inputs(fake, pn)
+		params = fake.Inputs
+		for _, in := range params {
+			use.Types[in.Name] = in.Type
+		}
+	}
+	use.Needs = l.needs(top["needs"])
+	return top, params
+}
+
+// fragmentAlone validates a fragment file by itself: its params are typed values not
+// known yet, and what it reads of a playbook is what its needs: declares.
+func (l *loader) fragmentAlone(root *yaml.Node) *Fragment {
+	doc := root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	use := &fragmentUse{File: l.file, From: l.file, Types: map[string]Type{}, compiled: true, alone: true}
+	top, params := l.fragmentHeader(doc, use)
+	if top == nil {
+		return nil
+	}
+	fr := &Fragment{File: l.file, Phase: use.Phase, Params: params, Needs: use.Needs}
+	if ds, ok := top["description"]; ok {
+		fr.Description = resolve(ds).Value
+	}
+	for _, in := range params {
+		use.Params = append(use.Params, MapEntry{Key: in.Name, Val: &Value{kind: kindLiteral}})
+	}
+	nd := use.Needs
+	pb := &Playbook{File: l.file, Roles: map[string][]string{}, People: map[string]Person{}, byID: map[string]*StepDecl{}}
+	for _, in := range nd.Inputs {
+		pb.Inputs = append(pb.Inputs, &Input{Name: in.Name, Type: in.Type})
+	}
+	sc := l.baseScope(pb)
+	varsEnv := sc.env["vars"].(types.Map)
+	for _, v := range nd.Vars {
+		varsEnv[v.Name] = exprType(v.Type)
+	}
+	if nd.Roles != nil {
+		for _, r := range nd.Roles {
+			pb.Roles[r] = nil
+			pb.RoleOrder = append(pb.RoleOrder, r)
+		}
+		sc = l.baseScopeRoles(sc, pb)
+	} else {
+		l.anyRole = true
+		sc.env["roles"] = types.Map{types.Extra: types.Array(types.String)}
+		l.note(doc, "the fragment declares no needs.roles: its steps' roles are checked where a playbook includes it")
+	}
+	if nd.declared["connections"] {
+		for _, c := range nd.Connections {
+			pb.Connections = append(pb.Connections, &ConnectionDecl{Name: c.Name, Type: string(c.Type), Settings: map[string]string{}})
+		}
+	} else {
+		l.anyConnection = true
+		l.note(doc, "the fragment declares no needs.connections: its steps' connections are checked where a playbook includes it")
+	}
+	sec := SectionSteps
+	if nd.Failure {
+		sec = SectionOnFailure
+	}
+	sn, ok := top["steps"]
+	if !ok {
+		l.errAt(doc, "the fragment has no steps")
+		return fr
+	}
+	sn = resolve(sn)
+	if sn.Kind != yaml.SequenceNode {
+		l.errAt(sn, "steps must be a list of steps, not %s", kindName(sn))
+		return fr
+	}
+	all := map[string]*StepDecl{}
+	index := map[string]int{}
+	stepsEnv := types.Map{}
+	sc.env["steps"] = stepsEnv
+	for _, ns := range nd.Steps {
+		stype, _ := LookupStepType(ns.Type)
+		st := &StepDecl{ID: ns.ID, Type: ns.Type, Section: SectionSteps, Pos: l.pos(ns.node), stepType: stype}
+		if ns.Foreach {
+			st.Foreach = &Value{kind: kindList}
+		}
+		all[ns.ID] = st
+		index[ns.ID] = len(index)
+		sc.visible[ns.ID] = true
+		stepsEnv[ns.ID] = stepEnvType(st)
+	}
+	for _, st := range l.collect(sn.Content, sec, use, 1) {
+		if prev, dup := all[st.ID]; dup {
+			if prev.Fragment == nil && prev.node == nil {
+				l.d.addIn(st.Pos.File, st.Pos.Line, st.Pos.Col, "step %s is declared under needs.steps (%s) as a step of the including playbook, and is a step of this fragment", st.ID, prev.Pos)
+			} else {
+				l.d.addIn(st.Pos.File, st.Pos.Line, st.Pos.Col, "duplicate step id %q (first at %s); ids must be unique", st.ID, prev.Pos)
+			}
+			continue
+		}
+		st.Index = len(fr.Steps)
+		all[st.ID] = st
+		index[st.ID] = len(index)
+		fr.Steps = append(fr.Steps, st)
+	}
+	pb.byID = all
+	sc.allSteps = all
+	sc.stepIndex = index
+	if nd.Failure {
+		sc.env["failure"] = failureType
+	}
+	for _, st := range fr.Steps {
+		file := l.file
+		l.file = st.Pos.File
+		l.stepBody(pb, st, sc)
+		l.file = file
+		sc.visible[st.ID] = true
+		stepsEnv[st.ID] = stepEnvType(st)
+	}
+	l.compileLeftBehind(sc)
+	// Alone, what is unknown may be the including playbook's: say how to declare it.
+	for _, d := range l.d.list {
+		switch {
+		case strings.Contains(d.Msg, "refers to unknown step"):
+			d.Msg += "; a step of the including playbook that the fragment reads is declared under needs.steps (id: step type)"
+		case strings.Contains(d.Msg, "unknown field") && (strings.Contains(d.Msg, "vars.") || strings.Contains(d.Msg, "inputs.")):
+			d.Msg += "; inputs and vars of the including playbook that the fragment reads are declared under needs.inputs and needs.vars (name: type)"
+		case strings.Contains(d.Msg, "unknown role") && nd.Roles != nil:
+			d.Msg += " (a fragment declares the roles its steps name under needs.roles)"
+		}
+	}
+	return fr
+}
+
+// baseScopeRoles refreshes the roles a scope knows.
+func (l *loader) baseScopeRoles(sc *scope, pb *Playbook) *scope {
+	roles := types.Map{}
+	for r := range pb.Roles {
+		roles[r] = types.Array(types.String)
+	}
+	sc.env["roles"] = roles
+	return sc
+}
+
+// checkNeeds checks, for each inclusion, that the playbook provides what the fragment
+// declares it needs; reported at the include, in the including file.
+func (l *loader) checkNeeds(pb *Playbook, varTypesOf map[string]Type) {
+	for _, u := range l.uses {
+		nd := u.Needs
+		if nd == nil || u.at == nil {
+			continue
+		}
+		file := l.file
+		l.file = u.From
+		name := u.path
+		for _, in := range nd.Inputs {
+			var got *Input
+			for _, x := range pb.Inputs {
+				if x.Name == in.Name {
+					got = x
+				}
+			}
+			if got == nil {
+				l.errAt(u.at, "include %s: the fragment needs input %s (%s), which this playbook does not declare", name, in.Name, in.Type)
+			} else if !needSatisfied(in.Type, got.Type) {
+				l.errAt(u.at, "include %s: the fragment needs input %s as %s, but here it is %s", name, in.Name, in.Type, got.Type)
+			}
+		}
+		for _, v := range nd.Vars {
+			t, ok := varTypesOf[v.Name]
+			if !ok {
+				l.errAt(u.at, "include %s: the fragment needs vars.%s (%s), which this playbook does not define", name, v.Name, v.Type)
+			} else if !needSatisfied(v.Type, t) {
+				l.errAt(u.at, "include %s: the fragment needs vars.%s as %s, but here it is %s", name, v.Name, v.Type, t)
+			}
+		}
+		for _, ns := range nd.Steps {
+			st := pb.byID[ns.ID]
+			switch {
+			case st == nil:
+				l.errAt(u.at, "include %s: the fragment needs step %s (%s), which this playbook does not have", name, ns.ID, ns.Type)
+			case st.Type != ns.Type:
+				l.errAt(u.at, "include %s: the fragment needs step %s of type %s, but here it is a %s", name, ns.ID, ns.Type, st.Type)
+			case ns.Foreach != (st.Foreach != nil):
+				l.errAt(u.at, "include %s: the fragment needs step %s with foreach: %v, but here it has foreach: %v (its outputs are lists only with foreach)", name, ns.ID, ns.Foreach, st.Foreach != nil)
+			}
+		}
+		for _, r := range nd.Roles {
+			if _, ok := pb.Roles[r]; !ok {
+				l.errAt(u.at, "include %s: the fragment needs role %s, which this playbook (and its site file) does not declare", name, r)
+			}
+		}
+		for _, c := range nd.Connections {
+			found := false
+			for _, x := range pb.Connections {
+				if x.Name == c.Name {
+					found = true
+					if x.Type != string(c.Type) {
+						l.errAt(u.at, "include %s: the fragment needs connection %s of type %s, but here it is %s", name, c.Name, c.Type, x.Type)
+					}
+				}
+			}
+			if !found {
+				l.errAt(u.at, "include %s: the fragment needs connection %s (%s), which this playbook (and its site file) does not declare", name, c.Name, c.Type)
+			}
+		}
+		if nd.Failure && u.sec == SectionSteps {
+			l.errAt(u.at, "include %s: the fragment's steps read failure (needs.failure): include it under on_failure or finally", name)
+		}
+		l.file = file
+	}
+}
+
+// needSatisfied says whether a value of type got may stand for a declared need of type want.
+func needSatisfied(want, got Type) bool {
+	switch {
+	case want == got || want == TypeAny || got == TypeAny:
+		return true
+	case strings.HasPrefix(string(want), "list<"):
+		return strings.HasPrefix(string(got), "list<")
+	case want == TypeMap:
+		return strings.HasPrefix(string(got), "map")
+	case want == TypeFloat:
+		return got == TypeInt
+	}
+	return false
+}
+
+// compileLeftBehind compiles the left_behind of every step that has one: rendered when the
+// run ends, it reads every step, and the failure.
+func (l *loader) compileLeftBehind(sc *scope) {
+	end := sc.clone()
+	end.env["failure"] = failureType
+	for _, st := range l.leftBehind {
+		esc := end
+		if st.Fragment != nil {
+			esc = end.clone()
+			params := types.Map{}
+			for _, e := range st.Fragment.Params {
+				params[e.Key] = exprType(st.Fragment.Types[e.Key])
+			}
+			esc.env["params"] = params
+		}
+		file := l.file
+		l.file = st.Pos.File
+		if t := l.compileValue(st.LeftBehind, esc); t != TypeString && t != TypeAny {
+			l.errAt(st.LeftBehind.Node, "step %s: left_behind gives %s, not a string", st.ID, t)
+		}
+		l.file = file
 	}
 }

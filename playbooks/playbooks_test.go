@@ -53,19 +53,34 @@ func TestPlaybooksValidate(t *testing.T) {
 	}
 }
 
-// TestPlaybooksMatchSchema: what an editor checks against schema/playbook.schema.json.
-// The schema must know `- include: FILE` entries (with: params) in steps and on_failure,
-// as the engine does.
+// TestPlaybooksMatchSchema: what an editor checks against the generated schemas. The
+// playbook schema must know `- include: FILE` entries (with: params) in steps and
+// on_failure and the site: key, as the engine does; each fragment matches
+// schema/fragment.schema.json and the site file schema/site.schema.json.
 func TestPlaybooksMatchSchema(t *testing.T) {
-	c := jsonschema.NewCompiler()
-	s, err := c.Compile("../schema/playbook.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := map[string]string{"site.yaml": "../schema/site.schema.json"}
 	for _, p := range products {
-		b, err := os.ReadFile(p.name + ".yaml")
+		files[p.name+".yaml"] = "../schema/playbook.schema.json"
+	}
+	frags, _ := filepath.Glob("fragments/*.yaml")
+	for _, f := range frags {
+		files[f] = "../schema/fragment.schema.json"
+	}
+	schemas := map[string]*jsonschema.Schema{}
+	for f, schema := range files {
+		if schemas[schema] == nil {
+			s, err := jsonschema.NewCompiler().Compile(schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			schemas[schema] = s
+		}
+		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte("# yaml-language-server: $schema=../"+strings.Repeat("../", strings.Count(f, "/"))+"schema/"+filepath.Base(schema))) {
+			t.Errorf("%s: no yaml-language-server header naming %s", f, filepath.Base(schema))
 		}
 		var doc any
 		if err := yaml.Unmarshal(b, &doc); err != nil {
@@ -73,8 +88,55 @@ func TestPlaybooksMatchSchema(t *testing.T) {
 		}
 		js, _ := json.Marshal(doc)
 		inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(js))
-		if err := s.Validate(inst); err != nil {
-			t.Errorf("%s.yaml: the schema refuses it (does it know include entries?): %v", p.name, err)
+		if err := schemas[schema].Validate(inst); err != nil {
+			t.Errorf("%s: the schema refuses it (does it know include entries?): %v", f, err)
+		}
+	}
+}
+
+// TestFragmentsValidateAlone: `runbook validate fragments/X.yaml` checks each fragment by
+// itself against its params and the needs: it declares, with no error and nothing left
+// unchecked (each declares its roles and connections).
+func TestFragmentsValidateAlone(t *testing.T) {
+	frags, _ := filepath.Glob("fragments/*.yaml")
+	if len(frags) < 5 {
+		t.Fatalf("fragments: %v", frags)
+	}
+	for _, f := range frags {
+		c, err := engine.ValidateFile(f)
+		if err != nil {
+			t.Errorf("%s alone:\n%v", f, err)
+			continue
+		}
+		if c.Kind != "fragment" || len(c.Fragment.Steps) == 0 {
+			t.Errorf("%s: checked as %s, %d steps", f, c.Kind, len(c.Fragment.Steps))
+		}
+		for _, n := range c.Notes {
+			t.Errorf("%s: left unchecked: %s", f, n.Msg)
+		}
+	}
+}
+
+// TestSiteIsShared: the connections, the platform maintainer and their person are
+// written once, in site.yaml; every product names it and writes only its own.
+func TestSiteIsShared(t *testing.T) {
+	c, err := engine.ValidateFile("site.yaml")
+	if err != nil || c.Kind != "site" {
+		t.Fatalf("site.yaml: %v", err)
+	}
+	for _, p := range products {
+		pb := load(t, p.name)
+		b, _ := os.ReadFile(p.name + ".yaml")
+		if !bytes.Contains(b, []byte("\nsite: site.yaml\n")) {
+			t.Errorf("%s.yaml does not name site.yaml", p.name)
+		}
+		for _, c := range pb.Connections {
+			if src := filepath.Base(c.Pos.File); (c.Name == "public") != (src == p.name+".yaml") {
+				t.Errorf("%s.yaml: connection %s comes from %s", p.name, c.Name, src)
+			}
+		}
+		if got := pb.Roles["platform_maintainer"]; len(got) != 1 || got[0] != "cessda-platform-maintainer" || bytes.Contains(b, []byte("platform_maintainer:")) {
+			t.Errorf("%s.yaml: the platform maintainer is %v, or written in the playbook", p.name, got)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -91,13 +92,34 @@ func writeStepDoc(a *app, st engine.StepType) {
 }
 
 func (a *app) schemaCmd() *cobra.Command {
-	var out string
+	var out, kind, fragments string
 	cmd := &cobra.Command{
 		Use:   "schema",
-		Short: "Print the playbook JSON Schema, generated from the registered step types",
-		Args:  cobra.NoArgs,
+		Short: "Print the JSON Schema of playbooks, fragments or site files, generated from the registered step types",
+		Long: "Print the JSON Schema of playbooks (--kind playbook, the default), fragments (--kind fragment) or site files (--kind site).\n" +
+			"The playbook schema checks an include's with: against the params of the fragment files --fragments names (by file name).\n\n" +
+			"  runbook schema -o schema/playbook.schema.json\n  runbook schema --kind fragment -o schema/fragment.schema.json\n  runbook schema --kind site -o schema/site.schema.json",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := engine.PlaybookSchema()
+			var b []byte
+			var err error
+			switch kind {
+			case "playbook":
+				var files []string
+				if fragments != "" {
+					files, err = filepath.Glob(fragments)
+					if err != nil {
+						return exitWith(exitInvalid, fmt.Errorf("--fragments: %v", err))
+					}
+				}
+				b, err = engine.PlaybookSchema(files...)
+			case "fragment":
+				b, err = engine.FragmentSchema()
+			case "site":
+				b, err = engine.SiteSchema()
+			default:
+				return exitWith(exitInvalid, fmt.Errorf("--kind %q: playbook, fragment or site", kind))
+			}
 			if err != nil {
 				return err
 			}
@@ -109,6 +131,8 @@ func (a *app) schemaCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	cmd.Flags().StringVar(&kind, "kind", "playbook", "which schema: playbook, fragment or site")
+	cmd.Flags().StringVar(&fragments, "fragments", "playbooks/fragments/*.yaml", "fragment files whose includes the playbook schema checks (a glob; empty: none)")
 	return cmd
 }
 

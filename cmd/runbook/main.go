@@ -187,12 +187,26 @@ func (a *app) validateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var all []string
 			for _, f := range args {
-				if _, err := loadPlaybook(f); err != nil {
+				// A fragment or a site file is checked alone; notes say what only a
+				// playbook including it can check.
+				c, err := engine.ValidateFile(f)
+				if err != nil {
+					var inv *engine.InvalidError
+					if !errors.As(err, &inv) {
+						err = fmt.Errorf("%s: %v", f, err)
+					}
 					all = append(all, err.Error())
 					continue
 				}
 				if !a.quiet {
-					fmt.Fprintf(a.stdout, "%s: valid\n", f)
+					if c.Kind == "playbook" {
+						fmt.Fprintf(a.stdout, "%s: valid\n", f)
+					} else {
+						fmt.Fprintf(a.stdout, "%s: valid (%s, checked alone)\n", f, c.Kind)
+					}
+					for _, n := range c.Notes {
+						fmt.Fprintf(a.stdout, "%s: note: %s\n", n.Pos, n.Msg)
+					}
 				}
 			}
 			if len(all) > 0 {

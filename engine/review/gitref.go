@@ -122,7 +122,9 @@ func (x *extractor) extract(rel string, depth int) (bool, error) {
 	return true, nil
 }
 
-// includes finds the `include:` values of a playbook or fragment, wherever they are.
+// includes finds the files a playbook or fragment reads besides itself, wherever they are
+// named: its fragments (`include:`) and its site file (`site:`; a site file's own
+// `site: v1` is its format version, not a file).
 func includes(n *yaml.Node) []string {
 	var out []string
 	var walk func(n *yaml.Node)
@@ -132,8 +134,18 @@ func includes(n *yaml.Node) []string {
 		}
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				if k, v := n.Content[i], n.Content[i+1]; k.Value == "include" && v.Kind == yaml.ScalarNode && v.Value != "" {
+				k, v := n.Content[i], n.Content[i+1]
+				switch {
+				case k.Value == "include" && v.Kind == yaml.ScalarNode && v.Value != "":
 					out = append(out, v.Value)
+				case k.Value == "site" && v.Kind == yaml.ScalarNode && v.Value != "" && v.Value != "v1":
+					out = append(out, v.Value) // site: site.yaml
+				case k.Value == "site" && v.Kind == yaml.MappingNode:
+					for j := 0; j+1 < len(v.Content); j += 2 {
+						if v.Content[j].Value == "file" && v.Content[j+1].Value != "" {
+							out = append(out, v.Content[j+1].Value) // site: {file: site.yaml, override: [...]}
+						}
+					}
 				}
 			}
 		}

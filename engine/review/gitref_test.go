@@ -155,3 +155,19 @@ func TestLoadAtRefMissingAndBad(t *testing.T) {
 		t.Errorf("outside a repository: %v", err)
 	}
 }
+
+// TestLoadAtRefReadsTheSite: a playbook's site file (site: FILE) is read at the ref too.
+func TestLoadAtRefReadsTheSite(t *testing.T) {
+	g := newGitRepo(t)
+	g.write("playbooks/site.yaml", "site: v1\nroles:\n  platform_maintainer: [ops]\n")
+	g.write("playbooks/cdc.yaml", strings.Replace(playbookV1, "product: cdc\n", "product: cdc\nsite: site.yaml\n", 1))
+	g.write("fragments/announce.yaml", fragmentV1)
+	g.commit("first")
+	base, _, err := review.LoadAtRef(context.Background(), filepath.Join(g.dir, "playbooks/cdc.yaml"), "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := base.Roles["platform_maintainer"]; len(got) != 1 || got[0] != "ops" {
+		t.Errorf("roles at the ref: %v", base.Roles)
+	}
+}
