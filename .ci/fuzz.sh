@@ -22,6 +22,7 @@ targets=(
   "./steps/jenkins FuzzJenkinsProgressive"
   "./steps/github FuzzChecklistEdit"
   "./steps/github FuzzEditChangelog"
+  "./steps/github FuzzReleaseUnrelease"
   "./steps/zenodo FuzzParseError"
   "./steps/notify FuzzChatError"
 )
