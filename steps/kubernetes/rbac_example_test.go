@@ -65,8 +65,8 @@ func TestExampleRBACCoversThePlaybooks(t *testing.T) {
 		}
 		used[cluster][ns][key] = true
 	}
-	files, _ := filepath.Glob("../../playbooks/*.yaml")
-	for _, f := range files {
+	for _, product := range []string{"cdc", "cvs", "eqb", "elsst"} {
+		f := "../../playbooks/" + product + ".yaml"
 		pb, err := engine.LoadFile(f)
 		if err != nil {
 			t.Fatal(err)
