@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cessda/runbook/engine"
-	"github.com/hashicorp/go-multierror"
 )
 
 // preflightTimeout bounds a step's checks: the connection's HTTP client may have no
@@ -90,19 +89,7 @@ func (p *BuildStep) checkParams(j *Job, connName string, names []string) error {
 		errs = append(errs, fmt.Errorf("jenkins: parameter %s of job %s on connection %q is a %s, not a string parameter, so it cannot carry runbook's run marker: make it a String parameter, or set run_parameter to a string parameter the job has",
 			rp, p.job(), connName, d.Type))
 	}
-	return joinErrors(errs)
-}
-
-// joinErrors returns nil, the one error, or several joined with go-multierror, as the
-// engine expects.
-func joinErrors(errs []error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	return multierror.Append(nil, errs...)
+	return errors.Join(errs...)
 }
 
 func them(n int) string {

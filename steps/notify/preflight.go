@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cessda/runbook/engine"
-	"github.com/hashicorp/go-multierror"
 	gsmtp "github.com/wneessen/go-mail/smtp"
 )
 
@@ -57,7 +57,7 @@ func (e *Email) Preflight(ctx context.Context, sc *engine.StepContext) error {
 				strings.Join(none, ", "), e.ToRole, has(len(none)), them(len(none))))
 		}
 	}
-	return joinErrors(errs)
+	return errors.Join(errs...)
 }
 
 // Preflight checks, posting nothing, that the webhook is configured and well formed.
@@ -114,7 +114,7 @@ func (r *Role) Preflight(ctx context.Context, sc *engine.StepContext) error {
 			errs = append(errs, err)
 		}
 	}
-	return joinErrors(errs)
+	return errors.Join(errs...)
 }
 
 func has(n int) string {
@@ -129,17 +129,6 @@ func them(n int) string {
 		return "them"
 	}
 	return "each of them"
-}
-
-// joinErrors returns nil, the one error, or several joined with go-multierror.
-func joinErrors(errs []error) error {
-	switch len(errs) {
-	case 0:
-		return nil
-	case 1:
-		return errs[0]
-	}
-	return multierror.Append(nil, errs...)
 }
 
 // checkSMTP checks an smtp connection's login once per connection.
