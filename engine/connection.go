@@ -88,6 +88,21 @@ func (c *Connection) readSecret() (string, error) {
 	return "", fmt.Errorf("connection %q (%s): no token configured: %w; set token: {env: NAME} or token: {file: PATH}", c.Name, c.Type, ErrNoSecret)
 }
 
+// SecretSource names where the connection's secret is read from, for messages, never the
+// secret itself: the environment variable, "the token file PATH", "the connection's
+// token" (given by code: a rehearsal, a sandbox), or def when none is configured.
+func (c *Connection) SecretSource(def string) string {
+	switch {
+	case c.Token != "":
+		return "the connection's token"
+	case c.TokenFile != "":
+		return "the token file " + c.TokenFile
+	case c.TokenEnv != "":
+		return c.TokenEnv
+	}
+	return def
+}
+
 // HTTP returns the HTTP client to use for this connection.
 func (c *Connection) HTTP() *http.Client {
 	if c.HTTPClient != nil {

@@ -123,15 +123,7 @@ func preflight(ctx context.Context, sc *engine.StepContext, step, connName strin
 
 // tokenSource says where the connection's token comes from, never the token itself.
 func tokenSource(conn *engine.Connection) string {
-	switch {
-	case conn.Token != "":
-		return "the token"
-	case conn.TokenFile != "":
-		return "the token in " + conn.TokenFile
-	case conn.TokenEnv != "":
-		return "the token in " + conn.TokenEnv
-	}
-	return "the token"
+	return "the token in " + conn.SecretSource("GITHUB_TOKEN")
 }
 
 // ghMessage is GitHub's message in an error response ("Bad credentials").

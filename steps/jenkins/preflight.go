@@ -130,7 +130,7 @@ func checkLogin(ctx context.Context, sc *engine.StepContext, name string) (*Clie
 		case 0:
 		case http.StatusUnauthorized:
 			return fmt.Errorf("jenkins connection %q: %s refused the API token of user %s (401 Unauthorized): the token in %s is wrong, revoked or not %s's; "+
-				"create one (Jenkins: %s > Security > API Token) and put it in %s", conn.Name, c.base, c.user, tokenSource(conn), c.user, c.user, tokenSource(conn))
+				"create one (Jenkins: %s > Security > API Token) and put it in %s", conn.Name, c.base, c.user, conn.SecretSource("JENKINS_TOKEN"), c.user, c.user, conn.SecretSource("JENKINS_TOKEN"))
 		case http.StatusForbidden:
 			return fmt.Errorf("jenkins connection %q: user %s may not read %s (403 Forbidden): grant it Overall/Read, and Job/Read and Job/Build on the jobs runbook runs", conn.Name, c.user, c.base)
 		}
@@ -144,19 +144,6 @@ func checkLogin(ctx context.Context, sc *engine.StepContext, name string) (*Clie
 		return nil
 	})
 	return c, conn, err
-}
-
-// tokenSource says where the connection's API token comes from, for messages.
-func tokenSource(conn *engine.Connection) string {
-	switch {
-	case conn.TokenFile != "":
-		return "the token file " + conn.TokenFile
-	case conn.TokenEnv != "":
-		return "the environment variable " + conn.TokenEnv
-	case conn.Token != "":
-		return "the connection's token"
-	}
-	return "the environment variable JENKINS_TOKEN"
 }
 
 // checkJob reads the job once per connection and job: it must exist and not be a folder.

@@ -101,7 +101,7 @@ func TestPreflightRejectedToken(t *testing.T) {
 		f.ctx.Conns["jenkins"].Token, f.ctx.Conns["jenkins"].TokenEnv = "", "JENKINS_TOKEN_FOR_TEST"
 		err := preflight(t, deployStep(t, nil), f.ctx)
 		t.Log(err)
-		for _, want := range []string{`jenkins connection "jenkins"`, "refused the API token of user release-bot (401 Unauthorized)", "the environment variable JENKINS_TOKEN_FOR_TEST"} {
+		for _, want := range []string{`jenkins connection "jenkins"`, "refused the API token of user release-bot (401 Unauthorized)", "the token in JENKINS_TOKEN_FOR_TEST is wrong", "put it in JENKINS_TOKEN_FOR_TEST"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("error lacks %q: %v", want, err)
 			}

@@ -222,12 +222,7 @@ func client(sc *engine.StepContext, name string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case conn.TokenFile != "":
-		c.tokenEnv = "the token file " + conn.TokenFile
-	case conn.TokenEnv != "":
-		c.tokenEnv = conn.TokenEnv
-	}
+	c.tokenEnv = conn.SecretSource("")
 	c.Sleep = sc.Sleep
 	return c, nil
 }

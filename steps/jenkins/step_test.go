@@ -533,7 +533,7 @@ func TestWrongTokenSays401Clearly(t *testing.T) {
 		t.Fatal("no error")
 	}
 	want := "jenkins: 401 Unauthorized from " + f.srv.URL() + "/job/cessda.cdc.deploy/job/main/api/json"
-	if !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "check the user (release-bot) and JENKINS_TOKEN") {
+	if !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "check the user (release-bot) and the connection's token") {
 		t.Errorf("error = %q", err)
 	}
 	if ok, _ := engine.IsTransient(err); ok {

@@ -74,7 +74,7 @@ func chatHookOf(conn *engine.Connection) (*chatHook, error) {
 	u, err := url.Parse(h.url)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		// The value may be a secret: do not repeat it.
-		return nil, fmt.Errorf("chat connection %q: the webhook URL (from %s) is not an http(s) URL", conn.Name, secretSource(conn, "its url"))
+		return nil, fmt.Errorf("chat connection %q: the webhook URL (from %s) is not an http(s) URL", conn.Name, conn.SecretSource("its url"))
 	}
 	if h.flavor, err = flavorOf(conn, h.url); err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (h *chatHook) explain(resp *http.Response, body []byte) error {
 	case code >= 500:
 		return engine.Transient(err)
 	case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound:
-		return fmt.Errorf("%w; check the webhook URL in %s", err, secretSource(h.conn, "the connection's url"))
+		return fmt.Errorf("%w; check the webhook URL in %s", err, h.conn.SecretSource("the connection's url"))
 	}
 	return err
 }

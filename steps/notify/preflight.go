@@ -291,7 +291,7 @@ func checkChat(sc *engine.StepContext, name string) error {
 			return err
 		}
 		u, _ := url.Parse(h.url) // chatHookOf parsed it
-		from := secretSource(conn, "its url")
+		from := conn.SecretSource("its url")
 		switch {
 		case h.flavor == "slack" && !slackHookPath.MatchString(u.Path):
 			return fmt.Errorf("chat connection %q: the webhook URL (from %s) is not a Slack incoming webhook, which looks like https://hooks.slack.com/services/T…/B…/X…: copy it again from the app's Incoming Webhooks page, or set flavor: mattermost", conn.Name, from)

@@ -90,19 +90,6 @@ func (s *smtpServer) String() string {
 	return fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(s.host, strconv.Itoa(s.port)))
 }
 
-// secretSource says where the password comes from, for error messages.
-func secretSource(c *engine.Connection, def string) string {
-	switch {
-	case c.TokenFile != "":
-		return "the token file " + c.TokenFile
-	case c.TokenEnv != "":
-		return c.TokenEnv
-	case c.Token != "":
-		return "the connection's token"
-	}
-	return def
-}
-
 func (s *smtpServer) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
 	if pool, ok := s.conn.Client.(*x509.CertPool); ok {
@@ -226,7 +213,7 @@ func (s *smtpServer) explainCode(code int, text string) error {
 	}
 	switch {
 	case code == 535 || code == 534 || code == 530 || code == 454 && strings.Contains(strings.ToLower(text), "auth"):
-		return fmt.Errorf("smtp: %s refused the login of user %q (%s): check the username setting and the password in %s", s, s.username, text, secretSource(s.conn, "SMTP_PASSWORD"))
+		return fmt.Errorf("smtp: %s refused the login of user %q (%s): check the username setting and the password in %s", s, s.username, text, s.conn.SecretSource("SMTP_PASSWORD"))
 	case code >= 400 && code < 500:
 		return engine.Transient(fmt.Errorf("smtp: %s answered %s (temporary; will try again)", s, text))
 	case code == 550 || code == 551 || code == 553:

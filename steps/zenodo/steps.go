@@ -95,16 +95,7 @@ func client(sc *engine.StepContext, name string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case conn.TokenEnv != "":
-		c.TokenHint = conn.TokenEnv
-	case conn.TokenFile != "":
-		c.TokenHint = "the token file " + conn.TokenFile
-	case conn.Token != "":
-		c.TokenHint = "the connection's token"
-	default:
-		c.TokenHint = DefaultTokenEnv
-	}
+	c.TokenHint = conn.SecretSource(DefaultTokenEnv)
 	c.Now = sc.Now
 	if v := conn.Setting("timeout", ""); v != "" {
 		d, err := engine.ParseDuration(v)
