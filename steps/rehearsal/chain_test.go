@@ -48,15 +48,28 @@ func newWorld(t *testing.T, name string, set map[string]string, ans rehearsal.An
 
 func (w *world) release(set map[string]string) *engine.Report {
 	w.t.Helper()
-	in, err := w.pb.ResolveInputs(set)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	rep, err := engine.Execute(context.Background(), w.pb, engine.Options{Inputs: in, Mode: "rehearsal", Clock: w.sb.Clock, Connect: w.sb.Connect, Actor: "operator", Seed: 1})
+	return w.releaseInto(set, nil)
+}
+
+// releaseInto runs a release whose journal is kept in store (nil: in memory), so that a
+// test can resume it.
+func (w *world) releaseInto(set map[string]string, store engine.Store) *engine.Report {
+	w.t.Helper()
+	rep, err := engine.Execute(context.Background(), w.pb, engine.Options{Inputs: w.inputs(set), Mode: "rehearsal", Clock: w.sb.Clock, Connect: w.sb.Connect, Actor: "operator", Seed: 1, Store: store})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	return rep
+}
+
+// inputs resolves the playbook's inputs.
+func (w *world) inputs(set map[string]string) map[string]any {
+	w.t.Helper()
+	in, err := w.pb.ResolveInputs(set)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return in
 }
 
 // checkChain asserts, component by component, that the tag, the CI build, staging and

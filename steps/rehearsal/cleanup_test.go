@@ -89,7 +89,7 @@ func TestRevertedReleaseLeavesWhatThePolicySays(t *testing.T) {
 	}
 
 	w.sb.Answer(rehearsal.Answers{})
-	in, _ := w.pb.ResolveInputs(set)
+	in := w.inputs(set)
 	pf, err := engine.Preflight(context.Background(), w.pb, in, engine.PlanOptions{Mode: "rehearsal", Clock: w.sb.Clock, Connect: w.sb.Connect})
 	if err != nil || pf.Err() == nil || !strings.Contains(pf.Err().Error(), "tag 3.7.0 already exists") {
 		t.Fatalf("a new run of the reverted version: %v %v", err, pf.Err())

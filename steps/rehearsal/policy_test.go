@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cessda/runbook/engine"
 	"github.com/cessda/runbook/steps/github/githubsim"
@@ -15,38 +14,21 @@ import (
 	"github.com/cessda/runbook/steps/zenodo/zenodosim"
 )
 
-// policyWorld is a CVS rehearsal kept open after its run, so a test can look at the
+// policyWorld is a CVS rehearsal whose run's journal is kept, so a test can look at the
 // release issue and resume the run.
 type policyWorld struct {
-	sb    *rehearsal.Sandbox
-	pb    *engine.Playbook
+	*world
 	store *engine.MemStore
 }
 
 func newPolicyWorld(t *testing.T, inject func(*rehearsal.Sandbox)) (*policyWorld, *engine.Report) {
 	t.Helper()
-	pb, err := engine.LoadFile("../../playbooks/cvs.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := pb.ResolveInputs(map[string]string{"version": "3.7.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := rehearsal.New(context.Background(), pb, in, rehearsal.Answers{}, rehearsal.WithClock(engine.NewFakeClock(time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
+	set := map[string]string{"version": "3.7.0"}
+	w := &policyWorld{world: newWorld(t, "cvs", set, rehearsal.Answers{}), store: &engine.MemStore{}}
 	if inject != nil {
-		inject(sb)
+		inject(w.sb)
 	}
-	w := &policyWorld{sb: sb, pb: pb, store: &engine.MemStore{}}
-	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Mode: "rehearsal", Clock: sb.Clock, Connect: sb.Connect, Actor: "operator", Seed: 7, Store: w.store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w, rep
+	return w, w.releaseInto(set, w.store)
 }
 
 // issueComments are the comments on the release issue.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cessda/runbook/engine"
 	"github.com/cessda/runbook/steps/jenkins/jenkinssim"
@@ -21,19 +20,8 @@ import (
 // configured — is refused by one preflight listing all six, and nothing in the world
 // changed: no write to any service.
 func TestPreflightFindsEveryProblemAtOnce(t *testing.T) {
-	pb, err := engine.LoadFile("../../playbooks/cvs.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := pb.ResolveInputs(map[string]string{"version": "3.7.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := rehearsal.New(context.Background(), pb, in, rehearsal.Answers{}, rehearsal.WithClock(engine.NewFakeClock(time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	w := newWorld(t, "cvs", map[string]string{"version": "3.7.0"}, rehearsal.Answers{})
+	sb, pb, in := w.sb, w.pb, w.inputs(map[string]string{"version": "3.7.0"})
 	connect := func(d *engine.ConnectionDecl) (*engine.Connection, error) {
 		c, err := sb.Connect(d)
 		if err == nil && d.Type == "chat" {

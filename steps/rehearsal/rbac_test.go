@@ -50,7 +50,7 @@ func TestReleaseUnderExampleRBAC(t *testing.T) {
 	grantExampleRBAC(t, w, func(s string) string {
 		return strings.Replace(s, "verbs: [get, list, watch, patch]", "verbs: [get, list, watch]", 1)
 	})
-	in, _ := w.pb.ResolveInputs(set)
+	in := w.inputs(set)
 	pf, err := engine.Preflight(context.Background(), w.pb, in, engine.PlanOptions{Mode: "rehearsal", Clock: w.sb.Clock, Connect: w.sb.Connect})
 	if err != nil {
 		t.Fatal(err)
