@@ -38,17 +38,22 @@ var (
 
 // LoadFile reads and validates a playbook file.
 func LoadFile(path string) (*Playbook, error) {
+	src, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src)
+}
+
+// readFile reads a playbook, fragment or site file: one byte past the limit, so a huge
+// file is refused without reading it all.
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	// Read one byte past the limit, so a huge file is refused without reading it all.
-	src, err := io.ReadAll(io.LimitReader(f, MaxPlaybookBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, src)
+	return io.ReadAll(io.LimitReader(f, MaxPlaybookBytes+1))
 }
 
 // Parse validates a playbook. Every problem is reported at once, as an *InvalidError
@@ -1613,12 +1618,7 @@ type NeededStep struct {
 // ValidateFile checks a playbook, a fragment or a site file, whichever path is; every
 // problem at once, as an *InvalidError.
 func ValidateFile(path string) (*Checked, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	src, err := io.ReadAll(io.LimitReader(f, MaxPlaybookBytes+1))
+	src, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
