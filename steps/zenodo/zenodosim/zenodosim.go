@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cessda/runbook/steps/simkit"
 )
 
 // Scopes of a Zenodo personal access token.
@@ -24,7 +25,8 @@ const (
 	ScopeActions = "deposit:actions"
 )
 
-// Request is one request the simulator received.
+// Request is one request the simulator received: simkit's Exchange in this package's
+// vocabulary (Path unescaped, as r.URL.Path).
 type Request struct {
 	Method      string
 	Path        string
@@ -40,18 +42,6 @@ func (r Request) URL() string {
 		return r.Path
 	}
 	return r.Path + "?" + r.RawQuery
-}
-
-// Fault makes matching requests fail. A Fault with Times > 0 fires that many times, then
-// is spent; Times == 0 means forever.
-type Fault struct {
-	Method     string        // "" matches any method
-	PathSuffix string        // "" matches any path; else the request path must end with it (e.g. "/actions/publish")
-	Status     int           // answer this status (with no body for 5xx, as Zenodo does) instead of handling
-	Delay      time.Duration // wait this long (real time; keep it to milliseconds in tests) before answering
-	Drop       bool          // close the connection without an answer
-	After      bool          // handle the request (the effect happens), then drop or replace the answer: a lost response
-	Times      int
 }
 
 // Option configures a Server.
@@ -142,6 +132,8 @@ type concept struct {
 // Server is a running simulator.
 type Server struct {
 	srv *httptest.Server
+	kit *simkit.Kit // the request log and the injected faults
+	mux *http.ServeMux
 
 	mu               sync.Mutex
 	tokens           map[string]tokenInfo
@@ -159,8 +151,6 @@ type Server struct {
 	deps        map[int]*deposition
 	concepts    map[int]*concept
 	buckets     map[string]int // bucket id to deposition id
-	faults      []*Fault
-	requests    []Request
 	created     int
 	published   int
 	uploads     int
@@ -184,7 +174,12 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.kit = simkit.New(simkit.WithClock(func() time.Time { return s.now() }))
+	s.mux = http.NewServeMux()
+	for _, rt := range routes {
+		s.mux.HandleFunc(rt.pattern, s.handler(rt.handle))
+	}
+	s.srv = httptest.NewServer(s.kit.Wrap(http.HandlerFunc(s.serve)))
 	return s
 }
 
@@ -194,33 +189,22 @@ func (s *Server) URL() string { return s.srv.URL + "/api/" }
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
 
-// Inject adds a fault.
-func (s *Server) Inject(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fc := f
-	s.faults = append(s.faults, &fc)
-}
-
-// ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
 // Requests returns every request received so far.
 func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	ex := s.kit.Requests()
+	out := make([]Request, len(ex))
+	for i, e := range ex {
+		out[i] = requestOf(e)
+	}
+	return out
 }
 
-// Writes counts the requests that could change state (anything but GET and HEAD).
+// Writes counts the requests that asked for a change (simkit.Exchange.Write: anything but
+// GET, HEAD and OPTIONS), answered or not: a client that tried to write and failed wrote.
 func (s *Server) Writes() int {
 	n := 0
-	for _, r := range s.Requests() {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	for _, e := range s.kit.Requests() {
+		if e.Write() {
 			n++
 		}
 	}
@@ -413,326 +397,6 @@ func cloneMap(m map[string]any) map[string]any {
 	return out
 }
 
-// ---- HTTP ----
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rec := Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, ContentType: r.Header.Get("Content-Type"), BodyLen: len(body)}
-
-	s.mu.Lock()
-	f := s.matchFault(r)
-	s.mu.Unlock()
-	if f != nil && f.Delay > 0 {
-		select {
-		case <-time.After(f.Delay):
-		case <-r.Context().Done():
-		}
-	}
-	if f != nil && !f.After && (f.Drop || f.Status != 0) {
-		s.finishFault(w, f, &rec)
-		return
-	}
-
-	rr := httptest.NewRecorder()
-	s.mu.Lock()
-	s.handle(rr, r, body)
-	s.mu.Unlock()
-
-	if f != nil && f.After && (f.Drop || f.Status != 0) {
-		s.finishFault(w, f, &rec)
-		return
-	}
-	// Record before answering, so a client that has its answer always finds it recorded.
-	rec.Status = rr.Code
-	s.record(rec)
-	for k, v := range rr.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rr.Code)
-	_, _ = w.Write(rr.Body.Bytes())
-}
-
-func (s *Server) record(rec Request) {
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	s.mu.Unlock()
-}
-
-func (s *Server) finishFault(w http.ResponseWriter, f *Fault, rec *Request) {
-	if f.Drop {
-		// Record first: the client sees the closed connection at once and may look.
-		s.record(*rec)
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	}
-	rec.Status = f.Status
-	s.record(*rec)
-	w.WriteHeader(f.Status)
-}
-
-// matchFault finds the first live fault for r and spends one of its times. Called with mu held.
-func (s *Server) matchFault(r *http.Request) *Fault {
-	for i, f := range s.faults {
-		if f.Method != "" && !strings.EqualFold(f.Method, r.Method) {
-			continue
-		}
-		if f.PathSuffix != "" && !strings.HasSuffix(r.URL.Path, f.PathSuffix) {
-			continue
-		}
-		if f.Times > 0 {
-			f.Times--
-			if f.Times == 0 {
-				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-			}
-		}
-		return f
-	}
-	return nil
-}
-
-type apiErr struct {
-	Field    string   `json:"field"`
-	Messages []string `json:"messages"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string, errs ...apiErr) {
-	body := map[string]any{"status": status, "message": msg}
-	if len(errs) > 0 {
-		body["errors"] = errs
-	}
-	writeJSON(w, status, body)
-}
-
-// handle serves one request with mu held.
-func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) {
-	path := strings.TrimSuffix(r.URL.Path, "/")
-	if !strings.HasPrefix(path, "/api/") {
-		writeError(w, 404, "The requested URL was not found on the server.")
-		return
-	}
-	token := ""
-	if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-		token = strings.TrimSpace(strings.TrimPrefix(a, "Bearer "))
-	} else if q := r.URL.Query().Get("access_token"); q != "" {
-		token = q
-	}
-	ti, ok := s.tokens[token]
-	if !ok && s.anyToken && token != "" {
-		ti, ok = tokenInfo{owner: 1, scopes: []string{ScopeWrite, ScopeActions}}, true
-	}
-	// Published records are public: read without a token, but a token that is sent must
-	// be valid.
-	public := (path == "/api/records" || strings.HasPrefix(path, "/api/records/")) && r.Method == http.MethodGet
-	if !ok && !(public && token == "") {
-		writeError(w, 401, "The server could not verify that you are authorized to access the URL requested. You either supplied the wrong credentials (e.g. a bad password), or your browser doesn't understand how to supply the credentials required.")
-		return
-	}
-	if s.rateN > 0 && ok {
-		now := s.now()
-		start, seen := s.rateStart[token]
-		if !seen || now.Sub(start) >= s.rateWindow {
-			start = now
-			s.rateStart[token], s.rateCount[token] = now, 0
-		}
-		reset := start.Add(s.rateWindow)
-		s.rateCount[token]++
-		remaining := s.rateN - s.rateCount[token]
-		if remaining < 0 {
-			remaining = 0
-		}
-		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(s.rateN))
-		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		if s.rateCount[token] > s.rateN {
-			secs := int(reset.Sub(now).Round(time.Second) / time.Second)
-			if secs < 1 {
-				secs = 1
-			}
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeError(w, 429, "Too Many Requests: rate limit exceeded")
-			return
-		}
-	}
-	segs := strings.Split(strings.TrimPrefix(path, "/api/"), "/")
-	switch {
-	case public:
-		s.records(w, r, segs)
-	case len(segs) == 2 && segs[0] == "deposit" && segs[1] == "depositions":
-		switch r.Method {
-		case http.MethodGet:
-			// The deposit API is a write API: reading it needs deposit:write too.
-			if !s.scope(w, ti, ScopeWrite) {
-				return
-			}
-			s.list(w, r, ti)
-		case http.MethodPost:
-			if !s.jsonBody(w, r, body, true) || !s.scope(w, ti, ScopeWrite) {
-				return
-			}
-			s.create(w, body, ti)
-		default:
-			writeError(w, 405, "The method is not allowed for the requested URL.")
-		}
-	case len(segs) >= 3 && segs[0] == "deposit" && segs[1] == "depositions":
-		id, err := strconv.Atoi(segs[2])
-		d := s.deps[id]
-		if err != nil || d == nil {
-			writeError(w, 404, "PID does not exist.")
-			return
-		}
-		if d.Owner != ti.owner {
-			writeError(w, 403, "You don't have the permission to access the requested resource. It is either read-protected or not readable by the server.")
-			return
-		}
-		switch {
-		case r.Method == http.MethodGet && !s.scope(w, ti, ScopeWrite): // answered 403
-		case len(segs) == 3 && r.Method == http.MethodGet:
-			writeJSON(w, 200, s.render(d))
-		case len(segs) == 3 && r.Method == http.MethodPut:
-			if !s.jsonBody(w, r, body, true) || !s.scope(w, ti, ScopeWrite) {
-				return
-			}
-			s.update(w, d, body)
-		case len(segs) == 3 && r.Method == http.MethodDelete:
-			if !s.scope(w, ti, ScopeWrite) {
-				return
-			}
-			// A published record (being edited or not) cannot be deleted: 403, as the
-			// legacy docs say; only versioned.
-			if d.State != "unsubmitted" {
-				writeError(w, 403, "Deleting an already published deposition is not allowed: a published record can only be versioned.")
-				return
-			}
-			s.remove(d)
-			if s.legacyDelete {
-				w.WriteHeader(201)
-				return
-			}
-			w.WriteHeader(204)
-		case len(segs) == 4 && segs[3] == "files" && r.Method == http.MethodGet:
-			writeJSON(w, 200, s.renderFiles(d))
-		case len(segs) == 5 && segs[3] == "actions" && r.Method == http.MethodPost:
-			if !s.jsonBody(w, r, body, false) || !s.scope(w, ti, ScopeActions) {
-				return
-			}
-			s.action(w, d, segs[4])
-		default:
-			writeError(w, 405, "The method is not allowed for the requested URL.")
-		}
-	case len(segs) == 3 && segs[0] == "files" && r.Method == http.MethodPut:
-		if !s.scope(w, ti, ScopeWrite) {
-			return
-		}
-		id, ok := s.buckets[segs[1]]
-		d := s.deps[id]
-		if !ok || d == nil {
-			writeError(w, 404, "Bucket does not exist.")
-			return
-		}
-		if d.Owner != ti.owner {
-			writeError(w, 403, "You don't have the permission to access the requested resource.")
-			return
-		}
-		if d.Submitted {
-			writeError(w, 403, "The bucket is locked: files of a published record cannot be changed.")
-			return
-		}
-		f := d.putFile(segs[2], body, s.now())
-		d.Modified = s.now().UTC()
-		s.uploads++
-		writeJSON(w, 201, s.renderBucketFile(d, f))
-	case len(segs) == 3 && segs[0] == "files" && r.Method == http.MethodDelete:
-		if !s.scope(w, ti, ScopeWrite) {
-			return
-		}
-		d := s.deps[s.buckets[segs[1]]]
-		if d == nil || d.Owner != ti.owner {
-			writeError(w, 404, "Bucket does not exist.")
-			return
-		}
-		if d.Submitted {
-			writeError(w, 403, "The bucket is locked: files of a published record cannot be changed.")
-			return
-		}
-		for i, f := range d.Files {
-			if f.Key == segs[2] {
-				d.Files = append(d.Files[:i:i], d.Files[i+1:]...)
-				d.Modified = s.now().UTC()
-				w.WriteHeader(204)
-				return
-			}
-		}
-		writeError(w, 404, "Object does not exist.")
-	case len(segs) == 2 && segs[0] == "files" && r.Method == http.MethodGet:
-		id, ok := s.buckets[segs[1]]
-		d := s.deps[id]
-		if !ok || d == nil || d.Owner != ti.owner {
-			writeError(w, 404, "Bucket does not exist.")
-			return
-		}
-		var contents []any
-		for _, f := range d.Files {
-			contents = append(contents, s.renderBucketFile(d, f))
-		}
-		writeJSON(w, 200, map[string]any{"id": d.Bucket, "contents": contents, "locked": d.Submitted})
-	default:
-		writeError(w, 404, "The requested URL was not found on the server.")
-	}
-}
-
-// records serves the public records API: GET /api/records/{id} for a published version
-// (a concept id, a draft or an unknown id is 404, as on Zenodo since it runs InvenioRDM),
-// and GET /api/records?q=&all_versions=&size=&page= searching published versions (the
-// latest of each concept unless all_versions), in the InvenioRDM hits form.
-func (s *Server) records(w http.ResponseWriter, r *http.Request, segs []string) {
-	switch {
-	case len(segs) == 2:
-		id, err := strconv.Atoi(segs[1])
-		d := s.deps[id]
-		if err != nil || d == nil || !d.Submitted {
-			writeError(w, 404, "The persistent identifier does not exist.")
-			return
-		}
-		writeJSON(w, 200, s.renderRecord(d))
-	case len(segs) == 1:
-		q := r.URL.Query()
-		size, page := 10, 1
-		if v, err := strconv.Atoi(q.Get("size")); err == nil && v > 0 {
-			size = v
-		}
-		if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
-			page = v
-		}
-		allVersions := q.Get("all_versions") == "true" || q.Get("all_versions") == "1"
-		var ids []int
-		for id, d := range s.deps {
-			if d.Submitted && (allVersions || s.isLatestPublished(d)) && matchQuery(q.Get("q"), d) {
-				ids = append(ids, id)
-			}
-		}
-		sort.Sort(sort.Reverse(sort.IntSlice(ids)))
-		hits := []any{}
-		for i := (page - 1) * size; i < len(ids) && i < page*size; i++ {
-			hits = append(hits, s.renderRecord(s.deps[ids[i]]))
-		}
-		writeJSON(w, 200, map[string]any{"hits": map[string]any{"hits": hits, "total": len(ids)},
-			"aggregations": map[string]any{}, "links": map[string]any{"self": s.api("records?%s", r.URL.RawQuery)}})
-	default:
-		writeError(w, 404, "The requested URL was not found on the server.")
-	}
-}
-
 // renderRecord is a published version as the records API shows it.
 func (s *Server) renderRecord(d *deposition) map[string]any {
 	c := s.concepts[d.ConceptID]
@@ -778,13 +442,7 @@ func (s *Server) scope(w http.ResponseWriter, ti tokenInfo, scope string) bool {
 func (s *Server) list(w http.ResponseWriter, r *http.Request, ti tokenInfo) {
 	q := r.URL.Query()
 	status := q.Get("status")
-	size, page := 10, 1
-	if v, err := strconv.Atoi(q.Get("size")); err == nil && v > 0 {
-		size = v
-	}
-	if v, err := strconv.Atoi(q.Get("page")); err == nil && v > 0 {
-		page = v
-	}
+	size, page := paging(q.Get("size"), q.Get("page"))
 	allVersions := q.Get("all_versions") == "true" || q.Get("all_versions") == "1"
 	var ids []int
 	for id, d := range s.deps {
@@ -1037,79 +695,6 @@ func checkPublishable(d *deposition) []apiErr {
 		errs = append(errs, apiErr{Field: "files.enabled", Messages: []string{"Missing uploaded files. To disable files for this record please mark it as metadata-only."}})
 	}
 	return errs
-}
-
-func (s *Server) action(w http.ResponseWriter, d *deposition, name string) {
-	c := s.concepts[d.ConceptID]
-	switch name {
-	case "publish":
-		if d.State == "done" {
-			writeError(w, 400, "Deposition is already published.")
-			return
-		}
-		if errs := checkPublishable(d); len(errs) > 0 {
-			writeError(w, 400, "A validation error occurred.", errs...)
-			return
-		}
-		s.publish(d)
-		writeJSON(w, 202, s.render(d))
-	case "edit":
-		if d.State != "done" {
-			writeError(w, 400, "Deposition is not published, or is already being edited.")
-			return
-		}
-		d.State = "inprogress"
-		writeJSON(w, 201, s.render(d))
-	case "discard":
-		switch d.State {
-		case "inprogress":
-			d.State = "done"
-			d.Metadata = cloneMap(d.Published)
-			writeJSON(w, 201, s.render(d))
-		case "unsubmitted":
-			out := s.render(d)
-			s.remove(d)
-			writeJSON(w, 201, out)
-		default:
-			writeError(w, 400, "Deposition is published and not being edited: there is nothing to discard.")
-		}
-	case "newversion":
-		if !d.Submitted {
-			writeError(w, 400, "Only a published deposition can be versioned.")
-			return
-		}
-		if s.latestPublished(c) != d {
-			writeError(w, 400, "A new version can only be made from the latest published version of this record.")
-			return
-		}
-		draft := s.draftOf(c)
-		if draft == nil {
-			draft = s.newDeposition(c, d.Owner)
-			md := cloneMap(d.Metadata)
-			delete(md, "version")
-			delete(md, "publication_date")
-			draft.Metadata = md
-			// The new version starts with a copy of the previous version's files, as the
-			// legacy docs describe; the client removes or replaces what it does not want.
-			for _, f := range d.Files {
-				nf := *f
-				nf.ID = newUUID()
-				draft.Files = append(draft.Files, &nf)
-			}
-			draft.ViaAPI = true
-			s.created++
-			s.newVersions++
-		}
-		if s.legacyNewVersion {
-			out := s.render(d)
-			out["links"].(map[string]any)["latest_draft"] = s.api("deposit/depositions/%d", draft.ID)
-			writeJSON(w, 201, out)
-			return
-		}
-		writeJSON(w, 201, s.render(draft))
-	default:
-		writeError(w, 404, "The requested URL was not found on the server.")
-	}
 }
 
 // remove deletes a draft, its bucket and, for a first version, its concept; the DOI it
