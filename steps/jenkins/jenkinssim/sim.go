@@ -1,7 +1,6 @@
 package jenkinssim
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cessda/runbook/steps/simkit"
 )
 
 // Version is the Jenkins version the simulator claims in its X-Jenkins header.
@@ -99,31 +100,6 @@ const (
 	// CrumbsOff disables CSRF protection: /crumbIssuer/api/json answers 404.
 	CrumbsOff
 )
-
-// Fault makes matching requests fail. Faults apply in the order injected.
-type Fault struct {
-	Method string // "" matches any method
-	Path   string // prefix of the URL path ("/job/a/buildWithParameters"); "" matches any
-	Status int    // answer with this status and Body instead (0: no status fault)
-	Body   string
-	Delay  time.Duration // real time to wait before answering (slow server)
-	Drop   bool          // close the connection without an answer
-	// AfterEffect applies the fault after the request took effect: the action happens,
-	// only the answer is lost (the worst case for an idempotent client).
-	AfterEffect bool
-	Times       int // how many matching requests to affect; 0 means all
-}
-
-// Request is one request the simulator received.
-type Request struct {
-	Method string
-	Path   string
-	Query  string
-	User   string // "" for anonymous or failed authentication
-	Status int    // 0 when the connection was dropped
-	Fault  bool   // a fault was injected into this request
-	At     time.Time
-}
 
 // Option configures a Server.
 type Option func(*Server)
@@ -236,7 +212,11 @@ type queueItem struct {
 
 // Server is a stateful Jenkins on 127.0.0.1.
 type Server struct {
-	ts *httptest.Server
+	ts  *httptest.Server
+	kit *simkit.Kit // the request log and the injected faults
+	mux *http.ServeMux
+	// jobMux routes the paths under a job (jobRoutes).
+	jobMux *http.ServeMux
 
 	mu         sync.Mutex
 	clock      Clock
@@ -253,8 +233,6 @@ type Server struct {
 	queue      map[int]*queueItem
 	nextQueue  int
 	running    []*Build
-	faults     []*Fault
-	requests   []Request
 	aborters   map[*Build]string
 
 	// paramsInActions shows parameter definitions under a job's actions (older Jenkins).
@@ -286,7 +264,16 @@ func New(opts ...Option) *Server {
 	if len(s.users) == 0 {
 		s.users[DefaultUser] = &User{Name: DefaultUser, Token: DefaultToken}
 	}
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.kit = simkit.New(simkit.WithClock(s.clock.Now), simkit.WithUser(s.userOf))
+	s.mux = http.NewServeMux()
+	for _, rt := range routes {
+		s.mux.HandleFunc(rt.pattern, s.handler(rt.handle))
+	}
+	s.jobMux = http.NewServeMux()
+	for _, rt := range jobRoutes {
+		s.jobMux.HandleFunc(rt.pattern, s.handler(rt.handle))
+	}
+	ts := httptest.NewUnstartedServer(s.kit.Wrap(http.HandlerFunc(s.serve)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("jenkinssim: listen on 127.0.0.1: %v", err))
@@ -369,38 +356,6 @@ func (s *Server) ExpireCrumbs() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.salt = randHex(8)
-}
-
-// Inject adds a fault.
-func (s *Server) Inject(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &f)
-}
-
-// ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
-// Requests returns every request received so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// Writes returns the POST requests received so far.
-func (s *Server) Writes() []Request {
-	var out []Request
-	for _, r := range s.Requests() {
-		if r.Method == http.MethodPost {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // Triggers counts the accepted trigger requests (201 or 303) for the job.
@@ -649,101 +604,6 @@ func (s *Server) finished(b *Build) {
 
 // ---- HTTP ----
 
-type recorder struct {
-	h      http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header         { return r.h }
-func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-}
-
-func (s *Server) takeFault(r *http.Request) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if (f.Method == "" || strings.EqualFold(f.Method, r.Method)) && strings.HasPrefix(r.URL.Path, f.Path) {
-			cp := *f
-			if f.Times > 0 {
-				f.Times--
-				if f.Times == 0 {
-					s.faults = append(s.faults[:i], s.faults[i+1:]...)
-				}
-			}
-			return &cp
-		}
-	}
-	return nil
-}
-
-func (s *Server) record(r *http.Request, user string, status int, fault bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		User: user, Status: status, Fault: fault, At: s.clock.Now()})
-}
-
-func drop(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
-}
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	f := s.takeFault(r)
-	if f != nil && f.Delay > 0 {
-		select {
-		case <-time.After(f.Delay):
-		case <-r.Context().Done():
-		}
-	}
-	if f != nil && !f.AfterEffect && (f.Drop || f.Status != 0) {
-		if f.Drop {
-			s.record(r, "", 0, true)
-			drop(w)
-			return
-		}
-		s.record(r, "", f.Status, true)
-		w.Header().Set("X-Jenkins", Version)
-		w.Header().Set("Content-Type", "text/html;charset=utf-8")
-		w.WriteHeader(f.Status)
-		fmt.Fprint(w, f.Body)
-		return
-	}
-	rec := &recorder{h: http.Header{}}
-	user := s.handle(rec, r)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	if f != nil && f.AfterEffect && (f.Drop || f.Status != 0) {
-		if f.Drop {
-			s.record(r, user, 0, true)
-			drop(w)
-			return
-		}
-		s.record(r, user, f.Status, true)
-		w.Header().Set("X-Jenkins", Version)
-		w.WriteHeader(f.Status)
-		fmt.Fprint(w, f.Body)
-		return
-	}
-	s.record(r, user, rec.status, f != nil)
-	for k, v := range rec.h {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.status)
-	w.Write(rec.body.Bytes())
-}
-
 const sessionCookie = "JSESSIONID.sim"
 
 func (s *Server) crumbFor(user, session string) string {
@@ -780,88 +640,6 @@ func writeJSON(w http.ResponseWriter, r *http.Request, v map[string]any, default
 	b, _ := json.Marshal(out)
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.Write(b)
-}
-
-// handle answers one request (under the lock) and returns the authenticated user.
-func (s *Server) handle(w http.ResponseWriter, r *http.Request) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.advance()
-	w.Header().Set("X-Jenkins", Version)
-
-	var user *User
-	viaToken := false
-	if name, tok, ok := r.BasicAuth(); ok {
-		u := s.users[name]
-		if u == nil || u.Token != tok {
-			w.Header().Set("WWW-Authenticate", `Basic realm="Jenkins"`)
-			textError(w, http.StatusUnauthorized, "Invalid password/token for user: "+name)
-			return ""
-		}
-		user, viaToken = u, true
-	} else if !s.anonRead || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		w.Header().Set("X-You-Are-Authenticated-As", "anonymous")
-		w.Header().Set("X-Required-Permission", "hudson.model.Hudson.Read")
-		textError(w, http.StatusForbidden, "Authentication required")
-		return ""
-	}
-	uname := "anonymous"
-	if user != nil {
-		uname = user.Name
-	}
-	session := ""
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		session = c.Value
-	}
-
-	if r.Method == http.MethodPost && s.crumbs != CrumbsOff && !(s.crumbs == CrumbsExemptAPITokens && viaToken) {
-		got := r.Header.Get("Jenkins-Crumb")
-		if got == "" {
-			got = r.FormValue("Jenkins-Crumb")
-		}
-		if got == "" || got != s.crumbFor(uname, session) {
-			textError(w, http.StatusForbidden, "No valid crumb was included in the request")
-			return uname
-		}
-	}
-
-	path := strings.Trim(r.URL.Path, "/")
-	segs := strings.Split(path, "/")
-	switch {
-	case path == "" || path == "api/json":
-		s.rootJSON(w, r)
-	case path == "whoAmI/api/json" || path == "whoAmI":
-		// Who the request is taken for; with a wrong token the 401 above came first.
-		auths := []any{}
-		if user != nil {
-			auths = append(auths, map[string]any{"authority": "authenticated"})
-		}
-		writeJSON(w, r, map[string]any{"_class": "hudson.security.WhoAmI", "name": uname,
-			"anonymous": user == nil, "authenticated": user != nil, "authorities": auths}, "")
-	case path == "crumbIssuer/api/json":
-		if s.crumbs == CrumbsOff {
-			notFound(w)
-			return uname
-		}
-		if session == "" {
-			session = randHex(12)
-			http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session, Path: "/", HttpOnly: true})
-		}
-		writeJSON(w, r, map[string]any{"_class": "hudson.security.csrf.DefaultCrumbIssuer",
-			"crumb": s.crumbFor(uname, session), "crumbRequestField": "Jenkins-Crumb"}, "")
-	case segs[0] == "queue":
-		s.handleQueue(w, r, segs[1:], user)
-	case segs[0] == "job":
-		s.handleJob(w, r, segs, user)
-	default:
-		notFound(w)
-	}
-	return uname
-}
-
-func (s *Server) rootJSON(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, map[string]any{"_class": "hudson.model.Hudson", "url": s.rootURL(),
-		"useCrumbs": s.crumbs != CrumbsOff, "jobs": s.children("")}, "")
 }
 
 // children lists the top-level items of a folder ("" for the root).
@@ -915,58 +693,6 @@ func jobURLPath(path string) string {
 	return sb.String()
 }
 
-func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request, rest []string, user *User) {
-	switch {
-	case len(rest) == 2 && rest[0] == "api" && rest[1] == "json":
-		var items []any
-		var ids []int
-		for id, q := range s.queue {
-			if !q.left {
-				ids = append(ids, id)
-			}
-		}
-		sort.Ints(ids)
-		for _, id := range ids {
-			items = append(items, s.queueItemJSON(s.queue[id]))
-		}
-		writeJSON(w, r, map[string]any{"_class": "hudson.model.Queue", "discoverableItems": []any{}, "items": items}, "")
-	case len(rest) == 1 && rest[0] == "cancelItem":
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
-			textError(w, http.StatusMethodNotAllowed, "This URL requires POST")
-			return
-		}
-		if user == nil || user.ReadOnly {
-			textError(w, http.StatusForbidden, userName(user)+" is missing the Job/Cancel permission")
-			return
-		}
-		id, _ := strconv.Atoi(r.FormValue("id"))
-		if q := s.queue[id]; q == nil {
-			notFound(w)
-			return
-		}
-		s.cancel(id)
-		w.WriteHeader(http.StatusNoContent)
-	case len(rest) >= 2 && rest[0] == "item":
-		id, err := strconv.Atoi(rest[1])
-		q := s.queue[id]
-		if err != nil || q == nil || (q.left && s.clock.Now().Sub(q.leftAt) > s.leftTTL) {
-			if q != nil {
-				delete(s.queue, id)
-			}
-			notFound(w)
-			return
-		}
-		if len(rest) == 2 || (len(rest) == 4 && rest[2] == "api" && rest[3] == "json") {
-			writeJSON(w, r, s.queueItemJSON(q), "")
-			return
-		}
-		notFound(w)
-	default:
-		notFound(w)
-	}
-}
-
 func userName(u *User) string {
 	if u == nil {
 		return "anonymous"
@@ -1014,57 +740,6 @@ func (s *Server) queueItemJSON(q *queueItem) map[string]any {
 		m["why"] = "Build #" + fmt.Sprint(q.job.next-1) + " is already in progress (ETA: N/A)"
 	}
 	return m
-}
-
-func (s *Server) handleJob(w http.ResponseWriter, r *http.Request, segs []string, user *User) {
-	var names []string
-	i := 0
-	for i+1 < len(segs) && segs[i] == "job" {
-		names = append(names, segs[i+1])
-		i += 2
-	}
-	rest := segs[i:]
-	full := strings.Join(names, "/")
-	if len(rest) > 0 && rest[len(rest)-1] == "" {
-		rest = rest[:len(rest)-1]
-	}
-	j := s.jobs[full]
-	if j == nil && s.folders[full] {
-		if len(rest) == 0 || (len(rest) == 2 && rest[0] == "api" && rest[1] == "json") {
-			parts := strings.Split(full, "/")
-			writeJSON(w, r, map[string]any{"_class": "com.cloudbees.hudson.plugins.folder.Folder", "name": parts[len(parts)-1],
-				"fullName": full, "url": s.rootURL() + jobURLPath(full), "jobs": s.children(full)}, "")
-			return
-		}
-		notFound(w)
-		return
-	}
-	trigger := len(rest) == 1 && (rest[0] == "build" || rest[0] == "buildWithParameters")
-	if j == nil && s.autoCreate && full != "" {
-		if trigger && r.Method == http.MethodPost && user != nil && !user.ReadOnly {
-			j = s.addJob(Job{Path: full}, true)
-		} else {
-			// reads see an empty job, which is not kept
-			j = &job{def: s.withRunParam(Job{Path: full}), auto: true, next: 1, virtual: true}
-		}
-	}
-	if j == nil {
-		notFound(w)
-		return
-	}
-	switch {
-	case len(rest) == 0 || (len(rest) == 2 && rest[0] == "api" && rest[1] == "json"):
-		writeJSON(w, r, s.jobJSON(j), defaultJobTree)
-	case trigger:
-		s.trigger(w, r, j, user, rest[0] == "buildWithParameters")
-	default:
-		b := s.findBuild(j, rest[0])
-		if b == nil {
-			notFound(w)
-			return
-		}
-		s.handleBuild(w, r, b, rest[1:], user)
-	}
 }
 
 const defaultJobTree = "name,fullName,displayName,url,buildable,color,inQueue,nextBuildNumber,concurrentBuild," +
@@ -1176,97 +851,6 @@ func (s *Server) jobJSON(j *job) map[string]any {
 	}
 }
 
-func (s *Server) trigger(w http.ResponseWriter, r *http.Request, j *job, user *User, withParams bool) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		textError(w, http.StatusMethodNotAllowed, "This URL requires POST")
-		return
-	}
-	if user == nil || user.ReadOnly {
-		textError(w, http.StatusForbidden, userName(user)+" is missing the Job/Build permission")
-		return
-	}
-	if j.def.Disabled {
-		textError(w, http.StatusConflict, j.def.Path+" is not buildable!")
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		textError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	reserved := map[string]bool{"delay": true, "token": true, "Jenkins-Crumb": true, "json": true, "cause": true}
-	if j.auto && withParams {
-		// an auto-created job takes whatever parameters it is called with
-		have := map[string]bool{}
-		for _, p := range j.def.Params {
-			have[p.Name] = true
-		}
-		for _, k := range sortedKeys(flatten(r.Form)) {
-			if !reserved[k] && !have[k] {
-				j.def.Params = append(j.def.Params, Param{Name: k})
-			}
-		}
-	}
-	if withParams && len(j.def.Params) == 0 {
-		textError(w, http.StatusInternalServerError, "java.lang.IllegalStateException: This build is not parameterized!")
-		return
-	}
-	if !withParams && len(j.def.Params) > 0 {
-		textError(w, http.StatusBadRequest, "This page expects a form submission")
-		return
-	}
-	var params []paramValue
-	for _, p := range j.def.Params {
-		v := p.Default
-		if p.Type == "choice" && v == "" && len(p.Choices) > 0 {
-			v = p.Choices[0]
-		}
-		if vs, ok := r.Form[p.Name]; ok && len(vs) > 0 {
-			v = vs[0]
-		}
-		if p.Type == "boolean" {
-			if v == "on" || strings.EqualFold(v, "true") {
-				v = "true"
-			} else {
-				v = "false"
-			}
-		}
-		params = append(params, paramValue{Name: p.Name, Value: v, Bool: p.Type == "boolean"})
-	}
-	quiet := s.quiet
-	if j.def.QuietPeriod > 0 {
-		quiet = j.def.QuietPeriod
-	} else if j.def.QuietPeriod < 0 {
-		quiet = 0
-	}
-	if d := r.Form.Get("delay"); d != "" {
-		n, err := strconv.Atoi(strings.TrimSuffix(d, "sec"))
-		if err != nil {
-			textError(w, http.StatusBadRequest, "Invalid delay parameter value: "+d)
-			return
-		}
-		quiet = time.Duration(n) * time.Second
-	}
-	now := s.clock.Now()
-	// An identical item still waiting absorbs the request (303 to the existing item).
-	for _, q := range s.queue {
-		if q.job == j && !q.left && samePV(q.params, params) {
-			j.triggers++
-			w.Header().Set("Location", fmt.Sprintf("/queue/item/%d/", q.id))
-			w.WriteHeader(http.StatusSeeOther)
-			return
-		}
-	}
-	q := &queueItem{id: s.nextQueue, job: j, params: params, cause: userCause(user.Name), inQueueSince: now, startAt: now.Add(quiet)}
-	s.nextQueue++
-	s.queue[q.id] = q
-	j.triggers++
-	j.queueCount++
-	w.Header().Set("Location", fmt.Sprintf("/queue/item/%d/", q.id))
-	w.WriteHeader(http.StatusCreated)
-	s.advance() // a zero quiet period starts the build at once
-}
-
 func flatten(v url.Values) map[string]string {
 	m := map[string]string{}
 	for k, vs := range v {
@@ -1287,50 +871,6 @@ func samePV(a, b []paramValue) bool {
 		}
 	}
 	return true
-}
-
-func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request, b *Build, rest []string, user *User) {
-	switch {
-	case len(rest) == 0 || (len(rest) == 2 && rest[0] == "api" && rest[1] == "json"):
-		writeJSON(w, r, b.json(), defaultBuildTree)
-	case len(rest) == 2 && rest[0] == "logText" && rest[1] == "progressiveText":
-		start, _ := strconv.ParseInt(r.URL.Query().Get("start"), 10, 64)
-		log := b.log
-		if start < 0 || start > int64(len(log)) {
-			start = 0 // "text rolled over"
-		}
-		end := int64(len(log))
-		if b.building {
-			end = int64(bytes.LastIndexByte(log, '\n') + 1)
-			if end < start {
-				end = start
-			}
-		}
-		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
-		w.Header().Set("X-Text-Size", strconv.FormatInt(end, 10))
-		if b.building {
-			w.Header().Set("X-More-Data", "true")
-		}
-		w.Write(log[start:end])
-	case len(rest) == 1 && rest[0] == "consoleText":
-		w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
-		w.Write(b.log)
-	case len(rest) == 1 && rest[0] == "stop":
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
-			textError(w, http.StatusMethodNotAllowed, "This URL requires POST")
-			return
-		}
-		if user == nil || user.ReadOnly {
-			textError(w, http.StatusForbidden, userName(user)+" is missing the Job/Cancel permission")
-			return
-		}
-		s.abort(b.job.def.Path, b.number, user.Name)
-		w.Header().Set("Location", b.url())
-		w.WriteHeader(http.StatusFound)
-	default:
-		notFound(w)
-	}
 }
 
 const defaultBuildTree = ""
