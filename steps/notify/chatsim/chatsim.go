@@ -26,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cessda/runbook/steps/simkit"
 )
 
 // Flavor is the chat service a hook belongs to.
@@ -49,26 +51,27 @@ type Post struct {
 	At      time.Time
 }
 
-// Request is one request the server saw, whatever its outcome.
+// Request is one request the server saw, whatever its outcome: simkit's Exchange with
+// the body, which it keeps for the requests it answered.
 type Request struct {
 	Method      string
 	Path        string
 	ContentType string
-	Body        string
-	Status      int // 0 when the connection was dropped
+	Body        string // "" for a dropped request
+	Status      int    // 0 when the connection was dropped
 }
 
 // Server is a running webhook simulator.
 type Server struct {
 	ts         *httptest.Server
+	kit        *simkit.Kit // the request log and the queued faults
 	autoCreate bool
+	latency    time.Duration
 
-	mu       sync.Mutex
-	hooks    map[string]*hook // by flavor + "/" + id
-	posts    []Post
-	requests []Request
-	faults   []fault
-	latency  time.Duration
+	mu     sync.Mutex
+	hooks  map[string]*hook // by flavor + "/" + id
+	posts  []Post
+	bodies map[simkit.Exchange]string
 }
 
 type hook struct {
@@ -76,13 +79,6 @@ type hook struct {
 	id        string
 	errStatus int
 	errBody   string
-}
-
-type fault struct {
-	status     int
-	body       string
-	retryAfter time.Duration
-	drop       bool
 }
 
 // Option configures a Server.
@@ -103,11 +99,18 @@ func WithLatency(d time.Duration) Option { return func(s *Server) { s.latency = 
 
 // New starts a server on 127.0.0.1.
 func New(opts ...Option) *Server {
-	s := &Server{hooks: map[string]*hook{}}
+	s := &Server{hooks: map[string]*hook{}, bodies: map[simkit.Exchange]string{}}
 	for _, o := range opts {
 		o(s)
 	}
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.kit = simkit.New()
+	s.kit.BeforeRequest(s.wait)
+	s.kit.Observe(s.keepBody)
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		mux.HandleFunc(rt.pattern, rt.handle(s))
+	}
+	ts := httptest.NewUnstartedServer(s.kit.Wrap(mux))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("chatsim: listen on 127.0.0.1: %v", err))
@@ -154,24 +157,41 @@ func (s *Server) SetHookError(f Flavor, id string, status int, body string) {
 
 // FailNext answers the next n requests with status (e.g. 500, 503) and the service's
 // error body.
-func (s *Server) FailNext(n, status int) {
-	s.queue(n, fault{status: status})
-}
+func (s *Server) FailNext(n, status int) { s.queue(n, status, 0) }
 
 // RateLimitNext answers the next n requests with 429 and Retry-After (whole seconds).
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
-	s.queue(n, fault{status: http.StatusTooManyRequests, retryAfter: retryAfter})
+	s.queue(n, http.StatusTooManyRequests, retryAfter)
 }
 
 // DropNext closes the connection of the next n requests without an answer.
-func (s *Server) DropNext(n int) { s.queue(n, fault{drop: true}) }
-
-func (s *Server) queue(n int, f fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := 0; i < n; i++ {
-		s.faults = append(s.faults, f)
+func (s *Server) DropNext(n int) {
+	if n > 0 {
+		s.kit.Inject(simkit.Fault{Drop: true, Times: n})
 	}
+}
+
+// queue makes the next n requests, whatever their path, answer status in the service's
+// error form; a path that is no hook still answers its 404.
+func (s *Server) queue(n, status int, retryAfter time.Duration) {
+	if n <= 0 {
+		return
+	}
+	s.kit.Inject(simkit.Fault{Times: n, Answer: func(w http.ResponseWriter, r *http.Request) {
+		flavor, _, ok := hookOf(r.URL.Path)
+		if !ok {
+			notAHook(w, r.URL.Path)
+			return
+		}
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
+		}
+		if status == http.StatusTooManyRequests {
+			serviceError(w, flavor, status, "rate_limited", "api.context.server_error", "Too many requests.", "")
+			return
+		}
+		serviceError(w, flavor, status, "rollup_error", "api.context.server_error", "Internal server error.", "")
+	}})
 }
 
 // Posts returns the accepted posts, oldest first.
@@ -183,9 +203,38 @@ func (s *Server) Posts() []Post {
 
 // Requests returns every request seen, oldest first.
 func (s *Server) Requests() []Request {
+	ex := s.kit.Requests()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	out := make([]Request, len(ex))
+	for i, e := range ex {
+		path, err := url.PathUnescape(e.Path)
+		if err != nil {
+			path = e.Path
+		}
+		out[i] = Request{Method: e.Method, Path: path, ContentType: e.ContentType, Body: s.bodies[e], Status: e.Status}
+	}
+	return out
+}
+
+// keepBody keeps the body of each answered request for Requests.
+func (s *Server) keepBody(o simkit.Observed) {
+	s.mu.Lock()
+	s.bodies[o.Exchange] = string(o.RequestBody)
+	s.mu.Unlock()
+}
+
+// wait is WithLatency: every request waits first (or until its client gives up).
+func (s *Server) wait(r *http.Request) {
+	if s.latency <= 0 {
+		return
+	}
+	t := time.NewTimer(s.latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
 }
 
 var (
@@ -193,129 +242,118 @@ var (
 	mmPath    = regexp.MustCompile(`^/hooks/([A-Za-z0-9]+)$`)
 )
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	rec := Request{Method: r.Method, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"), Body: string(body)}
-	status := s.handle(w, r, body)
-	rec.Status = status
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	s.mu.Unlock()
+// routes: a hook's path in the form of each service; doc.go lists them.
+var routes = []struct {
+	pattern string
+	handle  func(*Server) http.HandlerFunc
+}{
+	{"POST /services/{team}/{bot}/{secret}", (*Server).post},
+	{"/services/{team}/{bot}/{secret}", (*Server).methodNotAllowed},
+	{"POST /hooks/{id}", (*Server).post},
+	{"/hooks/{id}", (*Server).methodNotAllowed},
+	{"/", func(*Server) http.HandlerFunc { return func(w http.ResponseWriter, r *http.Request) { notAHook(w, r.URL.Path) } }},
 }
 
-// handle answers one request and returns the status written (0 when dropped).
-func (s *Server) handle(w http.ResponseWriter, r *http.Request, body []byte) int {
+// hookOf is the flavor and id of a hook's path.
+func hookOf(path string) (Flavor, string, bool) {
+	if m := slackPath.FindStringSubmatch(path); m != nil {
+		return Slack, m[1], true
+	}
+	if m := mmPath.FindStringSubmatch(path); m != nil {
+		return Mattermost, m[1], true
+	}
+	return "", "", false
+}
+
+// notAHook answers a path that names no hook as the service of that path would.
+func notAHook(w http.ResponseWriter, path string) {
+	if strings.HasPrefix(path, "/hooks/") {
+		mmError(w, http.StatusNotFound, "web.incoming_webhook.invalid.app_error", "Invalid webhook.", "")
+		return
+	}
+	slackError(w, http.StatusNotFound, "no_service")
+}
+
+func (s *Server) methodNotAllowed() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		flavor, _, ok := hookOf(r.URL.Path)
+		if !ok {
+			notAHook(w, r.URL.Path)
+			return
+		}
+		serviceError(w, flavor, http.StatusMethodNotAllowed, "invalid_method", "api.context.method_not_allowed", "Method not allowed.", "")
+	}
+}
+
+// post delivers a message to a hook: 200 "ok", or the service's error for an unknown or
+// failing hook, a payload it cannot read, or one without text.
+func (s *Server) post() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		flavor, id, ok := hookOf(r.URL.Path)
+		if !ok {
+			notAHook(w, r.URL.Path)
+			return
+		}
+		if r.Context().Err() != nil {
+			return // the client gave up during the latency: nothing is posted
+		}
+		h := s.hook(flavor, id)
+		switch {
+		case h == nil:
+			notAHook(w, r.URL.Path)
+			return
+		case h.errStatus != 0:
+			serviceError(w, flavor, h.errStatus, h.errBody, "web.incoming_webhook.error", h.errBody, "")
+			return
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		payload, perr := decodePayload(r, body)
+		if perr != nil {
+			serviceError(w, flavor, http.StatusBadRequest, "invalid_payload", "web.incoming_webhook.parse.app_error", "Unable to parse incoming data.", perr.Error())
+			return
+		}
+		text, _ := payload["text"].(string)
+		if strings.TrimSpace(text) == "" && payload["attachments"] == nil && payload["blocks"] == nil {
+			serviceError(w, flavor, http.StatusBadRequest, "no_text", "web.incoming_webhook.text.app_error", "No text specified.", "")
+			return
+		}
+		p := Post{Flavor: flavor, HookID: id, Text: text, Payload: payload, At: time.Now()}
+		p.Channel, _ = payload["channel"].(string)
+		p.Username, _ = payload["username"].(string)
+		s.mu.Lock()
+		s.posts = append(s.posts, p)
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "ok")
+	}
+}
+
+// hook is the hook of that id, made on first use WithAutoCreate; nil when unknown. It is
+// returned as a copy, read under the lock.
+func (s *Server) hook(flavor Flavor, id string) *hook {
 	s.mu.Lock()
-	latency := s.latency
-	var f *fault
-	if len(s.faults) > 0 {
-		f = &s.faults[0]
-		s.faults = s.faults[1:]
-	}
-	s.mu.Unlock()
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return 0
-		}
-	}
-
-	var flavor Flavor
-	var id string
-	if m := slackPath.FindStringSubmatch(r.URL.Path); m != nil {
-		flavor, id = Slack, m[1]
-	} else if m := mmPath.FindStringSubmatch(r.URL.Path); m != nil {
-		flavor, id = Mattermost, m[1]
-	} else if strings.HasPrefix(r.URL.Path, "/hooks/") {
-		return mmError(w, http.StatusNotFound, "web.incoming_webhook.invalid.app_error", "Invalid webhook.", "")
-	} else {
-		return slackError(w, http.StatusNotFound, "no_service")
-	}
-
-	if f != nil {
-		if f.drop {
-			if hj, ok := w.(http.Hijacker); ok {
-				if c, _, err := hj.Hijack(); err == nil {
-					_ = c.Close()
-					return 0
-				}
-			}
-			panic(http.ErrAbortHandler)
-		}
-		if f.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
-		}
-		if flavor == Slack {
-			msg := "rollup_error"
-			if f.status == http.StatusTooManyRequests {
-				msg = "rate_limited"
-			}
-			return slackError(w, f.status, msg)
-		}
-		msg := "Internal server error."
-		if f.status == http.StatusTooManyRequests {
-			msg = "Too many requests."
-		}
-		return mmError(w, f.status, "api.context.server_error", msg, "")
-	}
-
-	if r.Method != http.MethodPost {
-		if flavor == Slack {
-			return slackError(w, http.StatusMethodNotAllowed, "invalid_method")
-		}
-		return mmError(w, http.StatusMethodNotAllowed, "api.context.method_not_allowed", "Method not allowed.", "")
-	}
-
-	s.mu.Lock()
+	defer s.mu.Unlock()
 	h := s.hooks[string(flavor)+"/"+id]
 	if h == nil && s.autoCreate {
 		h = &hook{flavor: flavor, id: id}
 		s.hooks[string(flavor)+"/"+id] = h
 	}
-	var errStatus int
-	var errBody string
-	if h != nil {
-		errStatus, errBody = h.errStatus, h.errBody
-	}
-	s.mu.Unlock()
 	if h == nil {
-		if flavor == Slack {
-			return slackError(w, http.StatusNotFound, "no_service")
-		}
-		return mmError(w, http.StatusNotFound, "web.incoming_webhook.invalid.app_error", "Invalid webhook.", "")
+		return nil
 	}
-	if errStatus != 0 {
-		if flavor == Slack {
-			return slackError(w, errStatus, errBody)
-		}
-		return mmError(w, errStatus, "web.incoming_webhook.error", errBody, "")
-	}
+	c := *h
+	return &c
+}
 
-	payload, perr := decodePayload(r, body)
-	if perr != nil {
-		if flavor == Slack {
-			return slackError(w, http.StatusBadRequest, "invalid_payload")
-		}
-		return mmError(w, http.StatusBadRequest, "web.incoming_webhook.parse.app_error", "Unable to parse incoming data.", perr.Error())
+// serviceError answers an error in the form of the hook's service: Slack's plain-text
+// string, or Mattermost's AppError JSON.
+func serviceError(w http.ResponseWriter, flavor Flavor, status int, slackMsg, mmID, mmMsg, detail string) {
+	if flavor == Slack {
+		slackError(w, status, slackMsg)
+		return
 	}
-	text, _ := payload["text"].(string)
-	if strings.TrimSpace(text) == "" && payload["attachments"] == nil && payload["blocks"] == nil {
-		if flavor == Slack {
-			return slackError(w, http.StatusBadRequest, "no_text")
-		}
-		return mmError(w, http.StatusBadRequest, "web.incoming_webhook.text.app_error", "No text specified.", "")
-	}
-	p := Post{Flavor: flavor, HookID: id, Text: text, Payload: payload, At: time.Now()}
-	p.Channel, _ = payload["channel"].(string)
-	p.Username, _ = payload["username"].(string)
-	s.mu.Lock()
-	s.posts = append(s.posts, p)
-	s.mu.Unlock()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, "ok")
-	return http.StatusOK
+	mmError(w, status, mmID, mmMsg, detail)
 }
 
 // decodePayload reads a JSON body or a form field payload=<json>, as both services accept.
@@ -339,14 +377,13 @@ func decodePayload(r *http.Request, body []byte) (map[string]any, error) {
 	return payload, nil
 }
 
-func slackError(w http.ResponseWriter, status int, msg string) int {
+func slackError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg)
-	return status
 }
 
-func mmError(w http.ResponseWriter, status int, id, msg, detail string) int {
+func mmError(w http.ResponseWriter, status int, id, msg, detail string) {
 	b := make([]byte, 13)
 	_, _ = rand.Read(b)
 	w.Header().Set("Content-Type", "application/json")
@@ -355,5 +392,4 @@ func mmError(w http.ResponseWriter, status int, id, msg, detail string) int {
 		"id": id, "message": msg, "detailed_error": detail,
 		"request_id": hex.EncodeToString(b), "status_code": status,
 	})
-	return status
 }
