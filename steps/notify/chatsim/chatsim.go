@@ -251,7 +251,9 @@ var routes = []struct {
 	{"/services/{team}/{bot}/{secret}", (*Server).methodNotAllowed},
 	{"POST /hooks/{id}", (*Server).post},
 	{"/hooks/{id}", (*Server).methodNotAllowed},
-	{"/", func(*Server) http.HandlerFunc { return func(w http.ResponseWriter, r *http.Request) { notAHook(w, r.URL.Path) } }},
+	{"/", func(*Server) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { notAHook(w, r.URL.Path) }
+	}},
 }
 
 // hookOf is the flavor and id of a hook's path.
