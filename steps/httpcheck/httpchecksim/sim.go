@@ -1,7 +1,7 @@
 // Package httpchecksim is an in-process web site for the tests and rehearsals of the
 // `http.check` step: it answers seeded paths with a status and body, follows scripted
 // redirects, records every request (with its headers, so tests can see where credentials
-// went) and injects faults (5xx answers, slow answers, dropped connections, 429 rate
+// went) and injects faults with simkit (5xx answers, slow answers, dropped connections, 429 rate
 // limits). With WithAutoCreate every unknown path answers 200 "OK", so a rehearsal of any
 // playbook's smoke checks works without seeding.
 package httpchecksim
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/cessda/runbook/steps/simkit"
 )
 
 // Request is one request the server received.
@@ -34,16 +36,13 @@ type Response struct {
 // Server is a scriptable web site on 127.0.0.1.
 type Server struct {
 	srv *httptest.Server
+	kit *simkit.Kit // the exchanges (for Writes) and the injected faults
 
 	mu         sync.Mutex
 	autoCreate bool
 	routes     map[string][]Response // path -> answers; the last one repeats
 	requests   []Request
-	failNext   []int // statuses to answer next, whatever the path
-	dropNext   int
 	delay      time.Duration
-	rateLimit  int
-	retryAfter time.Duration
 	auth       string
 }
 
@@ -62,7 +61,9 @@ func New(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.kit = simkit.New()
+	s.kit.BeforeRequest(s.arrive)
+	s.srv = httptest.NewServer(s.kit.Wrap(http.HandlerFunc(s.serve)))
 	return s
 }
 
@@ -91,30 +92,40 @@ func (s *Server) Redirect(path string, status int, location string) {
 	s.HandleSequence(path, Response{Status: status, Location: location})
 }
 
+// The faults of the next requests are simkit faults that apply after the site answered
+// (After): a seeded sequence moves on under a fault as it does without one. They apply in
+// the order they were asked for.
+
 // FailNext makes the next n requests, whatever their path, answer status (e.g. 503).
+// A site behind a login (RequireAuth) still answers 401 first.
 func (s *Server) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := 0; i < n; i++ {
-		s.failNext = append(s.failNext, status)
-	}
+	s.inject(n, simkit.Fault{After: true, Answer: func(w http.ResponseWriter, r *http.Request) {
+		if s.denied(r) {
+			unauthorized(w)
+			return
+		}
+		http.Error(w, http.StatusText(status), status)
+	}})
 }
 
 // DropNext makes the next n requests end with the connection closed and no answer.
 // net/http retries a GET once by itself when a reused keep-alive connection drops, so a
 // test that wants the client to see the drop uses a fresh connection or drops two.
-func (s *Server) DropNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropNext += n
-}
+func (s *Server) DropNext(n int) { s.inject(n, simkit.Fault{After: true, Drop: true}) }
 
 // RateLimitNext makes the next n requests answer 429 with a Retry-After of retryAfter.
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rateLimit += n
-	s.retryAfter = retryAfter
+	s.inject(n, simkit.Fault{After: true, Answer: func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+		http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+	}})
+}
+
+func (s *Server) inject(n int, f simkit.Fault) {
+	if n > 0 {
+		f.Times = n
+		s.kit.Inject(f)
+	}
 }
 
 // SetDelay makes every answer wait d first.
@@ -133,71 +144,65 @@ func (s *Server) RequireAuth(header string) {
 	s.auth = header
 }
 
-// Requests returns the requests received so far.
+// Requests returns the requests received so far, in the order they arrived, with their
+// headers (which simkit's exchanges do not keep).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
 }
 
-// Writes counts the requests with a method other than GET, HEAD and OPTIONS.
+// Writes counts the requests that asked for a change (simkit.Exchange.Write: a method
+// other than GET, HEAD and OPTIONS).
 func (s *Server) Writes() int {
 	n := 0
-	for _, r := range s.Requests() {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-		default:
+	for _, e := range s.kit.Requests() {
+		if e.Write() {
 			n++
 		}
 	}
 	return n
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+// arrive records a request as it arrives, then makes it wait the site's delay (or until
+// its client gives up).
+func (s *Server) arrive(r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.RequestURI(), Host: r.Host, Header: r.Header.Clone(), Time: time.Now()})
 	delay := s.delay
-	drop := s.dropNext > 0
-	if drop {
-		s.dropNext--
-	}
-	limited := !drop && s.rateLimit > 0
-	if limited {
-		s.rateLimit--
-	}
-	fail := 0
-	if !drop && !limited && len(s.failNext) > 0 {
-		fail, s.failNext = s.failNext[0], s.failNext[1:]
-	}
-	resp, ok := s.next(r.URL.RequestURI(), r.URL.Path)
-	retryAfter := s.retryAfter
-	denied := s.auth != "" && r.Header.Get("Authorization") != s.auth
 	s.mu.Unlock()
-
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
+	if delay <= 0 {
+		return
 	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
+// denied reports whether RequireAuth refuses r.
+func (s *Server) denied(r *http.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.auth != "" && r.Header.Get("Authorization") != s.auth
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="httpchecksim"`)
+	http.Error(w, "Unauthorized", http.StatusUnauthorized)
+}
+
+// serve answers a request with the next answer seeded for its path (with its query
+// first, then without), 401 behind a login it does not pass, or 404.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	resp, ok := s.next(r.URL.RequestURI(), r.URL.Path)
+	s.mu.Unlock()
 	switch {
-	case drop:
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				c.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	case limited:
-		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
-		http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
-	case denied:
-		w.Header().Set("WWW-Authenticate", `Basic realm="httpchecksim"`)
-		http.Error(w, "Unauthorized", http.StatusUnauthorized)
-	case fail != 0:
-		http.Error(w, http.StatusText(fail), fail)
+	case s.denied(r):
+		unauthorized(w)
 	case !ok:
 		http.NotFound(w, r)
 	default:
