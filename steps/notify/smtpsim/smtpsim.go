@@ -11,8 +11,16 @@
 //
 // Observing: Messages (what was accepted), Transcript (every command a client sent with
 // the server's final reply, AUTH reduced to its mechanism so no credential is kept),
-// Count(verb), Connections and AuthFailures: a test can tell a login check (EHLO,
-// STARTTLS, AUTH, QUIT) from a delivery (MAIL, RCPT, DATA). RejectLoginsNext refuses the
+// Count(verb), Writes, Connections and AuthFailures: a test can tell a login check (EHLO,
+// STARTTLS, AUTH, QUIT) from a delivery (MAIL, RCPT, DATA).
+//
+// SMTP is not HTTP, so smtpsim does not use simkit, but it observes in simkit's
+// vocabulary where the two meet: Transcript is the request log (a Command is an exchange:
+// Verb for the method, Arg for the path, Reply for the status), Count(verb) counts them
+// as simkit's Count(pattern) does, Command.Write and Writes say what a write is (a
+// message submitted), and Reset forgets them. Faults stay SMTP's own, queued for the
+// stage of a transaction they break (RCPT, DATA, the connection), which has no method
+// and path to match. RejectLoginsNext refuses the
 // next logins with 535 whatever the credentials, as a locked account is refused.
 package smtpsim
 
@@ -96,6 +104,10 @@ type Command struct {
 	// connection ended first.
 	Reply int
 }
+
+// Write reports whether the command submitted a message (DATA or BDAT): the one change a
+// client makes through SMTP, as simkit.Exchange.Write is a request that asks for one.
+func (c Command) Write() bool { return c.Verb == "DATA" || c.Verb == "BDAT" }
 
 type faultKind int
 
@@ -278,6 +290,19 @@ func (s *Server) Count(verb string) int {
 	n := 0
 	for _, c := range s.Transcript() {
 		if c.Verb == strings.ToUpper(verb) {
+			n++
+		}
+	}
+	return n
+}
+
+// Writes counts the messages clients submitted (DATA or BDAT), whatever the reply, as the
+// HTTP simulators' Writes count the requests that asked for a change: a login check
+// (EHLO, STARTTLS, AUTH, QUIT) writes nothing.
+func (s *Server) Writes() int {
+	n := 0
+	for _, c := range s.Transcript() {
+		if c.Write() {
 			n++
 		}
 	}

@@ -97,6 +97,9 @@ func TestTranscriptAndRejectedLogins(t *testing.T) {
 		t.Fatalf("refused login: %v, want 535", err)
 	}
 	c.Close()
+	if n := srv.Writes(); n != 0 {
+		t.Errorf("a login wrote %d times", n)
+	}
 	c = login()
 	if err := c.Auth(smtp.PlainAuth("", "u", "secret-pass", "127.0.0.1")); err != nil {
 		t.Fatalf("second login: %v", err)
@@ -129,6 +132,9 @@ func TestTranscriptAndRejectedLogins(t *testing.T) {
 		"EHLO localhost 250|STARTTLS  220|EHLO localhost 250|AUTH PLAIN 235|MAIL FROM:<a@example.org> BODY=8BITMIME 250|RCPT TO:<b@example.org> 250|DATA  250|QUIT  221"
 	if strings.Join(got, "|") != want {
 		t.Errorf("transcript:\n%s\nwant\n%s", strings.Join(got, "|"), strings.ReplaceAll(want, "|", "\n"))
+	}
+	if srv.Writes() != 1 {
+		t.Errorf("writes %d, want 1: the one message submitted, not the logins", srv.Writes())
 	}
 	if srv.Count("mail") != 1 || srv.Count("DATA") != 1 || srv.Count("AUTH") != 2 || srv.AuthFailures() != 1 || len(srv.Messages()) != 1 {
 		t.Errorf("counts: MAIL %d DATA %d AUTH %d failures %d messages %d", srv.Count("MAIL"), srv.Count("DATA"), srv.Count("AUTH"), srv.AuthFailures(), len(srv.Messages()))
