@@ -347,3 +347,25 @@ func TestDeleteLegacyStatusAndLostAnswer(t *testing.T) {
 		t.Errorf("last request = %+v", reqs[len(reqs)-1])
 	}
 }
+
+// A fault's PathSuffix breaks the route it names and no other.
+func TestFaultPathSuffixBreaksOneRoute(t *testing.T) {
+	s := zenodosim.New(zenodosim.WithToken(tok, 1))
+	defer s.Close()
+	rec, _ := s.AddPublished(zenodosim.Published{Title: "T", Version: "1.0.0", Files: map[string][]byte{"a": []byte("a")}})
+	s.Inject(zenodosim.Fault{Method: "POST", PathSuffix: "/actions/newversion", Status: 503, Times: 1})
+	dep := fmt.Sprintf("%sdeposit/depositions/%d", s.URL(), rec)
+	if e := call(t, "POST", dep+"/actions/edit", "", ""); e.status != 201 {
+		t.Errorf("edit under a newversion fault: %d", e.status)
+	}
+	if c := call(t, "POST", s.URL()+"deposit/depositions", "application/json", `{}`); c.status != 201 {
+		t.Errorf("create under a newversion fault: %d", c.status)
+	}
+	call(t, "POST", dep+"/actions/discard", "", "")
+	if nv := call(t, "POST", dep+"/actions/newversion", "", ""); nv.status != 503 {
+		t.Errorf("newversion: %d, want the injected 503", nv.status)
+	}
+	if nv := call(t, "POST", dep+"/actions/newversion", "", ""); nv.status != 201 {
+		t.Errorf("newversion after the fault was spent: %d", nv.status)
+	}
+}
