@@ -33,7 +33,7 @@ var routes = []route{
 	{"POST /queue/cancelItem", (*Server).cancelItem},
 	{"/queue/cancelItem", requirePOST},
 	{"/queue/item/{id}", (*Server).queueItem},
-	{"/queue/item/{id}/{rest...}", (*Server).queueItem},
+	{"/queue/item/{id}/api/json", (*Server).queueItem},
 	// A job's path nests folders (/job/A/job/B/...), which a pattern cannot spell: the
 	// job is found first, then the rest of the path is routed with jobRoutes.
 	{"/job/{path...}", (*Server).jobRequest},
@@ -242,10 +242,6 @@ func (s *Server) queueItem(w http.ResponseWriter, r *http.Request, _ *call) {
 		if q != nil {
 			delete(s.queue, id)
 		}
-		notFound(w)
-		return
-	}
-	if rest := r.PathValue("rest"); rest != "" && rest != "api/json" {
 		notFound(w)
 		return
 	}

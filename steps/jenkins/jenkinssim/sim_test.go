@@ -514,3 +514,33 @@ func TestWhoAmIAndParameterDefinitions(t *testing.T) {
 		}
 	}
 }
+
+// A fault's Path is a path and everything under it, in whole segments.
+func TestFaultPathIsASubtree(t *testing.T) {
+	s := jenkinssim.New()
+	defer s.Close()
+	s.Inject(jenkinssim.Fault{Path: "/whoAmI", Status: http.StatusForbidden, Body: "Access Denied", Times: 2})
+	s.Inject(jenkinssim.Fault{Path: "/queue/", Status: http.StatusBadGateway})
+	get := func(path string) int {
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+path, nil)
+		req.SetBasicAuth(jenkinssim.DefaultUser, jenkinssim.DefaultToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path string
+		want int
+	}{{"/whoAmI", 403}, {"/api/json", 200}, {"/whoAmI/api/json", 403}, {"/whoAmI/api/json", 200}, {"/queue/api/json", 502}} {
+		if got := get(c.path); got != c.want {
+			t.Errorf("GET %s: %d, want %d", c.path, got, c.want)
+		}
+	}
+	reqs := s.Requests()
+	if !reqs[0].Fault || reqs[0].User != "" || reqs[3].Fault || reqs[3].User != jenkinssim.DefaultUser {
+		t.Errorf("log: %+v", reqs)
+	}
+}
