@@ -1,13 +1,24 @@
 // Package chatsim simulates Slack and Mattermost incoming webhooks on an httptest server
 // bound to 127.0.0.1, for the tests and rehearsals of notify.chat and notify.role.
 //
-// It follows the wire contract of both services: Slack's POST /services/T…/B…/X… and
-// Mattermost's POST /hooks/{id}, a JSON body (or a form field payload=<json>) with
-// `text`, answered 200 text/plain "ok". Slack errors are plain-text strings
-// (400 invalid_payload, 400 no_text, 404 no_service, …); Mattermost errors are AppError
-// JSON ({"id","message","detailed_error","request_id","status_code"}). Every request is
-// recorded; faults (429 with Retry-After, 5xx, dropped connections, slow answers) are
-// queued for the next requests.
+// It follows the wire contract of both services (the project's contract brief,
+// /work/shared/reference/apis.md §5: Slack's incoming-webhook docs, Mattermost's
+// server/channels/web/webhook.go), one ServeMux route each:
+//
+//	POST /services/{team}/{bot}/{secret} → 200 text/plain
+//	    Slack. A JSON body (or a form field payload=<json>) with text (or attachments or
+//	    blocks), answered "ok". Errors are plain-text strings: 400 invalid_payload, 400
+//	    no_text, 404 no_service (unknown hook), 405 invalid_method, a hook's SetHookError.
+//	POST /hooks/{id} → 200 text/plain
+//	    Mattermost. The same bodies, answered "ok". Errors are AppError JSON
+//	    {"id","message","detailed_error","request_id","status_code"}: 400
+//	    web.incoming_webhook.parse.app_error / .text.app_error, 404 .invalid.app_error,
+//	    405 api.context.method_not_allowed.
+//
+// Ids are letters and digits. Every request is recorded (simkit's request log, with the
+// body of each one answered); faults (429 with Retry-After, 5xx, dropped connections) are
+// simkit faults queued for the next requests, whatever their path, in the order asked;
+// WithLatency slows every answer.
 package chatsim
 
 import (
@@ -242,7 +253,7 @@ var (
 	mmPath    = regexp.MustCompile(`^/hooks/([A-Za-z0-9]+)$`)
 )
 
-// routes: a hook's path in the form of each service; doc.go lists them.
+// routes: a hook's path in the form of each service (see the package comment).
 var routes = []struct {
 	pattern string
 	handle  func(*Server) http.HandlerFunc
@@ -251,9 +262,11 @@ var routes = []struct {
 	{"/services/{team}/{bot}/{secret}", (*Server).methodNotAllowed},
 	{"POST /hooks/{id}", (*Server).post},
 	{"/hooks/{id}", (*Server).methodNotAllowed},
-	{"/", func(*Server) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) { notAHook(w, r.URL.Path) }
-	}},
+	{"/", (*Server).noHook},
+}
+
+func (s *Server) noHook() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { notAHook(w, r.URL.Path) }
 }
 
 // hookOf is the flavor and id of a hook's path.
