@@ -89,3 +89,37 @@ func TestSequenceRedirectAndFaults(t *testing.T) {
 		t.Errorf("recorded Authorization %q", got)
 	}
 }
+
+// A fault replaces the site's answer after the site gave it: a seeded sequence moves on
+// under a fault, and a site behind a login still answers 401 first.
+func TestFaultsLetTheSequenceMoveOn(t *testing.T) {
+	s := New()
+	defer s.Close()
+	s.HandleSequence("/h", Response{Status: 503}, Response{Status: 200, Body: "UP"})
+	s.FailNext(1, 502)
+	if code, _, _ := get(t, s.URL()+"/h"); code != 502 {
+		t.Errorf("first = %d, want the injected 502", code)
+	}
+	if code, body, _ := get(t, s.URL()+"/h"); code != 200 || body != "UP" {
+		t.Errorf("second = %d %q, want the sequence's second answer", code, body)
+	}
+	s.RequireAuth("Bearer t")
+	s.FailNext(1, 502)
+	if code, _, _ := get(t, s.URL()+"/h"); code != 401 {
+		t.Errorf("behind a login = %d, want 401 before the injected 502", code)
+	}
+	if code, _, _ := get(t, s.URL()+"/h", "Authorization", "Bearer t"); code != 200 {
+		t.Errorf("the fault was spent: %d", code)
+	}
+	if n := len(s.Requests()); n != 4 || s.Writes() != 0 {
+		t.Errorf("%d requests, %d writes", n, s.Writes())
+	}
+	resp, err := http.Post(s.URL()+"/h", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s.Writes() != 1 {
+		t.Errorf("a POST (answered %d) counted as %d writes, want 1", resp.StatusCode, s.Writes())
+	}
+}
