@@ -348,63 +348,121 @@ func TestRunExistsFromItsFirstEvent(t *testing.T) {
 	}
 }
 
-// failingStore is a journal whose disk fills up after n events.
+// failingStore is a journal whose disk fills up at its failAt-th append: that append
+// and every later one fail. It counts the appends tried.
 type failingStore struct {
 	*engine.MemStore
-	n, seen int
+	failAt, tried int
 }
 
 func (s *failingStore) Append(ev *engine.Event, sync bool) error {
-	if s.seen++; s.seen > s.n {
+	if s.tried++; s.tried >= s.failAt {
 		return errors.New("no space left on device")
 	}
 	return s.MemStore.Append(ev, sync)
 }
 
-// TestJournalWriteFailureStopsTheRun: when the journal cannot be written, the run stops
-// at once — the next step does not run, on_failure and finally do not run — and says so;
-// once the journal can be written again, the run is resumed and finishes, doing again
-// only what was not recorded.
-func TestJournalWriteFailureStopsTheRun(t *testing.T) {
-	key := fmt.Sprintf("journal-%d", time.Now().UnixNano())
-	src := fmt.Sprintf(`runbook: v1
+const journalFailurePlaybook = `runbook: v1
 product: demo
 steps:
   - id: first
-    type: test.flaky
+    type: test.effect
     with: {key: %[1]s-first}
+  - id: fan
+    type: test.effect
+    foreach: [a, b]
+    with: {key: "%[1]s-fan-${{ item }}"}
   - id: second
-    type: test.flaky
+    type: test.effect
     with: {key: %[1]s-second}
 on_failure:
   - id: undo
-    type: test.flaky
+    type: test.effect
     with: {key: %[1]s-undo}
 finally:
   - id: fin
-    type: test.flaky
+    type: test.effect
     with: {key: %[1]s-fin}
-`, key)
-	pb, in := load(t, src)
-	mem := &engine.MemStore{}
-	// The header, the session, first's start and end: the disk fills up before second starts.
-	store := &failingStore{MemStore: mem, n: 4}
-	rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: store})
-	var je *engine.JournalError
-	if !errors.As(err, &je) || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "resume") {
-		t.Fatalf("error %v", err)
+`
+
+// journalFailureRuns names the runs of journalFailurePlaybook's steps as the journal
+// records their starts (step/item) and the thing each makes.
+func journalFailureRuns(key string) map[string]string {
+	return map[string]string{"first/0": key + "-first", "fan/1": key + "-fan-a", "fan/2": key + "-fan-b",
+		"second/0": key + "-second", "undo/0": key + "-undo", "fin/0": key + "-fin"}
+}
+
+// recordedStarts counts the journal's start events by step/item; a foreach step's own
+// start (item 0) runs nothing and is not counted.
+func recordedStarts(store *engine.MemStore) map[string]int {
+	evs, _ := store.Events()
+	starts := map[string]int{}
+	for _, ev := range evs {
+		if ev.Kind == engine.EventStart && (ev.Item > 0 || ev.Step != "fan") {
+			starts[fmt.Sprintf("%s/%d", ev.Step, ev.Item)]++
+		}
 	}
-	if counter(key+"-first").Load() != 1 || counter(key+"-second").Load() != 0 || counter(key+"-undo").Load() != 0 || counter(key+"-fin").Load() != 0 {
-		t.Fatalf("calls: first %d second %d undo %d fin %d", counter(key+"-first").Load(), counter(key+"-second").Load(), counter(key+"-undo").Load(), counter(key+"-fin").Load())
+	return starts
+}
+
+// TestJournalWriteFailureStopsTheRun fills the disk at every append of a run in turn:
+// each time the run stops at once and says so (a JournalError that says to resume),
+// nothing more is written, no step runs whose start was not recorded, and on_failure
+// never runs; resumed from what was recorded, the run succeeds with every step's thing
+// made exactly once.
+func TestJournalWriteFailureStopsTheRun(t *testing.T) {
+	clean := &engine.MemStore{}
+	pb, in := load(t, fmt.Sprintf(journalFailurePlaybook, fmt.Sprintf("journal-clean-%d", time.Now().UnixNano())))
+	if rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: clean}); err != nil || rep.Status != engine.RunSucceeded {
+		t.Fatalf("clean run: %v %v", err, rep)
 	}
-	if rep.Status == engine.RunSucceeded {
-		t.Fatalf("status %s", rep.Status)
-	}
-	rep, err = engine.Resume(context.Background(), pb, engine.Options{Store: mem})
-	if err != nil || rep.Status != engine.RunSucceeded {
-		t.Fatalf("resumed: %v %s", err, rep.Status)
-	}
-	if counter(key+"-first").Load() != 1 || counter(key+"-second").Load() != 1 || counter(key+"-undo").Load() != 0 || counter(key+"-fin").Load() != 1 {
-		t.Errorf("after resume: first %d second %d undo %d fin %d", counter(key+"-first").Load(), counter(key+"-second").Load(), counter(key+"-undo").Load(), counter(key+"-fin").Load())
+	evs, _ := clean.Events()
+	for failAt := 1; failAt <= len(evs); failAt++ {
+		key := fmt.Sprintf("journal-%d-%d", time.Now().UnixNano(), failAt)
+		runs := journalFailureRuns(key)
+		pb, in := load(t, fmt.Sprintf(journalFailurePlaybook, key))
+		mem := &engine.MemStore{}
+		store := &failingStore{MemStore: mem, failAt: failAt}
+		rep, err := engine.Execute(context.Background(), pb, engine.Options{Inputs: in, Store: store})
+		var je *engine.JournalError
+		if !errors.As(err, &je) || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "resume") {
+			t.Fatalf("append %d (%s) failed: error %v", failAt, evs[failAt-1].Kind, err)
+		}
+		if rep != nil && rep.Status == engine.RunSucceeded {
+			t.Errorf("append %d failed: the run says it succeeded", failAt)
+		}
+		if store.tried != failAt {
+			t.Errorf("append %d failed: %d appends tried in all; the run went on writing", failAt, store.tried)
+		}
+		starts := recordedStarts(mem)
+		for run, thing := range runs {
+			if calls, _ := effectCounts(thing); calls != starts[run] {
+				t.Errorf("append %d failed: %s ran %d times, its start recorded %d times", failAt, run, calls, starts[run])
+			}
+		}
+		if failAt == 1 { // nothing recorded: there is no run to resume
+			if _, err := engine.Resume(context.Background(), pb, engine.Options{Store: mem}); err == nil {
+				t.Error("a run whose header was never written was resumed")
+			}
+			continue
+		}
+		rep, err = engine.Resume(context.Background(), pb, engine.Options{Store: mem})
+		if err != nil || rep.Status != engine.RunSucceeded {
+			t.Fatalf("append %d (%s) failed, then resumed: %v %+v", failAt, evs[failAt-1].Kind, err, rep)
+		}
+		starts = recordedStarts(mem)
+		for run, thing := range runs {
+			calls, made := effectCounts(thing)
+			want := 1
+			if run == "undo/0" {
+				want = 0
+			}
+			if made != want || calls != starts[run] {
+				t.Errorf("append %d failed, then resumed: %s made its thing %d times (want %d), ran %d times, its start recorded %d times", failAt, run, made, want, calls, starts[run])
+			}
+			if st := rep.Step(strings.Split(run, "/")[0]); run != "undo/0" && st.Status != engine.StepSucceeded {
+				t.Errorf("append %d failed, then resumed: %s %s", failAt, st.ID, st.Status)
+			}
+		}
 	}
 }

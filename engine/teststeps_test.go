@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cessda/runbook/engine"
@@ -112,6 +113,38 @@ func (s *blockStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 
 var blockStarted = make(chan struct{}, 16)
 
+// effectStep makes one thing in a pretend world, idempotently, as real steps do (a tag
+// that exists is found, not made again): calls counts its runs, made its effects.
+type effectStep struct {
+	Key string `json:"key" required:"true" desc:"what it makes"`
+}
+
+var effects = struct {
+	sync.Mutex
+	calls, made map[string]int
+}{calls: map[string]int{}, made: map[string]int{}}
+
+func (s *effectStep) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, error) {
+	return engine.Plan{Action: "make " + s.Key}, nil
+}
+
+func (s *effectStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
+	effects.Lock()
+	defer effects.Unlock()
+	effects.calls[s.Key]++
+	if effects.made[s.Key] == 0 {
+		effects.made[s.Key]++
+	}
+	return engine.Outputs{}, nil
+}
+
+// effectCounts returns how often key's step ran and how often it made its thing.
+func effectCounts(key string) (calls, made int) {
+	effects.Lock()
+	defer effects.Unlock()
+	return effects.calls[key], effects.made[key]
+}
+
 func init() {
 	engine.Register(engine.StepType{Name: "test.echo", Summary: "echo a message", New: func() engine.Step { return &echoStep{} },
 		Outputs: []engine.Output{{Name: "text", Type: engine.TypeString}, {Name: "length", Type: engine.TypeInt}, {Name: "labels", Type: engine.ListOf(engine.TypeString)}}})
@@ -119,6 +152,7 @@ func init() {
 		Outputs: []engine.Output{{Name: "calls", Type: engine.TypeInt}}})
 	engine.Register(engine.StepType{Name: "test.gate", Summary: "a gate", Gate: true, New: func() engine.Step { return &gateStep{} },
 		Outputs: []engine.Output{{Name: "by", Type: engine.TypeString}}})
+	engine.Register(engine.StepType{Name: "test.effect", Summary: "make a thing once", New: func() engine.Step { return &effectStep{} }})
 	engine.Register(engine.StepType{Name: "test.block", Summary: "block until cancelled", New: func() engine.Step { return &blockStep{} }})
 	engine.RegisterConnectionType(engine.ConnectionType{Name: "testsvc", Summary: "a test service", Settings: map[string]string{"user": "a user"}, DefaultTokenEnv: "TESTSVC_TOKEN"})
 }
