@@ -956,7 +956,7 @@ func (p *Changelog) apply(content string, e ChangelogEdit) (ChangelogChange, err
 // commitAt reads a commit (ref: a SHA or a branch).
 func (c *client) commitAt(ctx context.Context, o, r, ref string) (*gh.RepositoryCommit, error) {
 	var cm *gh.RepositoryCommit
-	if _, err := c.call(ctx, fmt.Sprintf("resolve %s in %s/%s", ref, o, r), true, func(ctx context.Context) (*gh.Response, error) {
+	if _, err := c.call(ctx, fmt.Sprintf("resolve %s in %s/%s", ref, o, r), func(ctx context.Context) (*gh.Response, error) {
 		var rsp *gh.Response
 		var err error
 		cm, rsp, err = c.gh.Repositories.GetCommit(ctx, o, r, ref, nil)
@@ -990,7 +990,7 @@ func (c *client) getFile(ctx context.Context, o, r, path, branch string) (string
 	if branch != "" {
 		opt = &gh.RepositoryContentGetOptions{Ref: branch}
 	}
-	_, err := c.call(ctx, fmt.Sprintf("read %s in %s/%s", path, o, r), true, func(ctx context.Context) (*gh.Response, error) {
+	_, err := c.call(ctx, fmt.Sprintf("read %s in %s/%s", path, o, r), func(ctx context.Context) (*gh.Response, error) {
 		var rsp *gh.Response
 		var err error
 		fc, _, rsp, err = c.gh.Repositories.GetContents(ctx, o, r, path, opt)
@@ -1009,7 +1009,7 @@ func (c *client) getFile(ctx context.Context, o, r, path, branch string) (string
 // blobAt is the blob SHA of path at commit ref; found is false when the file is missing.
 func (c *client) blobAt(ctx context.Context, o, r, path, ref string) (blob string, found bool, err error) {
 	var fc *gh.RepositoryContent
-	rsp, err := c.call(ctx, fmt.Sprintf("read %s at %s in %s/%s", path, short(ref), o, r), true, func(ctx context.Context) (*gh.Response, error) {
+	rsp, err := c.call(ctx, fmt.Sprintf("read %s at %s in %s/%s", path, short(ref), o, r), func(ctx context.Context) (*gh.Response, error) {
 		var rsp *gh.Response
 		var err error
 		fc, _, rsp, err = c.gh.Repositories.GetContents(ctx, o, r, path, &gh.RepositoryContentGetOptions{Ref: ref})
@@ -1180,7 +1180,7 @@ func (p *Changelog) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 			opt.Branch = &p.Branch
 		}
 		var res *gh.RepositoryContentResponse
-		rsp, err := c.call(ctx, fmt.Sprintf("update %s in %s", p.Path, p.Repo), false, func(ctx context.Context) (*gh.Response, error) {
+		rsp, err := c.call(ctx, fmt.Sprintf("update %s in %s", p.Path, p.Repo), func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			var err error
 			res, rsp, err = c.gh.Repositories.UpdateFile(ctx, o, r, p.Path, opt)

@@ -30,9 +30,8 @@ func init() {
 	})
 }
 
-// client wraps go-github with the run's clock, per-request deadlines, a few quick
-// retries of idempotent requests, and the mapping of GitHub failures onto the engine's
-// error kinds.
+// client wraps go-github with the run's clock, per-request deadlines, and the mapping
+// of GitHub failures onto the engine's error kinds (what to retry is the engine's).
 type client struct {
 	gh      *gh.Client
 	hc      *http.Client
@@ -98,37 +97,21 @@ func (c *client) rebuild() {
 	c.gh = g
 }
 
-// call runs fn with a per-request deadline. Idempotent requests (reads, PATCH and PUT
-// of whole values) are retried twice on a transient failure, backing off on the run's
-// clock; POSTs are left to the step's retry policy because the write may have happened.
-func (c *client) call(ctx context.Context, what string, idempotent bool, fn func(ctx context.Context) (*gh.Response, error)) (*gh.Response, error) {
-	var last error
-	attempts := 1
-	if idempotent {
-		attempts = 3
+// call runs fn with a per-request deadline and turns its failure into the engine's
+// error kinds. It does not retry: the step's retry policy does, once for the whole step
+// (a re-run step finds what an earlier attempt made), so call only marks what is worth
+// retrying (Transient) and how long a rate limit asks to wait (RetryAfter).
+func (c *client) call(ctx context.Context, what string, fn func(ctx context.Context) (*gh.Response, error)) (*gh.Response, error) {
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	resp, err := fn(cctx)
+	cancel()
+	if err == nil {
+		return resp, nil
 	}
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			if err := c.sc.Sleep(ctx, time.Duration(i)*2*time.Second); err != nil {
-				return nil, err
-			}
-		}
-		cctx, cancel := context.WithTimeout(ctx, c.timeout)
-		resp, err := fn(cctx)
-		cancel()
-		if err == nil {
-			return resp, nil
-		}
-		if ctx.Err() != nil {
-			return resp, ctx.Err()
-		}
-		last = c.classify(what, resp, err)
-		if ok, after := engine.IsTransient(last); !ok || after > 0 {
-			return resp, last
-		}
-		c.sc.Logf("github: %s failed (%v); retrying", what, err)
+	if ctx.Err() != nil {
+		return resp, ctx.Err()
 	}
-	return nil, last
+	return resp, c.classify(what, resp, err)
 }
 
 // classify turns a go-github error into an engine error with a message that says what

@@ -84,7 +84,7 @@ func (p *Close) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs
 		if ms != nil {
 			if ms.GetState() != "closed" {
 				n := ms.GetNumber()
-				if _, err := c.call(ctx, "close milestone "+ms.GetTitle(), true, func(ctx context.Context) (*gh.Response, error) {
+				if _, err := c.call(ctx, "close milestone "+ms.GetTitle(), func(ctx context.Context) (*gh.Response, error) {
 					_, rsp, err := c.gh.Issues.EditMilestone(ctx, o, r, n, &gh.Milestone{State: gh.String("closed")})
 					return rsp, err
 				}); err != nil {

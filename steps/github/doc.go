@@ -67,10 +67,10 @@
 // 0) and secondary limit (403 with the secondary-rate-limits documentation URL,
 // Retry-After) and 429 become engine.RetryAfter with the time to wait (the reset time is
 // in the message), so the engine waits on its clock and the step's timeout decides
-// whether to wait or fail. 5xx and connection errors become engine.Transient; reads
-// and whole-value writes are also retried twice inside the step with backoff on the
-// run's clock. Poll loops (approval, checklist wait) wait out transient errors and rate
-// limits themselves when that stays within their timeout. We do not use
+// whether to wait or fail. 5xx and connection errors become engine.Transient, and the
+// step's retry policy retries them: the client itself sends each request once. Poll
+// loops (approval, checklist wait) wait out transient errors and rate limits themselves
+// when that stays within their timeout. We do not use
 // gofri/go-github-ratelimit: it sleeps in real time (time.NewTimer, time.Sleep), which
 // would defeat the injectable clock that lets tests and rehearsals wait hours in
 // microseconds.

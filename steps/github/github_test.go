@@ -480,12 +480,17 @@ func TestRelease(t *testing.T) {
 		t.Fatal("second run duplicated")
 	}
 	// A draft left by a crashed run is found (get-by-tag would 404) and published.
-	f.sim.Inject(githubsim.Fault{Kind: githubsim.ServerError, Method: "PATCH", Path: "/repos/*/*/releases/*", Times: 3})
+	// The publish fails once and is not retried inside the step: the engine re-runs it.
+	f.sim.Inject(githubsim.Fault{Kind: githubsim.ServerError, Method: "PATCH", Path: "/repos/*/*/releases/*", Times: 1})
 	s2 := f.step(t, "github.release", map[string]any{"repo": repo, "tag": "3.7.0"})
+	patches := f.sim.Count("PATCH", "/repos/")
 	if _, err := s2.Run(context.Background(), f.ctx.StepContext); err == nil {
 		t.Fatal("want failure")
 	} else if ok, _ := engine.IsTransient(err); !ok {
 		t.Fatalf("5xx not transient: %v", err)
+	}
+	if n := f.sim.Count("PATCH", "/repos/") - patches; n != 1 {
+		t.Fatalf("the failed publish was sent %d times in one run of the step, want once", n)
 	}
 	f.run(t, s2)
 	if rs := f.sim.Releases(repo); len(rs) != 2 || rs[1].Draft {
@@ -548,9 +553,30 @@ func TestRateLimits(t *testing.T) {
 func TestTransientFaults(t *testing.T) {
 	f := setup(t)
 	f.sim.CreateRepo("o/r", nil)
-	// Reads are retried inside the step.
+	// A read that fails is not retried inside the step: the step's retry policy owns
+	// retries. Each run of the step (as the engine re-runs it) sends the read once, waits
+	// for nothing, and gives back a transient error.
 	f.sim.Inject(githubsim.Fault{Kind: githubsim.ServerError, Method: "GET", Times: 2, Status: 503})
-	f.run(t, f.step(t, "github.tag", map[string]any{"repo": "o/r", "tag": "1.0.0"}))
+	clock := f.ctx.Clock.(*engine.FakeClock)
+	read := f.step(t, "github.tag", map[string]any{"repo": "o/r", "tag": "1.0.0"})
+	for run := 1; run <= 2; run++ {
+		f.sim.ResetRequests()
+		before := clock.Now()
+		_, err := read.Run(context.Background(), f.ctx.StepContext)
+		if ok, after := engine.IsTransient(err); !ok || after != 0 {
+			t.Fatalf("run %d: 503 not transient (or asks a wait of %s): %v", run, after, err)
+		}
+		if reqs := f.sim.Requests(); len(reqs) != 1 || reqs[0].Status != 503 {
+			t.Fatalf("run %d sent %+v, want the one failed read", run, reqs)
+		}
+		if !clock.Now().Equal(before) {
+			t.Fatalf("run %d waited %s on the run's clock", run, clock.Now().Sub(before))
+		}
+	}
+	if strings.Contains(f.ctx.LogText(), "retrying") {
+		t.Fatalf("the step retried by itself:\n%s", f.ctx.LogText())
+	}
+	f.run(t, read)
 	// A dropped POST is surfaced as transient (the write may have happened; the re-run finds it).
 	f.sim.Inject(githubsim.Fault{Kind: githubsim.Drop, Method: "POST", Times: 1})
 	s := f.step(t, "github.tag", map[string]any{"repo": "o/r", "tag": "1.0.1"})

@@ -24,7 +24,7 @@ func (c *client) findMilestone(ctx context.Context, owner, repo, title string) (
 	opt := &gh.MilestoneListOptions{State: "all", ListOptions: gh.ListOptions{PerPage: 100}}
 	for {
 		var ms []*gh.Milestone
-		resp, err := c.call(ctx, "list milestones of "+owner+"/"+repo, true, func(ctx context.Context) (*gh.Response, error) {
+		resp, err := c.call(ctx, "list milestones of "+owner+"/"+repo, func(ctx context.Context) (*gh.Response, error) {
 			var r *gh.Response
 			var err error
 			ms, r, err = c.gh.Issues.ListMilestones(ctx, owner, repo, opt)
@@ -51,7 +51,7 @@ func (c *client) listIssues(ctx context.Context, owner, repo string, opt gh.Issu
 	var all []*gh.Issue
 	for {
 		var is []*gh.Issue
-		resp, err := c.call(ctx, "list issues of "+owner+"/"+repo, true, func(ctx context.Context) (*gh.Response, error) {
+		resp, err := c.call(ctx, "list issues of "+owner+"/"+repo, func(ctx context.Context) (*gh.Response, error) {
 			var r *gh.Response
 			var err error
 			is, r, err = c.gh.Issues.ListByRepo(ctx, owner, repo, &opt)
@@ -88,7 +88,7 @@ func (c *client) findIssue(ctx context.Context, owner, repo, title string, miles
 
 func (c *client) getIssue(ctx context.Context, owner, repo string, n int) (*gh.Issue, error) {
 	var is *gh.Issue
-	_, err := c.call(ctx, fmt.Sprintf("get issue %s/%s#%d", owner, repo, n), true, func(ctx context.Context) (*gh.Response, error) {
+	_, err := c.call(ctx, fmt.Sprintf("get issue %s/%s#%d", owner, repo, n), func(ctx context.Context) (*gh.Response, error) {
 		var r *gh.Response
 		var err error
 		is, r, err = c.gh.Issues.Get(ctx, owner, repo, n)
@@ -99,7 +99,7 @@ func (c *client) getIssue(ctx context.Context, owner, repo string, n int) (*gh.I
 
 func (c *client) editIssue(ctx context.Context, owner, repo string, n int, req *gh.IssueRequest) (*gh.Issue, error) {
 	var is *gh.Issue
-	_, err := c.call(ctx, fmt.Sprintf("update issue %s/%s#%d", owner, repo, n), true, func(ctx context.Context) (*gh.Response, error) {
+	_, err := c.call(ctx, fmt.Sprintf("update issue %s/%s#%d", owner, repo, n), func(ctx context.Context) (*gh.Response, error) {
 		var r *gh.Response
 		var err error
 		is, r, err = c.gh.Issues.Edit(ctx, owner, repo, n, req)
@@ -115,7 +115,7 @@ func (c *client) listComments(ctx context.Context, owner, repo string, n int) ([
 	var all []*gh.IssueComment
 	for {
 		var cs []*gh.IssueComment
-		resp, err := c.call(ctx, fmt.Sprintf("list comments of %s/%s#%d", owner, repo, n), true, func(ctx context.Context) (*gh.Response, error) {
+		resp, err := c.call(ctx, fmt.Sprintf("list comments of %s/%s#%d", owner, repo, n), func(ctx context.Context) (*gh.Response, error) {
 			var r *gh.Response
 			var err error
 			cs, r, err = c.gh.Issues.ListComments(ctx, owner, repo, n, opt)
@@ -146,7 +146,7 @@ func (c *client) upsertComment(ctx context.Context, owner, repo string, n int, m
 				return cm, false, false, nil
 			}
 			var out *gh.IssueComment
-			_, err := c.call(ctx, fmt.Sprintf("update comment %d in %s/%s#%d", cm.GetID(), owner, repo, n), true, func(ctx context.Context) (*gh.Response, error) {
+			_, err := c.call(ctx, fmt.Sprintf("update comment %d in %s/%s#%d", cm.GetID(), owner, repo, n), func(ctx context.Context) (*gh.Response, error) {
 				var r *gh.Response
 				var err error
 				out, r, err = c.gh.Issues.EditComment(ctx, owner, repo, cm.GetID(), &gh.IssueComment{Body: gh.String(full)})
@@ -156,7 +156,7 @@ func (c *client) upsertComment(ctx context.Context, owner, repo string, n int, m
 		}
 	}
 	var out *gh.IssueComment
-	_, err = c.call(ctx, fmt.Sprintf("comment on %s/%s#%d", owner, repo, n), false, func(ctx context.Context) (*gh.Response, error) {
+	_, err = c.call(ctx, fmt.Sprintf("comment on %s/%s#%d", owner, repo, n), func(ctx context.Context) (*gh.Response, error) {
 		var r *gh.Response
 		var err error
 		out, r, err = c.gh.Issues.CreateComment(ctx, owner, repo, n, &gh.IssueComment{Body: gh.String(full)})
@@ -210,7 +210,7 @@ func setPlan(body, hash string, posted time.Time) string {
 // repository reads a repository (its default branch, its web address).
 func (c *client) repository(ctx context.Context, o, r string) (*gh.Repository, error) {
 	var repo *gh.Repository
-	_, err := c.call(ctx, "get repository "+o+"/"+r, true, func(ctx context.Context) (*gh.Response, error) {
+	_, err := c.call(ctx, "get repository "+o+"/"+r, func(ctx context.Context) (*gh.Response, error) {
 		var rsp *gh.Response
 		var err error
 		repo, rsp, err = c.gh.Repositories.Get(ctx, o, r)

@@ -116,7 +116,7 @@ func (p *ReleaseIssue) Run(ctx context.Context, sc *engine.StepContext) (engine.
 			return nil, err
 		}
 		labels := p.Labels
-		_, err = c.call(ctx, "create issue in "+p.Repo, false, func(ctx context.Context) (*gh.Response, error) {
+		_, err = c.call(ctx, "create issue in "+p.Repo, func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			var err error
 			is, rsp, err = c.gh.Issues.Create(ctx, o, r, &gh.IssueRequest{Title: &title, Body: &body, Labels: &labels, Milestone: gh.Int(ms.GetNumber())})
@@ -203,7 +203,7 @@ func (c *client) ensureMilestone(ctx context.Context, o, r, title string) (*gh.M
 	if err != nil || ms != nil {
 		return ms, err
 	}
-	_, err = c.call(ctx, "create milestone "+title, false, func(ctx context.Context) (*gh.Response, error) {
+	_, err = c.call(ctx, "create milestone "+title, func(ctx context.Context) (*gh.Response, error) {
 		var rsp *gh.Response
 		var err error
 		ms, rsp, err = c.gh.Issues.CreateMilestone(ctx, o, r, &gh.Milestone{Title: &title})
@@ -327,7 +327,7 @@ func (p *SubtaskIssues) Run(ctx context.Context, sc *engine.StepContext) (engine
 		if is == nil {
 			body := expand(s.Body, vars) + fmt.Sprintf("\n\nPart of #%d.\n\n%s\n", p.ReleaseIssue, markerComment("subtask="+s.Key))
 			labels := p.Labels
-			_, err = c.call(ctx, "create subtask issue in "+p.Repo, false, func(ctx context.Context) (*gh.Response, error) {
+			_, err = c.call(ctx, "create subtask issue in "+p.Repo, func(ctx context.Context) (*gh.Response, error) {
 				var rsp *gh.Response
 				var err error
 				is, rsp, err = c.gh.Issues.Create(ctx, o, r, &gh.IssueRequest{Title: &title, Body: &body, Labels: &labels, Milestone: gh.Int(ms.GetNumber())})

@@ -165,7 +165,7 @@ func checkToken(ctx context.Context, sc *engine.StepContext, conn *engine.Connec
 	}
 	var u *gh.User
 	var raw error
-	resp, err := c.call(ctx, "get the authenticated user", true, func(ctx context.Context) (*gh.Response, error) {
+	resp, err := c.call(ctx, "get the authenticated user", func(ctx context.Context) (*gh.Response, error) {
 		var r *gh.Response
 		u, r, raw = c.gh.Users.Get(ctx, "")
 		return r, raw
@@ -180,7 +180,7 @@ func checkToken(ctx context.Context, sc *engine.StepContext, conn *engine.Connec
 		return rejected(raw)
 	case (st == http.StatusForbidden || st == http.StatusNotFound) && !isTransient(err):
 		// A GitHub App installation token is no user; it can list its repositories.
-		resp, err = c.call(ctx, "list the installation's repositories", true, func(ctx context.Context) (*gh.Response, error) {
+		resp, err = c.call(ctx, "list the installation's repositories", func(ctx context.Context) (*gh.Response, error) {
 			var r *gh.Response
 			_, r, raw = c.gh.Apps.ListRepos(ctx, &gh.ListOptions{PerPage: 1})
 			return r, raw
@@ -230,7 +230,7 @@ func lookRepo(ctx context.Context, sc *engine.StepContext, conn *engine.Connecti
 		}
 		var repo *gh.Repository
 		var raw error
-		resp, err := c.call(ctx, "get repository "+full, true, func(ctx context.Context) (*gh.Response, error) {
+		resp, err := c.call(ctx, "get repository "+full, func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			repo, rsp, raw = c.gh.Repositories.Get(ctx, o, r)
 			return rsp, raw

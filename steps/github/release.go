@@ -25,7 +25,7 @@ func (c *client) findRelease(ctx context.Context, o, r, tag string) (*gh.Reposit
 	opt := &gh.ListOptions{PerPage: 100}
 	for {
 		var rs []*gh.RepositoryRelease
-		resp, err := c.call(ctx, "list releases of "+o+"/"+r, true, func(ctx context.Context) (*gh.Response, error) {
+		resp, err := c.call(ctx, "list releases of "+o+"/"+r, func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			var err error
 			rs, rsp, err = c.gh.Repositories.ListReleases(ctx, o, r, opt)
@@ -87,7 +87,7 @@ func (p *Release) Run(ctx context.Context, sc *engine.StepContext) (engine.Outpu
 		if p.Target != "" {
 			req.TargetCommitish = gh.String(p.Target)
 		}
-		if _, err := c.call(ctx, "create release "+p.Tag, false, func(ctx context.Context) (*gh.Response, error) {
+		if _, err := c.call(ctx, "create release "+p.Tag, func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			var err error
 			rl, rsp, err = c.gh.Repositories.CreateRelease(ctx, o, r, req)
@@ -100,7 +100,7 @@ func (p *Release) Run(ctx context.Context, sc *engine.StepContext) (engine.Outpu
 	}
 	if rl.GetDraft() && !p.Draft {
 		id := rl.GetID()
-		if _, err := c.call(ctx, "publish release "+p.Tag, true, func(ctx context.Context) (*gh.Response, error) {
+		if _, err := c.call(ctx, "publish release "+p.Tag, func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			var err error
 			rl, rsp, err = c.gh.Repositories.EditRelease(ctx, o, r, id, &gh.RepositoryRelease{Draft: gh.Bool(false)})

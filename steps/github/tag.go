@@ -54,7 +54,7 @@ type existingTag struct {
 // findTag reads tag p.Tag; nil when the repository has no such tag.
 func (p *Tag) findTag(ctx context.Context, c *client, o, r string) (*existingTag, error) {
 	var tr *gh.Reference
-	rsp, err := c.call(ctx, fmt.Sprintf("get tag %s in %s", p.Tag, p.Repo), true, func(ctx context.Context) (*gh.Response, error) {
+	rsp, err := c.call(ctx, fmt.Sprintf("get tag %s in %s", p.Tag, p.Repo), func(ctx context.Context) (*gh.Response, error) {
 		var rsp *gh.Response
 		var err error
 		tr, rsp, err = c.gh.Git.GetRef(ctx, o, r, "tags/"+p.Tag)
@@ -70,7 +70,7 @@ func (p *Tag) findTag(ctx context.Context, c *client, o, r string) (*existingTag
 	t.commit = t.refSHA
 	if tr.GetObject().GetType() == "tag" {
 		var obj *gh.Tag
-		if _, err := c.call(ctx, "get tag object "+t.refSHA, true, func(ctx context.Context) (*gh.Response, error) {
+		if _, err := c.call(ctx, "get tag object "+t.refSHA, func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			var err error
 			obj, rsp, err = c.gh.Git.GetTag(ctx, o, r, t.refSHA)
@@ -95,7 +95,7 @@ func (p *Tag) look(ctx context.Context, c *client, o, r string) (tagState, error
 		ref = repo.GetDefaultBranch()
 	}
 	var cm *gh.RepositoryCommit
-	if _, err := c.call(ctx, fmt.Sprintf("resolve %s in %s", ref, p.Repo), true, func(ctx context.Context) (*gh.Response, error) {
+	if _, err := c.call(ctx, fmt.Sprintf("resolve %s in %s", ref, p.Repo), func(ctx context.Context) (*gh.Response, error) {
 		var rsp *gh.Response
 		var err error
 		cm, rsp, err = c.gh.Repositories.GetCommit(ctx, o, r, ref, nil)
@@ -222,7 +222,7 @@ func (p *Tag) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, 
 			msg = "Release " + p.Tag
 		}
 		var t *gh.Tag
-		if _, err := c.call(ctx, "create tag object "+p.Tag, false, func(ctx context.Context) (*gh.Response, error) {
+		if _, err := c.call(ctx, "create tag object "+p.Tag, func(ctx context.Context) (*gh.Response, error) {
 			var rsp *gh.Response
 			var err error
 			t, rsp, err = c.gh.Git.CreateTag(ctx, o, r, &gh.Tag{Tag: gh.String(p.Tag), Message: gh.String(msg), Object: &gh.GitObject{Type: gh.String("commit"), SHA: gh.String(st.target)}})
@@ -235,12 +235,12 @@ func (p *Tag) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, 
 	ref := &gh.Reference{Ref: gh.String("refs/tags/" + p.Tag), Object: &gh.GitObject{SHA: gh.String(obj)}}
 	if st.current != "" {
 		sc.Logf("moving tag %s in %s from %s to %s (force)", p.Tag, p.Repo, short(st.current), short(st.target))
-		_, err = c.call(ctx, "move tag "+p.Tag, true, func(ctx context.Context) (*gh.Response, error) {
+		_, err = c.call(ctx, "move tag "+p.Tag, func(ctx context.Context) (*gh.Response, error) {
 			_, rsp, err := c.gh.Git.UpdateRef(ctx, o, r, ref, true)
 			return rsp, err
 		})
 	} else {
-		_, err = c.call(ctx, "create tag "+p.Tag, false, func(ctx context.Context) (*gh.Response, error) {
+		_, err = c.call(ctx, "create tag "+p.Tag, func(ctx context.Context) (*gh.Response, error) {
 			_, rsp, err := c.gh.Git.CreateRef(ctx, o, r, ref)
 			return rsp, err
 		})
