@@ -67,7 +67,7 @@ type PlannedStep struct {
 
 // PlanOptions configure planning.
 type PlanOptions struct {
-	Mode     string
+	Mode     Mode
 	Actor    string
 	Clock    Clock
 	Connect  func(*ConnectionDecl) (*Connection, error)
@@ -114,7 +114,7 @@ func changesWorld(t StepType, name string) bool {
 func BuildPlan(ctx context.Context, pb *Playbook, inputs map[string]any, po PlanOptions) (*PlanDoc, error) {
 	opts := Options{Inputs: inputs, Mode: po.Mode, Actor: po.Actor, Clock: po.Clock, Connect: po.Connect, Redactor: po.Redactor, RunID: "plan"}
 	if opts.Mode == "" {
-		opts.Mode = "plan"
+		opts.Mode = ModePlan
 	}
 	opts.defaults(pb)
 	r := newRun(pb, opts)

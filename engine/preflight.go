@@ -114,9 +114,6 @@ func (p *PreflightReport) Err() error {
 // problem is reported at once, with the steps it concerns.
 func Preflight(ctx context.Context, pb *Playbook, inputs map[string]any, po PlanOptions) (*PreflightReport, error) {
 	opts := Options{Inputs: inputs, Mode: po.Mode, Actor: po.Actor, Clock: po.Clock, Connect: po.Connect, Redactor: po.Redactor, RunID: "preflight"}
-	if opts.Mode == "" {
-		opts.Mode = "run"
-	}
 	opts.defaults(pb)
 	r := newRun(pb, opts)
 	if err := r.renderVars(); err != nil {

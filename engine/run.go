@@ -20,8 +20,8 @@ import (
 type Options struct {
 	// Inputs are the resolved inputs (see Playbook.ResolveInputs).
 	Inputs map[string]any
-	// Mode is "run" or "rehearsal".
-	Mode string
+	// Mode is what the run talks to: ModeRun when empty.
+	Mode Mode
 	// Actor is who runs the release (a login); recorded in the report.
 	Actor string
 	// Identities are who the connections' credentials act as (from the preflight):
@@ -65,6 +65,25 @@ type Options struct {
 	Skip    map[string]string // step id -> reason
 	Confirm map[string]Confirmation
 }
+
+// Mode is what a run talks to. The report records it as a string.
+type Mode string
+
+// The modes.
+const (
+	// ModeRun is a release: real services, the real clock.
+	ModeRun Mode = "run"
+	// ModeRehearsal runs against the in-process simulators, which end with the run.
+	ModeRehearsal Mode = "rehearsal"
+	// ModeSandbox runs against a sandbox process's simulators (runbook sandbox), which
+	// outlive a run, so it can be resumed there.
+	ModeSandbox Mode = "sandbox"
+	// ModePlan renders a plan: nothing runs.
+	ModePlan Mode = "plan"
+)
+
+// simulated reports whether the mode's services are simulators.
+func (m Mode) simulated() bool { return m == ModeRehearsal || m == ModeSandbox }
 
 // GuideChoice is an operator's answer to a failed step.
 type GuideChoice struct {
@@ -151,7 +170,7 @@ func (o *Options) defaults(pb *Playbook) {
 		o.Store = &MemStore{}
 	}
 	if o.Mode == "" {
-		o.Mode = "run"
+		o.Mode = ModeRun
 	}
 	if o.RunID == "" {
 		o.RunID = NewRunID(pb.Product, o.Clock.Now())
@@ -183,7 +202,7 @@ func Execute(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	r := newRun(pb, opts)
 	header := newReport(pb)
 	header.RunID, header.Playbook, header.PlaybookSHA256 = opts.RunID, pb.File, sha256Hex(pb.Source)
-	header.Product, header.Title, header.Mode, header.Actor = pb.Product, pb.Title, opts.Mode, opts.Actor
+	header.Product, header.Title, header.Mode, header.Actor = pb.Product, pb.Title, string(opts.Mode), opts.Actor
 	header.Identities, header.People = opts.Identities, pb.People
 	header.Inputs = r.red.Value(opts.Inputs).(map[string]any)
 	header.PlanHash = r.planHash
@@ -210,10 +229,7 @@ func Resume(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	if sum := sha256Hex(pb.Source); h.PlaybookSHA256 != "" && sum != h.PlaybookSHA256 {
 		return nil, fmt.Errorf("the playbook %s changed since run %s started (sha256 %s, now %s); resume with the playbook as it was, or start a new run", pb.File, h.RunID, h.PlaybookSHA256[:12], sum[:12])
 	}
-	opts.RunID, opts.Inputs, opts.Mode = h.RunID, h.Inputs, h.Mode
-	if opts.Mode == "" {
-		opts.Mode = "run"
-	}
+	opts.RunID, opts.Inputs, opts.Mode = h.RunID, h.Inputs, Mode(h.Mode)
 	opts.defaults(pb)
 	r := newRun(pb, opts)
 	for _, ev := range evs {
@@ -287,7 +303,7 @@ func newRun(pb *Playbook, opts Options) *Run {
 		"inputs":   opts.Inputs,
 		"roles":    roles,
 		"playbook": map[string]any{"product": pb.Product, "title": pb.Title, "file": pb.File},
-		"run": map[string]any{"id": opts.RunID, "actor": opts.Actor, "mode": opts.Mode, "rehearsal": opts.Mode == "rehearsal",
+		"run": map[string]any{"id": opts.RunID, "actor": opts.Actor, "mode": string(opts.Mode), "rehearsal": opts.Mode == ModeRehearsal,
 			"started_at": opts.Clock.Now().UTC().Format(time.RFC3339), "plan_hash": r.planHash},
 		"steps": r.stepVals,
 	}
@@ -973,7 +989,7 @@ func (r *Run) showParams(st *StepDecl, with map[string]any) map[string]any {
 func (r *Run) stepCtx(st *StepDecl, item int, itemVal any, attempt int) *StepContext {
 	sc := &StepContext{
 		RunID: r.opts.RunID, StepID: st.ID, Product: r.pb.Product, Attempt: attempt, Item: itemVal,
-		Rehearsal: r.opts.Mode == "rehearsal" || r.opts.Mode == "sandbox", Actor: r.opts.Actor, Roles: r.pb.Roles, People: r.pb.People,
+		Rehearsal: r.opts.Mode.simulated(), Actor: r.opts.Actor, Roles: r.pb.Roles, People: r.pb.People,
 		PlanHash: r.planHash, Clock: r.clock, Prompter: r.opts.Prompter, GatesEndRun: r.opts.GatesEndRun, Connections: r,
 		Journal: &stepJournal{r: r, step: st.ID, item: item},
 	}
