@@ -269,128 +269,21 @@ func (r *Report) apply(ev *Event) {
 	}
 	switch ev.Kind {
 	case EventRun:
-		h := ev.Header
-		r.ReportVersion, r.RunID, r.Playbook, r.PlaybookSHA256, r.Product = 1, h.RunID, h.Playbook, h.PlaybookSHA256, h.Product
-		r.Title, r.Mode, r.Actor, r.Inputs, r.PlanHash, r.Status, r.StartedAt = h.Title, h.Mode, h.Actor, h.Inputs, h.PlanHash, RunRunning, ev.Time
-		r.Identities, r.People = h.Identities, h.People
-		if len(h.Steps) > 0 {
-			r.Steps = make([]*StepReport, len(h.Steps))
-			for i, s := range h.Steps {
-				c := *s
-				r.Steps[i] = &c
-			}
-			r.reindex()
-		}
+		r.applyRun(ev)
 	case EventSession:
-		s := *ev.Session
-		r.Sessions = append(r.Sessions, s)
-		r.Status = RunRunning
-		r.FinishedAt = nil
-		r.Reason, r.FailedStep = "", ""
-		r.LeftBehind = nil // the run goes on: its next ending says what it leaves
+		r.applySession(ev)
 	case EventItems:
-		sr := r.index[ev.Step]
-		if sr == nil {
-			return
-		}
-		sr.Items = sr.Items[:0]
-		for i, it := range ev.Items {
-			sr.Items = append(sr.Items, &ItemReport{Index: i, Item: it, Status: StepPending})
-		}
+		r.applyItems(ev)
 	case EventStart:
-		sr := r.index[ev.Step]
-		if sr == nil {
-			return
-		}
-		t := ev.Time
-		if ev.Item > 0 {
-			it := sr.item(ev.Item)
-			it.Status, it.Attempts, it.Params, it.Error = StepRunning, ev.Attempt, ev.Params, ""
-			if it.StartedAt == nil || ev.Attempt == 1 {
-				it.StartedAt = &t
-			}
-			it.FinishedAt = nil
-			if sr.Status != StepRunning {
-				sr.Status, sr.StartedAt, sr.Error = StepRunning, &t, ""
-			}
-			return
-		}
-		sr.Status, sr.Attempts, sr.Error, sr.Skipped = StepRunning, ev.Attempt, "", ""
-		if ev.Params != nil {
-			sr.Params = ev.Params
-		}
-		if sr.StartedAt == nil || ev.Attempt <= 1 {
-			sr.StartedAt = &t
-		}
-		sr.FinishedAt = nil
-		if len(r.Sessions) > 0 {
-			sr.Session = r.Sessions[len(r.Sessions)-1].N
-		}
+		r.applyStart(ev)
 	case EventEnd:
-		sr := r.index[ev.Step]
-		if sr == nil {
-			return
-		}
-		t := ev.Time
-		if ev.Item > 0 {
-			it := sr.item(ev.Item)
-			it.Status, it.Outputs, it.Error, it.FinishedAt = StepStatus(ev.Status), ev.Outputs, ev.Error, &t
-			if ev.Attempt > 0 {
-				it.Attempts = ev.Attempt
-			}
-			return
-		}
-		sr.Status, sr.Error, sr.FinishedAt = StepStatus(ev.Status), ev.Error, &t
-		if ev.Outputs != nil {
-			sr.Outputs = ev.Outputs
-		}
-		if ev.Attempt > 0 {
-			sr.Attempts = ev.Attempt
-		}
-		if ev.Status == string(StepSkipped) {
-			sr.Skipped = ev.Reason
-		}
-		if sr.StartedAt != nil {
-			sr.DurationMS = t.Sub(*sr.StartedAt).Milliseconds()
-		}
-		if len(r.Sessions) > 0 && sr.Session == 0 {
-			sr.Session = r.Sessions[len(r.Sessions)-1].N
-		}
+		r.applyEnd(ev)
 	case EventKV:
-		sr := r.index[ev.Step]
-		if sr == nil {
-			return
-		}
-		if ev.Item > 0 {
-			it := sr.item(ev.Item)
-			if it.Journal == nil {
-				it.Journal = map[string]json.RawMessage{}
-			}
-			it.Journal[ev.Key] = ev.Value
-			return
-		}
-		if sr.Journal == nil {
-			sr.Journal = map[string]json.RawMessage{}
-		}
-		sr.Journal[ev.Key] = ev.Value
+		r.applyKV(ev)
 	case EventLink:
-		l := *ev.Link
-		l.Step = ev.Step
-		if sr := r.index[ev.Step]; sr != nil {
-			if ev.Item > 0 {
-				it := sr.item(ev.Item)
-				it.Links = appendLink(it.Links, l)
-			}
-			sr.Links = appendLink(sr.Links, l)
-		}
-		r.Links = appendLink(r.Links, l)
+		r.applyLink(ev)
 	case EventLog:
-		if sr := r.index[ev.Step]; sr != nil {
-			sr.LogTail = append(sr.LogTail, ev.Line)
-			if len(sr.LogTail) > logTailLines {
-				sr.LogTail = sr.LogTail[len(sr.LogTail)-logTailLines:]
-			}
-		}
+		r.applyLog(ev)
 	case EventChoice:
 		r.Choices = append(r.Choices, *ev.Choice)
 	case EventLeft:
@@ -398,21 +291,174 @@ func (r *Report) apply(ev *Event) {
 	case EventWarning:
 		r.Warnings = append(r.Warnings, Warning{Step: ev.Step, Message: ev.Reason, At: ev.Time})
 	case EventReopen:
-		// An on_failure or finally step runs again at the run's next ending; its journal
-		// is kept (what it made, it finds again).
-		if sr := r.index[ev.Step]; sr != nil {
-			*sr = StepReport{ID: sr.ID, Type: sr.Type, Name: sr.Name, Role: sr.Role, Performers: sr.Performers,
-				Section: sr.Section, Phase: sr.Phase, Status: StepPending, Journal: sr.Journal}
-		}
+		r.applyReopen(ev)
 	case EventRunEnd:
-		t := ev.Time
-		r.Status, r.Reason, r.FinishedAt = RunStatus(ev.Status), ev.Reason, &t
-		r.FailedStep = ev.Step
-		r.DurationMS = t.Sub(r.StartedAt).Milliseconds()
-		if n := len(r.Sessions); n > 0 {
-			r.Sessions[n-1].EndedAt = &t
-			r.Sessions[n-1].Status = r.Status
+		r.applyRunEnd(ev)
+	}
+}
+
+// applyRun starts the report from the run's header.
+func (r *Report) applyRun(ev *Event) {
+	h := ev.Header
+	r.ReportVersion, r.RunID, r.Playbook, r.PlaybookSHA256, r.Product = 1, h.RunID, h.Playbook, h.PlaybookSHA256, h.Product
+	r.Title, r.Mode, r.Actor, r.Inputs, r.PlanHash, r.Status, r.StartedAt = h.Title, h.Mode, h.Actor, h.Inputs, h.PlanHash, RunRunning, ev.Time
+	r.Identities, r.People = h.Identities, h.People
+	if len(h.Steps) > 0 {
+		r.Steps = make([]*StepReport, len(h.Steps))
+		for i, s := range h.Steps {
+			c := *s
+			r.Steps[i] = &c
 		}
+		r.reindex()
+	}
+}
+
+// applySession opens a session: the run is running again, its last ending forgotten.
+func (r *Report) applySession(ev *Event) {
+	r.Sessions = append(r.Sessions, *ev.Session)
+	r.Status = RunRunning
+	r.FinishedAt = nil
+	r.Reason, r.FailedStep = "", ""
+	r.LeftBehind = nil // the run goes on: its next ending says what it leaves
+}
+
+// applyItems sets a foreach step's items, all pending.
+func (r *Report) applyItems(ev *Event) {
+	sr := r.index[ev.Step]
+	if sr == nil {
+		return
+	}
+	sr.Items = sr.Items[:0]
+	for i, it := range ev.Items {
+		sr.Items = append(sr.Items, &ItemReport{Index: i, Item: it, Status: StepPending})
+	}
+}
+
+// applyStart marks an attempt of a step, or of one of its items, running.
+func (r *Report) applyStart(ev *Event) {
+	sr := r.index[ev.Step]
+	if sr == nil {
+		return
+	}
+	t := ev.Time
+	if ev.Item > 0 {
+		it := sr.item(ev.Item)
+		it.Status, it.Attempts, it.Params, it.Error = StepRunning, ev.Attempt, ev.Params, ""
+		if it.StartedAt == nil || ev.Attempt == 1 {
+			it.StartedAt = &t
+		}
+		it.FinishedAt = nil
+		if sr.Status != StepRunning {
+			sr.Status, sr.StartedAt, sr.Error = StepRunning, &t, ""
+		}
+		return
+	}
+	sr.Status, sr.Attempts, sr.Error, sr.Skipped = StepRunning, ev.Attempt, "", ""
+	if ev.Params != nil {
+		sr.Params = ev.Params
+	}
+	if sr.StartedAt == nil || ev.Attempt <= 1 {
+		sr.StartedAt = &t
+	}
+	sr.FinishedAt = nil
+	if len(r.Sessions) > 0 {
+		sr.Session = r.Sessions[len(r.Sessions)-1].N
+	}
+}
+
+// applyEnd records how a step, or one of its items, ended.
+func (r *Report) applyEnd(ev *Event) {
+	sr := r.index[ev.Step]
+	if sr == nil {
+		return
+	}
+	t := ev.Time
+	if ev.Item > 0 {
+		it := sr.item(ev.Item)
+		it.Status, it.Outputs, it.Error, it.FinishedAt = StepStatus(ev.Status), ev.Outputs, ev.Error, &t
+		if ev.Attempt > 0 {
+			it.Attempts = ev.Attempt
+		}
+		return
+	}
+	sr.Status, sr.Error, sr.FinishedAt = StepStatus(ev.Status), ev.Error, &t
+	if ev.Outputs != nil {
+		sr.Outputs = ev.Outputs
+	}
+	if ev.Attempt > 0 {
+		sr.Attempts = ev.Attempt
+	}
+	if ev.Status == string(StepSkipped) {
+		sr.Skipped = ev.Reason
+	}
+	if sr.StartedAt != nil {
+		sr.DurationMS = t.Sub(*sr.StartedAt).Milliseconds()
+	}
+	if len(r.Sessions) > 0 && sr.Session == 0 {
+		sr.Session = r.Sessions[len(r.Sessions)-1].N
+	}
+}
+
+// applyKV keeps a value a step (or one of its items) recorded in its durable memory.
+func (r *Report) applyKV(ev *Event) {
+	sr := r.index[ev.Step]
+	if sr == nil {
+		return
+	}
+	journal := &sr.Journal
+	if ev.Item > 0 {
+		journal = &sr.item(ev.Item).Journal
+	}
+	if *journal == nil {
+		*journal = map[string]json.RawMessage{}
+	}
+	(*journal)[ev.Key] = ev.Value
+}
+
+// applyLink adds a link to the run, its step and its item, once each.
+func (r *Report) applyLink(ev *Event) {
+	l := *ev.Link
+	l.Step = ev.Step
+	if sr := r.index[ev.Step]; sr != nil {
+		if ev.Item > 0 {
+			it := sr.item(ev.Item)
+			it.Links = appendLink(it.Links, l)
+		}
+		sr.Links = appendLink(sr.Links, l)
+	}
+	r.Links = appendLink(r.Links, l)
+}
+
+// applyLog keeps the last logTailLines lines a step logged.
+func (r *Report) applyLog(ev *Event) {
+	sr := r.index[ev.Step]
+	if sr == nil {
+		return
+	}
+	sr.LogTail = append(sr.LogTail, ev.Line)
+	if len(sr.LogTail) > logTailLines {
+		sr.LogTail = sr.LogTail[len(sr.LogTail)-logTailLines:]
+	}
+}
+
+// applyReopen makes an on_failure or finally step pending again: it runs again at the
+// run's next ending. Its journal is kept (what it made, it finds again).
+func (r *Report) applyReopen(ev *Event) {
+	if sr := r.index[ev.Step]; sr != nil {
+		*sr = StepReport{ID: sr.ID, Type: sr.Type, Name: sr.Name, Role: sr.Role, Performers: sr.Performers,
+			Section: sr.Section, Phase: sr.Phase, Status: StepPending, Journal: sr.Journal}
+	}
+}
+
+// applyRunEnd records how the run (and its last session) ended.
+func (r *Report) applyRunEnd(ev *Event) {
+	t := ev.Time
+	r.Status, r.Reason, r.FinishedAt = RunStatus(ev.Status), ev.Reason, &t
+	r.FailedStep = ev.Step
+	r.DurationMS = t.Sub(r.StartedAt).Milliseconds()
+	if n := len(r.Sessions); n > 0 {
+		r.Sessions[n-1].EndedAt = &t
+		r.Sessions[n-1].Status = r.Status
 	}
 }
 
