@@ -385,36 +385,9 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 		Command: r.red.String(r.opts.Command), StartedAt: r.clock.Now().UTC(), Status: RunRunning}}, true); err != nil {
 		return nil, err
 	}
-	for _, id := range r.reopen {
-		r.emit(&Event{Kind: EventReopen, Step: id}, false)
-		r.setStepVal(r.pb.Step(id), r.report.Step(id))
+	if err := r.applyChoices(); err != nil {
+		return nil, err
 	}
-	for id, reason := range r.opts.Skip {
-		if r.pb.Step(id) == nil {
-			return nil, fmt.Errorf("--skip %s: the playbook has no such step", id)
-		}
-		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: "skip", By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: reason}}, true)
-		r.skip(r.pb.Step(id), r.opts.Actor, reason)
-	}
-	for _, id := range r.opts.Retry {
-		if r.pb.Step(id) == nil {
-			return nil, fmt.Errorf("--retry %s: the playbook has no such step", id)
-		}
-		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: "retry", By: r.opts.Actor, At: r.clock.Now().UTC()}}, true)
-	}
-	for id, c := range r.opts.Confirm {
-		if r.pb.Step(id) == nil {
-			return nil, fmt.Errorf("--confirm %s: the playbook has no such step", id)
-		}
-		action := "confirm"
-		if c.Answer == "no" {
-			action = "refuse"
-		}
-		b, _ := json.Marshal(c)
-		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: action, By: c.By, At: c.At, Reason: c.Reason}}, true)
-		r.emit(&Event{Kind: EventKV, Step: id, Key: "confirmation", Value: b}, true)
-	}
-
 	var end ending
 	if r.opts.Rollback != "" {
 		end = r.rollbackRequest()
@@ -424,51 +397,98 @@ func (r *Run) execute(ctx context.Context) (*Report, error) {
 	if err := r.journalFailed(); err != nil {
 		return r.stopped(err)
 	}
-	final, reason, failed := end.status, end.reason, end.step
-	// on_failure runs after a failure and after a refusal. failure.rollback says whether
-	// production is to be rolled back (the step's on_error: rollback, or a person asked);
-	// otherwise its steps only record why the release stopped.
-	if end.status == RunFailed || end.status == RunRejected {
-		fenv := map[string]any{"step": end.step, "error": end.reason, "status": string(end.status), "rollback": end.rollback, "by": end.by}
-		rev := r.section(ctx, r.pb.OnFailure, fenv)
-		rolledBack := false
-		for _, s := range r.pb.OnFailure {
-			if s.Rollback && r.report.Step(s.ID).Status == StepSucceeded {
-				rolledBack = true
-			}
-		}
-		switch {
-		case rev.status == RunCancelled:
-			final = RunCancelled
-		case rev.status == RunFailed:
-			// A revert step failed (e.g. production is not back on the previous release):
-			// the run is not "rolled back", whatever else succeeded; the reason says both.
-			final = RunFailed
-			reason = fmt.Sprintf("%s; then the revert failed at step %s: %s", reason, rev.step, rev.reason)
-		case rolledBack:
-			final = RunRolledBack
-		}
-	}
-	if final != RunWaiting && final != RunCancelled {
-		fenv := map[string]any{"step": failed, "error": reason, "status": string(final), "rollback": end.rollback, "by": end.by}
-		fin := r.section(ctx, r.pb.Finally, fenv)
-		if fin.status == RunCancelled {
-			final = RunCancelled
-		} else if fin.status != RunSucceeded && final == RunSucceeded {
-			final, reason, failed = fin.status, fin.reason, fin.step
-		}
-	}
+	final := r.runFinally(ctx, r.runOnFailure(ctx, end))
 	if err := r.journalFailed(); err != nil {
 		return r.stopped(err)
 	}
-	if final == RunFailed || final == RunRejected || final == RunRolledBack {
-		r.recordLeftBehind(map[string]any{"step": failed, "error": reason, "status": string(final), "rollback": end.rollback, "by": end.by})
+	if final.status == RunFailed || final.status == RunRejected || final.status == RunRolledBack {
+		r.recordLeftBehind(final.failureVars())
 	}
-	if err := r.emit(&Event{Kind: EventRunEnd, Status: string(final), Reason: reason, Step: failed}, true); err != nil {
+	if err := r.emit(&Event{Kind: EventRunEnd, Status: string(final.status), Reason: final.reason, Step: final.step}, true); err != nil {
 		return nil, err
 	}
 	r.writer.stop()
 	return r.report, r.writer.flush()
+}
+
+// applyChoices starts a session with what was decided since the last one: the
+// on_failure and finally steps to run again, and the operator's --skip, --retry and
+// --confirm, each recorded as a choice.
+func (r *Run) applyChoices() error {
+	for _, id := range r.reopen {
+		r.emit(&Event{Kind: EventReopen, Step: id}, false)
+		r.setStepVal(r.pb.Step(id), r.report.Step(id))
+	}
+	for id, reason := range r.opts.Skip {
+		if r.pb.Step(id) == nil {
+			return fmt.Errorf("--skip %s: the playbook has no such step", id)
+		}
+		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: "skip", By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: reason}}, true)
+		r.skip(r.pb.Step(id), r.opts.Actor, reason)
+	}
+	for _, id := range r.opts.Retry {
+		if r.pb.Step(id) == nil {
+			return fmt.Errorf("--retry %s: the playbook has no such step", id)
+		}
+		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: "retry", By: r.opts.Actor, At: r.clock.Now().UTC()}}, true)
+	}
+	for id, c := range r.opts.Confirm {
+		if r.pb.Step(id) == nil {
+			return fmt.Errorf("--confirm %s: the playbook has no such step", id)
+		}
+		action := "confirm"
+		if c.Answer == "no" {
+			action = "refuse"
+		}
+		b, _ := json.Marshal(c)
+		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: id, Action: action, By: c.By, At: c.At, Reason: c.Reason}}, true)
+		r.emit(&Event{Kind: EventKV, Step: id, Key: "confirmation", Value: b}, true)
+	}
+	return nil
+}
+
+// runOnFailure runs on_failure after a failure or a refusal and says how the run ends
+// then. failure.rollback says whether production is to be rolled back (the step's
+// on_error: rollback, or a person asked); otherwise its steps only record why the
+// release stopped.
+func (r *Run) runOnFailure(ctx context.Context, end ending) ending {
+	if end.status != RunFailed && end.status != RunRejected {
+		return end
+	}
+	rev := r.section(ctx, r.pb.OnFailure, end.failureVars())
+	rolledBack := false
+	for _, s := range r.pb.OnFailure {
+		if s.Rollback && r.report.Step(s.ID).Status == StepSucceeded {
+			rolledBack = true
+		}
+	}
+	switch {
+	case rev.status == RunCancelled:
+		end.status = RunCancelled
+	case rev.status == RunFailed:
+		// A revert step failed (e.g. production is not back on the previous release):
+		// the run is not "rolled back", whatever else succeeded; the reason says both.
+		end.status = RunFailed
+		end.reason = fmt.Sprintf("%s; then the revert failed at step %s: %s", end.reason, rev.step, rev.reason)
+	case rolledBack:
+		end.status = RunRolledBack
+	}
+	return end
+}
+
+// runFinally runs the finally steps unless the run waits or was cancelled, and says how
+// the run ends then: a finally step's failure fails a run that had succeeded.
+func (r *Run) runFinally(ctx context.Context, end ending) ending {
+	if end.status == RunWaiting || end.status == RunCancelled {
+		return end
+	}
+	fin := r.section(ctx, r.pb.Finally, end.failureVars())
+	if fin.status == RunCancelled {
+		end.status = RunCancelled
+	} else if fin.status != RunSucceeded && end.status == RunSucceeded {
+		end.status, end.reason, end.step = fin.status, fin.reason, fin.step
+	}
+	return end
 }
 
 // recordLeftBehind lists, for a release that stopped without finishing, what the steps
@@ -521,6 +541,11 @@ type ending struct {
 	step     string
 	rollback bool
 	by       string
+}
+
+// failureVars is what on_failure, finally and left_behind read as failure.*.
+func (e ending) failureVars() map[string]any {
+	return map[string]any{"step": e.step, "error": e.reason, "status": string(e.status), "rollback": e.rollback, "by": e.by}
 }
 
 // rollbackRequest ends a resumed run as a person asked (`resume --rollback --reason R`):
@@ -576,61 +601,84 @@ func (r *Run) section(ctx context.Context, steps []*StepDecl, failure map[string
 			return ending{status: RunCancelled, reason: "interrupted", step: st.ID}
 		}
 		status, errText := r.step(ctx, st, failure)
-		for status == StepFailed && st.OnError != OnErrorWarn && r.opts.Guide != nil && ctx.Err() == nil {
-			choice, err := r.opts.Guide(ctx, GuideQuestion{Step: st.ID, Name: st.Name, Type: st.Type, Error: errText, Policy: st.OnError, Section: st.Section})
-			if err != nil {
-				break
-			}
-			r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: st.ID, Action: choice.Action, By: r.opts.Actor, At: r.clock.Now().UTC(), Reason: choice.Reason}}, true)
-			switch choice.Action {
-			case "retry":
-				status, errText = r.step(ctx, st, failure)
-				continue
-			case "skip":
-				r.skip(st, r.opts.Actor, choice.Reason)
-				status = StepSkipped
-			case "stop":
-				r.setStepVal(st, r.report.Step(st.ID))
-				return ending{status: RunFailed, reason: "stopped by " + r.opts.Actor + " after: " + errText, step: st.ID, by: r.opts.Actor}
-			case "rollback":
-				r.setStepVal(st, r.report.Step(st.ID))
-				why := "rollback requested by " + r.opts.Actor + " after: " + errText
-				if choice.Reason != "" {
-					why = "rollback requested by " + r.opts.Actor + " (" + choice.Reason + ") after: " + errText
-				}
-				return ending{status: RunFailed, reason: why, step: st.ID, rollback: true, by: r.opts.Actor}
-			}
-			break
+		status, errText, chosen := r.guide(ctx, st, failure, status, errText)
+		if chosen != nil {
+			return *chosen
 		}
 		r.setStepVal(st, r.report.Step(st.ID))
-		switch status {
-		case StepSucceeded, StepSkipped:
-		case StepFailed, StepRejected:
-			if st.OnError == OnErrorWarn {
-				r.warn(st.ID, fmt.Sprintf("%s %s (on_error: warn, the release went on): %s", st.ID, status, errText))
-				continue
+		end, ends := r.stepEnding(st, status, errText)
+		switch {
+		case !ends:
+		case independent && (end.status == RunFailed || end.status == RunRejected):
+			if first.step == "" {
+				first = end
 			}
-			end := ending{status: RunFailed, reason: errText, step: st.ID, rollback: st.OnError == OnErrorRollback}
-			if status == StepRejected {
-				end.status = RunRejected
-			}
-			if independent {
-				if first.step == "" {
-					first = end
-				}
-				continue
-			}
+		default:
 			return end
-		case StepWaiting:
-			return ending{status: RunWaiting, reason: errText, step: st.ID}
-		case StepCancelled:
-			return ending{status: RunCancelled, reason: errText, step: st.ID}
 		}
 	}
 	if first.step != "" {
 		return first
 	}
 	return ending{status: RunSucceeded}
+}
+
+// guide asks the operator, on a terminal, what to do about a step that failed: retry
+// it (and ask again if it fails again), skip it with a reason, or end the section (stop,
+// or roll back: the ending is returned). Each answer is recorded as a choice. Without a
+// guide, or for a step whose failure is only a warning, the step's outcome stands.
+func (r *Run) guide(ctx context.Context, st *StepDecl, failure map[string]any, status StepStatus, errText string) (StepStatus, string, *ending) {
+	for status == StepFailed && st.OnError != OnErrorWarn && r.opts.Guide != nil && ctx.Err() == nil {
+		choice, err := r.opts.Guide(ctx, GuideQuestion{Step: st.ID, Name: st.Name, Type: st.Type, Error: errText, Policy: st.OnError, Section: st.Section})
+		if err != nil {
+			break
+		}
+		by := r.opts.Actor
+		r.emit(&Event{Kind: EventChoice, Choice: &Choice{Step: st.ID, Action: choice.Action, By: by, At: r.clock.Now().UTC(), Reason: choice.Reason}}, true)
+		switch choice.Action {
+		case "retry":
+			status, errText = r.step(ctx, st, failure)
+			continue
+		case "skip":
+			r.skip(st, by, choice.Reason)
+			status = StepSkipped
+		case "stop":
+			r.setStepVal(st, r.report.Step(st.ID))
+			return status, errText, &ending{status: RunFailed, reason: "stopped by " + by + " after: " + errText, step: st.ID, by: by}
+		case "rollback":
+			r.setStepVal(st, r.report.Step(st.ID))
+			why := "rollback requested by " + by + " after: " + errText
+			if choice.Reason != "" {
+				why = "rollback requested by " + by + " (" + choice.Reason + ") after: " + errText
+			}
+			return status, errText, &ending{status: RunFailed, reason: why, step: st.ID, rollback: true, by: by}
+		}
+		break
+	}
+	return status, errText, nil
+}
+
+// stepEnding says whether a step's outcome ends its section, and how, as the step's
+// on_error says: a failure or refusal stops the run (or rolls it back) unless it is only
+// a warning, recorded here; a step that waits or was cancelled ends the section too.
+func (r *Run) stepEnding(st *StepDecl, status StepStatus, errText string) (ending, bool) {
+	switch status {
+	case StepFailed, StepRejected:
+		if st.OnError == OnErrorWarn {
+			r.warn(st.ID, fmt.Sprintf("%s %s (on_error: warn, the release went on): %s", st.ID, status, errText))
+			return ending{}, false
+		}
+		end := ending{status: RunFailed, reason: errText, step: st.ID, rollback: st.OnError == OnErrorRollback}
+		if status == StepRejected {
+			end.status = RunRejected
+		}
+		return end, true
+	case StepWaiting:
+		return ending{status: RunWaiting, reason: errText, step: st.ID}, true
+	case StepCancelled:
+		return ending{status: RunCancelled, reason: errText, step: st.ID}, true
+	}
+	return ending{}, false
 }
 
 // skip marks a step skipped by a person, with the reason, and records it as a warning:
@@ -833,9 +881,57 @@ func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int
 		r.emit(&Event{Kind: EventEnd, Step: st.ID, Item: item, Status: string(status), Attempt: attempt, Outputs: outs, Error: errText}, true)
 		return status, errText
 	}
-	rendered, err := env.render(st.With, "", nil)
+	step, shown, err := r.decodeStep(st, env)
 	if err != nil {
 		return end(StepFailed, 0, nil, err.Error())
+	}
+	ctx, cancel := r.stepContext(ctx, st)
+	defer cancel()
+	var deadline time.Time
+	if st.Timeout > 0 {
+		deadline = r.clock.Now().Add(st.Timeout.D())
+	}
+	attempt := 0
+	if sr := r.report.Step(st.ID); item == 0 && sr.Status == StepRunning && sr.Attempts > 0 {
+		attempt = sr.Attempts // resumed mid-step: count on
+	}
+	budget := retryBudget{attempts: st.Retry.Attempts}
+	for {
+		attempt++
+		if err := r.emit(&Event{Kind: EventStart, Step: st.ID, Item: item, Attempt: attempt, Params: shown}, false); err != nil {
+			return StepCancelled, err.Error()
+		}
+		outs, err := runSafely(ctx, step, r.stepCtx(st, item, itemVal, attempt))
+		if err == nil {
+			return end(StepSucceeded, attempt, normalizeOutputs(st.stepType, outs), "")
+		}
+		if status, errText, final := attemptEnding(ctx, st, err); final {
+			return end(status, attempt, nil, errText)
+		}
+		transient, after := IsTransient(err)
+		if !budget.fail(transient, after) {
+			return end(StepFailed, attempt, nil, budget.gaveUp(err, transient, attempt))
+		}
+		delay := max(r.backoff(st.Retry, attempt), after)
+		if !deadline.IsZero() && r.clock.Now().Add(delay).After(deadline) {
+			return end(StepFailed, attempt, nil, fmt.Sprintf("%v (the next attempt in %s would pass the step's timeout of %s)", err, delay.Round(time.Second), st.Timeout))
+		}
+		r.emit(&Event{Kind: EventLog, Step: st.ID, Item: item, Line: fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond))}, false)
+		if err := Sleep(ctx, r.clock, delay); err != nil {
+			if errors.Is(context.Cause(ctx), errInterrupted) {
+				return end(StepCancelled, attempt, nil, "interrupted while waiting to retry")
+			}
+			return end(StepFailed, attempt, nil, "timed out waiting to retry: "+err.Error())
+		}
+	}
+}
+
+// decodeStep renders a step's parameters and decodes them into its type, validated; it
+// also returns the parameters as the report shows them (secrets hidden).
+func (r *Run) decodeStep(st *StepDecl, env *evalEnv) (Step, map[string]any, error) {
+	rendered, err := env.render(st.With, "", nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	with, _ := rendered.(map[string]any)
 	if with == nil {
@@ -849,79 +945,64 @@ func (r *Run) attempts(ctx context.Context, st *StepDecl, env *evalEnv, item int
 		}
 	}
 	if err != nil {
-		return end(StepFailed, 0, nil, fmt.Sprintf("%s: step %s (%s): %v", st.Pos, st.ID, st.Type, err))
+		return nil, nil, fmt.Errorf("%s: step %s (%s): %v", st.Pos, st.ID, st.Type, err)
 	}
-	shown := r.showParams(st, with)
+	return step, r.showParams(st, with), nil
+}
 
-	ctx, cancel := r.stepContext(ctx, st)
-	defer cancel()
-	var deadline time.Time
-	if st.Timeout > 0 {
-		deadline = r.clock.Now().Add(st.Timeout.D())
+// attemptEnding says whether a failed attempt ends the step whatever its retry policy:
+// it waits for a person, was refused, was interrupted or ran out of time.
+func attemptEnding(ctx context.Context, st *StepDecl, err error) (StepStatus, string, bool) {
+	var we *WaitingError
+	var re *RejectedError
+	switch {
+	case errors.As(err, &we):
+		return StepWaiting, we.Reason, true
+	case errors.As(err, &re):
+		return StepRejected, re.Error(), true
+	case ctx.Err() != nil && errors.Is(context.Cause(ctx), errInterrupted):
+		return StepCancelled, "interrupted: " + err.Error(), true
+	case ctx.Err() != nil:
+		return StepFailed, fmt.Sprintf("timed out after %s: %v", st.Timeout, err), true
 	}
-	sr := r.report.Step(st.ID)
-	attempt := 0
-	if item == 0 && sr.Status == StepRunning && sr.Attempts > 0 {
-		attempt = sr.Attempts // resumed mid-step: count on
-	}
-	spent, limited := 0, 0 // attempts used up by failures; waits for rate limits
-	for {
-		attempt++
-		if err := r.emit(&Event{Kind: EventStart, Step: st.ID, Item: item, Attempt: attempt, Params: shown}, false); err != nil {
-			return StepCancelled, err.Error()
-		}
-		sc := r.stepCtx(st, item, itemVal, attempt)
-		outs, err := runSafely(ctx, step, sc)
-		if err == nil {
-			return end(StepSucceeded, attempt, normalizeOutputs(st.stepType, outs), "")
-		}
-		var we *WaitingError
-		var re *RejectedError
-		switch {
-		case errors.As(err, &we):
-			return end(StepWaiting, attempt, nil, we.Reason)
-		case errors.As(err, &re):
-			return end(StepRejected, attempt, nil, re.Error())
-		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errInterrupted):
-			return end(StepCancelled, attempt, nil, "interrupted: "+err.Error())
-		case ctx.Err() != nil:
-			return end(StepFailed, attempt, nil, fmt.Sprintf("timed out after %s: %v", st.Timeout, err))
-		}
-		transient, after := IsTransient(err)
-		if after > 0 && transient {
-			// A rate limit is not the step's failure: waiting for it does not use up an
-			// attempt (the step's timeout, or 100 waits, bound it).
-			limited++
-			if limited <= 100 {
-				spent--
-			}
-		}
-		spent++
-		if !transient || spent >= st.Retry.Attempts {
-			msg := err.Error()
-			if transient {
-				msg = fmt.Sprintf("%s (gave up after %d attempts)", msg, attempt)
-				if limited > 100 {
-					msg += " (still rate limited after 100 waits)"
-				}
-			}
-			return end(StepFailed, attempt, nil, msg)
-		}
-		delay := r.backoff(st.Retry, attempt)
-		if after > delay {
-			delay = after
-		}
-		if !deadline.IsZero() && r.clock.Now().Add(delay).After(deadline) {
-			return end(StepFailed, attempt, nil, fmt.Sprintf("%v (the next attempt in %s would pass the step's timeout of %s)", err, delay.Round(time.Second), st.Timeout))
-		}
-		r.emit(&Event{Kind: EventLog, Step: st.ID, Item: item, Line: fmt.Sprintf("attempt %d failed: %v; retrying in %s", attempt, err, delay.Round(time.Millisecond))}, false)
-		if err := Sleep(ctx, r.clock, delay); err != nil {
-			if errors.Is(context.Cause(ctx), errInterrupted) {
-				return end(StepCancelled, attempt, nil, "interrupted while waiting to retry")
-			}
-			return end(StepFailed, attempt, nil, "timed out waiting to retry: "+err.Error())
+	return "", "", false
+}
+
+// maxRateLimitWaits bounds the waits for rate limits that do not use up a step's
+// attempts (the step's timeout bounds them too).
+const maxRateLimitWaits = 100
+
+// retryBudget counts a step's failed attempts against its retry policy. A rate limit is
+// not the step's failure: waiting for it does not use up an attempt, up to
+// maxRateLimitWaits of them.
+type retryBudget struct {
+	attempts int // the policy's attempts
+	spent    int // attempts used up by failures
+	limited  int // waits for rate limits
+}
+
+// fail counts a failed attempt and says whether the step is tried again.
+func (b *retryBudget) fail(transient bool, after time.Duration) bool {
+	if transient && after > 0 {
+		b.limited++
+		if b.limited <= maxRateLimitWaits {
+			b.spent--
 		}
 	}
+	b.spent++
+	return transient && b.spent < b.attempts
+}
+
+// gaveUp is the step's error once it is not tried again.
+func (b *retryBudget) gaveUp(err error, transient bool, attempt int) string {
+	msg := err.Error()
+	if transient {
+		msg = fmt.Sprintf("%s (gave up after %d attempts)", msg, attempt)
+		if b.limited > maxRateLimitWaits {
+			msg += fmt.Sprintf(" (still rate limited after %d waits)", maxRateLimitWaits)
+		}
+	}
+	return msg
 }
 
 // runSafely turns a step's panic into an error, so one bad step cannot take the
