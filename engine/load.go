@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr/types"
@@ -1124,33 +1125,54 @@ func snake(s string) string {
 	return out
 }
 
-// stepBody validates and compiles the rest of a step against what it may see.
+// stepBody validates and compiles the rest of a step (all but its id and type, which
+// stepHeader read) against what it may see.
 func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
-	n := resolve(l.stepNode(st))
+	n := resolve(st.node)
 	if n == nil {
 		return
 	}
 	_, f, _ := l.mapping(n, "step", stepKeys)
-	sc := base
-	if st.Fragment != nil {
-		sc = base.clone()
-		params := types.Map{}
-		if !st.Fragment.compiled {
-			// The include's values are compiled once, where it is written, against what
-			// the steps before it can read.
-			st.Fragment.compiled = true
-			file := l.file
-			l.file = st.Fragment.From
-			for _, e := range st.Fragment.Params {
-				l.compileValue(e.Val, base)
-			}
-			l.file = file
-		}
-		for _, e := range st.Fragment.Params {
-			params[e.Key] = exprType(st.Fragment.Types[e.Key])
-		}
-		sc.env["params"] = params
+	sc := l.fragmentScope(st, base)
+	l.stepLabels(pb, st, f)
+	l.stepOnError(st, f)
+	l.stepLimits(st, f)
+	sc = l.stepForeach(st, f, sc)
+	l.stepWhen(st, f, sc)
+	if st.stepType.Name == "" {
+		return
 	}
+	l.stepWith(pb, st, f, n, sc)
+}
+
+// fragmentScope is what a step may read: the playbook's scope, plus the params of the
+// fragment the step came from. An include's values are compiled once, where the
+// include is written, against what the steps before it can read.
+func (l *loader) fragmentScope(st *StepDecl, base *scope) *scope {
+	if st.Fragment == nil {
+		return base
+	}
+	if !st.Fragment.compiled {
+		st.Fragment.compiled = true
+		file := l.file
+		l.file = st.Fragment.From
+		for _, e := range st.Fragment.Params {
+			l.compileValue(e.Val, base)
+		}
+		l.file = file
+	}
+	params := types.Map{}
+	for _, e := range st.Fragment.Params {
+		params[e.Key] = exprType(st.Fragment.Types[e.Key])
+	}
+	sc := base.clone()
+	sc.env["params"] = params
+	return sc
+}
+
+// stepLabels reads what describes a step to people: name, description, role,
+// checklist, phase (a fragment's, unless the step gives its own) and left_behind.
+func (l *loader) stepLabels(pb *Playbook, st *StepDecl, f map[string]*yaml.Node) {
 	if x, ok := f["name"]; ok {
 		st.Name, _ = l.str(x, "name")
 		l.noTemplate(x, st, "name", st.Name)
@@ -1175,15 +1197,28 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 		st.Phase, _ = l.str(x, "phase")
 	}
 	if x, ok := f["left_behind"]; ok {
-		if resolve(x).Kind != yaml.ScalarNode {
-			l.errAt(resolve(x), "step %s: left_behind must be a string: what this step leaves in the world when the release stops, and why", st.ID)
-		} else if st.Section != SectionSteps {
-			l.errAt(resolve(x), "step %s: left_behind is for the main steps (what a stopped release leaves)", st.ID)
-		} else {
-			st.LeftBehind = l.value(x)
-			l.leftBehind = append(l.leftBehind, st)
-		}
+		l.stepLeftBehind(st, x)
 	}
+}
+
+// stepLeftBehind reads what a main step leaves in the world when the release stops; it
+// is compiled last (compileLeftBehind), as it reads every step.
+func (l *loader) stepLeftBehind(st *StepDecl, x *yaml.Node) {
+	switch {
+	case resolve(x).Kind != yaml.ScalarNode:
+		l.errAt(resolve(x), "step %s: left_behind must be a string: what this step leaves in the world when the release stops, and why", st.ID)
+	case st.Section != SectionSteps:
+		l.errAt(resolve(x), "step %s: left_behind is for the main steps (what a stopped release leaves)", st.ID)
+	default:
+		st.LeftBehind = l.value(x)
+		l.leftBehind = append(l.leftBehind, st)
+	}
+}
+
+// stepOnError reads what a step's failure means (on_error, or its older spelling
+// continue_on_error: true for warn; stop by default) and whether it undoes the release
+// (rollback).
+func (l *loader) stepOnError(st *StepDecl, f map[string]*yaml.Node) {
 	st.OnError = OnErrorStop
 	if x, ok := f["on_error"]; ok {
 		v, _ := l.str(x, "on_error")
@@ -1197,7 +1232,6 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 			l.errAt(resolve(x), "step %s: on_error: rollback is for the main steps; a step of %s is already part of the ending (use stop or warn)", st.ID, st.Section)
 		}
 	}
-	// continue_on_error: true is the older spelling of on_error: warn.
 	if x, ok := f["continue_on_error"]; ok {
 		if _, both := f["on_error"]; both {
 			l.errAt(resolve(x), "step %s: continue_on_error and on_error both given; keep on_error (continue_on_error: true is on_error: warn)", st.ID)
@@ -1208,6 +1242,19 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 	if x, ok := f["rollback"]; ok {
 		st.Rollback = l.boolean(x, "rollback")
 	}
+}
+
+// defaultRetry is a step's retry policy when it gives none: a transient error (a 5xx, a
+// dropped connection, a rate limit) is tried three times in all, backing off from 2s up
+// to a minute between attempts; a step's own errors are never retried.
+var defaultRetry = RetryPolicy{Attempts: 3, Backoff: Duration(2 * time.Second), MaxDelay: Duration(time.Minute)}
+
+// maxRetryAttempts bounds retry.attempts (the schema says the same).
+const maxRetryAttempts = 100
+
+// stepLimits reads how long a step may take (timeout), how many foreach items run at
+// once (parallel) and how transient errors are retried (retry).
+func (l *loader) stepLimits(st *StepDecl, f map[string]*yaml.Node) {
 	if x, ok := f["timeout"]; ok {
 		st.Timeout = l.duration(x, "timeout")
 	}
@@ -1217,57 +1264,77 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 			l.errAt(resolve(x), "parallel must be at least 1")
 		}
 	}
-	// By default a transient error (a 5xx, a dropped connection, a rate limit) is retried
-	// twice, with backoff; a step's own errors are never retried.
-	st.Retry = RetryPolicy{Attempts: 3, Backoff: Duration(2e9), MaxDelay: Duration(60e9)}
-	if x, ok := f["retry"]; ok {
-		_, rf, _ := l.mapping(x, "retry", retryKeys)
-		if a, ok := rf["attempts"]; ok {
-			st.Retry.Attempts = l.integer(a, "retry.attempts")
-			if st.Retry.Attempts < 1 || st.Retry.Attempts > 100 {
-				l.errAt(resolve(a), "retry.attempts must be between 1 and 100")
-			}
-		}
-		if b, ok := rf["backoff"]; ok {
-			st.Retry.Backoff = l.duration(b, "retry.backoff")
-		}
-		if m, ok := rf["max_delay"]; ok {
-			st.Retry.MaxDelay = l.duration(m, "retry.max_delay")
-		}
-	}
-	if x, ok := f["foreach"]; ok {
-		st.Foreach = l.value(x)
-		t := l.compileValue(st.Foreach, sc)
-		if st.Foreach.kind == kindLiteral || (st.Foreach.kind == kindTemplate && !st.Foreach.Tmpl.Whole()) || (!strings.HasPrefix(string(t), "list<") && t != TypeAny) {
-			l.errAt(resolve(x), "step %s: foreach must be a list or an expression giving one, not %s", st.ID, t)
-		}
-		sc = sc.clone()
-		sc.env["item"] = exprType(elemType(t))
-		if t == TypeAny {
-			sc.env["item"] = types.Any
-		}
-	}
-	if x, ok := f["when"]; ok {
-		if s, ok := l.str(x, "when"); ok {
-			xn := resolve(x)
-			src, off := s, 0
-			if t := strings.TrimSpace(s); strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") {
-				src = strings.TrimSpace(t[3 : len(t)-2])
-				off = strings.Index(s, src)
-			}
-			e := &Expr{Src: src}
-			if compileExpr(e, sc, exprPos(l.file, xn, off), l.d) {
-				if e.Type != TypeBool && e.Type != TypeAny {
-					l.errAt(xn, "step %s: condition %q must be true or false, but it gives %s", st.ID, src, e.Type)
-				} else {
-					st.When = e
-				}
-			}
-		}
-	}
-	if st.stepType.Name == "" {
+	st.Retry = defaultRetry
+	x, ok := f["retry"]
+	if !ok {
 		return
 	}
+	_, rf, _ := l.mapping(x, "retry", retryKeys)
+	if a, ok := rf["attempts"]; ok {
+		st.Retry.Attempts = l.integer(a, "retry.attempts")
+		if st.Retry.Attempts < 1 || st.Retry.Attempts > maxRetryAttempts {
+			l.errAt(resolve(a), "retry.attempts must be between 1 and %d", maxRetryAttempts)
+		}
+	}
+	if b, ok := rf["backoff"]; ok {
+		st.Retry.Backoff = l.duration(b, "retry.backoff")
+	}
+	if m, ok := rf["max_delay"]; ok {
+		st.Retry.MaxDelay = l.duration(m, "retry.max_delay")
+	}
+}
+
+// stepForeach compiles a step's foreach, which must give a list, and returns the scope
+// its other keys see: with item, typed as the list's elements.
+func (l *loader) stepForeach(st *StepDecl, f map[string]*yaml.Node, sc *scope) *scope {
+	x, ok := f["foreach"]
+	if !ok {
+		return sc
+	}
+	st.Foreach = l.value(x)
+	t := l.compileValue(st.Foreach, sc)
+	if st.Foreach.kind == kindLiteral || (st.Foreach.kind == kindTemplate && !st.Foreach.Tmpl.Whole()) || (!strings.HasPrefix(string(t), "list<") && t != TypeAny) {
+		l.errAt(resolve(x), "step %s: foreach must be a list or an expression giving one, not %s", st.ID, t)
+	}
+	sc = sc.clone()
+	sc.env["item"] = exprType(elemType(t))
+	if t == TypeAny {
+		sc.env["item"] = types.Any
+	}
+	return sc
+}
+
+// stepWhen compiles a step's condition: an expression, bare or in ${{ }}, that gives
+// true or false.
+func (l *loader) stepWhen(st *StepDecl, f map[string]*yaml.Node, sc *scope) {
+	x, ok := f["when"]
+	if !ok {
+		return
+	}
+	s, ok := l.str(x, "when")
+	if !ok {
+		return
+	}
+	xn := resolve(x)
+	src, off := s, 0
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") {
+		src = strings.TrimSpace(t[3 : len(t)-2])
+		off = strings.Index(s, src)
+	}
+	e := &Expr{Src: src}
+	if !compileExpr(e, sc, exprPos(l.file, xn, off), l.d) {
+		return
+	}
+	if e.Type != TypeBool && e.Type != TypeAny {
+		l.errAt(xn, "step %s: condition %q must be true or false, but it gives %s", st.ID, src, e.Type)
+		return
+	}
+	st.When = e
+}
+
+// stepWith checks a step's parameters (with:) against its type's; when they hold no
+// template, they are decoded and validated now, as the run will.
+func (l *loader) stepWith(pb *Playbook, st *StepDecl, f map[string]*yaml.Node, n *yaml.Node, sc *scope) {
 	withNode, hasWith := f["with"]
 	if hasWith {
 		st.With = l.value(withNode)
@@ -1284,21 +1351,19 @@ func (l *loader) stepBody(pb *Playbook, st *StepDecl, base *scope) {
 		return
 	}
 	l.checkParams(pb, st, st.With, st.params, sc, "")
-	if !hasTemplates(st.With) && len(l.d.list) == 0 {
-		with, _ := literalMap(st.With)
-		s, err := decodeParams(st.stepType, with)
-		if err != nil {
-			l.errAt(st.With.Node, "step %s: %v", st.ID, err)
-		} else if v, ok := s.(Validator); ok {
-			if err := v.Validate(); err != nil {
-				l.errAt(st.With.Node, "step %s (%s): %v", st.ID, st.Type, err)
-			}
+	if hasTemplates(st.With) || len(l.d.list) > 0 {
+		return
+	}
+	with, _ := literalMap(st.With)
+	s, err := decodeParams(st.stepType, with)
+	if err != nil {
+		l.errAt(st.With.Node, "step %s: %v", st.ID, err)
+	} else if v, ok := s.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			l.errAt(st.With.Node, "step %s (%s): %v", st.ID, st.Type, err)
 		}
 	}
 }
-
-// stepNode finds the YAML node of a step again (headers keep only positions).
-func (l *loader) stepNode(st *StepDecl) *yaml.Node { return st.node }
 
 func hasTemplates(v *Value) bool {
 	found := false
