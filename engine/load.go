@@ -417,17 +417,45 @@ func literalType(x any) Type {
 	return TypeAny
 }
 
+// playbook reads and compiles a playbook document: its declarations, then its steps.
 func (l *loader) playbook(root *yaml.Node) *Playbook {
 	doc := root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		doc = doc.Content[0]
 	}
-	order, top, keys := l.mapping(doc, "the playbook", topLevelKey)
+	_, top, keys := l.mapping(doc, "the playbook", topLevelKey)
 	if top == nil {
 		return nil
 	}
-	_ = order
 	pb := &Playbook{Roles: map[string][]string{}, People: map[string]Person{}, byID: map[string]*StepDecl{}}
+	l.playbookHeader(pb, doc, top)
+	l.site(pb, top["site"])
+	l.roles(pb, top["roles"])
+	l.people(pb, top["people"])
+	l.inputs(pb, top["inputs"])
+	sc := l.baseScope(pb)
+	l.vars(pb, top["vars"], sc)
+	l.connections(pb, top["connections"])
+	l.unusedOverrides()
+	if l.bomb {
+		return pb
+	}
+	// Collect every step first, so references can tell "later" from "unknown".
+	sections := l.stepSections(pb, doc, top, keys)
+	l.collectSteps(pb, sc, sections)
+	l.compileSteps(pb, sc, sections)
+	varTypesOf := map[string]Type{}
+	for _, v := range pb.Vars {
+		varTypesOf[v.Name] = v.Type
+	}
+	l.checkNeeds(pb, varTypesOf)
+	// left_behind is rendered when the run ends: it reads every step, and the failure.
+	l.compileLeftBehind(sc)
+	return pb
+}
+
+// playbookHeader reads the format version, the product code, the title and the description.
+func (l *loader) playbookHeader(pb *Playbook, doc *yaml.Node, top map[string]*yaml.Node) {
 	if n, ok := top["runbook"]; ok {
 		if v, ok := l.str(n, "runbook"); ok && v != "v1" {
 			l.errAt(resolve(n), "runbook: version %q is not supported; this runbook reads v1", v)
@@ -450,30 +478,21 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 	if n, ok := top["description"]; ok {
 		pb.Description, _ = l.str(n, "description")
 	}
-	l.site(pb, top["site"])
-	l.roles(pb, top["roles"])
-	l.people(pb, top["people"])
-	l.inputs(pb, top["inputs"])
-	sc := l.baseScope(pb)
-	l.vars(pb, top["vars"], sc)
-	l.connections(pb, top["connections"])
-	l.unusedOverrides()
-	if l.bomb {
-		return pb
-	}
+}
 
-	// Collect every step first, so references can tell "later" from "unknown".
-	all := map[string]*StepDecl{}
-	index := map[string]int{}
-	var sections []struct {
-		sec   Section
-		nodes []*yaml.Node
-		dst   *[]*StepDecl
-	}
-	for _, s := range []struct {
-		sec Section
-		dst *[]*StepDecl
-	}{{SectionSteps, &pb.Steps}, {SectionOnFailure, &pb.OnFailure}, {SectionFinally, &pb.Finally}} {
+// stepSection is one of a playbook's lists of steps: its YAML nodes, and where its
+// steps go.
+type stepSection struct {
+	sec   Section
+	nodes []*yaml.Node
+	dst   *[]*StepDecl
+}
+
+// stepSections finds the playbook's steps, on_failure and finally lists; steps is
+// required and not empty, the others may be left out or null.
+func (l *loader) stepSections(pb *Playbook, doc *yaml.Node, top, keys map[string]*yaml.Node) []stepSection {
+	var sections []stepSection
+	for _, s := range []stepSection{{sec: SectionSteps, dst: &pb.Steps}, {sec: SectionOnFailure, dst: &pb.OnFailure}, {sec: SectionFinally, dst: &pb.Finally}} {
 		n, ok := top[string(s.sec)]
 		if !ok {
 			if s.sec == SectionSteps && !l.wasMisspelt(doc, "steps") {
@@ -492,12 +511,17 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 		if len(n.Content) == 0 && s.sec == SectionSteps {
 			l.errAt(keys["steps"], "steps is empty: a playbook needs at least one step")
 		}
-		sections = append(sections, struct {
-			sec   Section
-			nodes []*yaml.Node
-			dst   *[]*StepDecl
-		}{s.sec, n.Content, s.dst})
+		s.nodes = n.Content
+		sections = append(sections, s)
 	}
+	return sections
+}
+
+// collectSteps reads every step's header (expanding includes), refusing duplicate ids,
+// and tells the scope which steps exist and in what order.
+func (l *loader) collectSteps(pb *Playbook, sc *scope, sections []stepSection) {
+	all := map[string]*StepDecl{}
+	index := map[string]int{}
 	for _, s := range sections {
 		for _, st := range l.collect(s.nodes, s.sec, nil, 0) {
 			if prev, dup := all[st.ID]; dup {
@@ -513,6 +537,11 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 	pb.byID = all
 	sc.allSteps = all
 	sc.stepIndex = index
+}
+
+// compileSteps compiles each step's body in order: a step sees the steps before it, and
+// the steps of on_failure and finally see the failure too.
+func (l *loader) compileSteps(pb *Playbook, sc *scope, sections []stepSection) {
 	stepsEnv := types.Map{}
 	sc.env["steps"] = stepsEnv
 	for _, s := range sections {
@@ -528,14 +557,6 @@ func (l *loader) playbook(root *yaml.Node) *Playbook {
 			stepsEnv[st.ID] = stepEnvType(st)
 		}
 	}
-	varTypesOf := map[string]Type{}
-	for _, v := range pb.Vars {
-		varTypesOf[v.Name] = v.Type
-	}
-	l.checkNeeds(pb, varTypesOf)
-	// left_behind is rendered when the run ends: it reads every step, and the failure.
-	l.compileLeftBehind(sc)
-	return pb
 }
 
 func stepEnvType(st *StepDecl) types.Map {
@@ -1475,76 +1496,98 @@ func findConnection(conns []*ConnectionDecl, name, typ string) (*ConnectionDecl,
 	return nil, fmt.Errorf("there are %d %s connections; say which with `connection:`", len(ofType), typ)
 }
 
+// checkValueType checks a parameter's value as written (a literal, a template, a list
+// or a mapping) against the parameter's type; got is the value's type.
 func (l *loader) checkValueType(st *StepDecl, p Param, v *Value, got Type, sc *scope, prefix string) {
-	name := prefix + p.Name
 	switch v.kind {
 	case kindLiteral:
-		if v.Lit == nil {
-			return
-		}
-		if p.Type == TypeString {
-			// A YAML scalar such as 3 or true is fine where a string is wanted; the engine
-			// passes its text.
-			if len(p.Enum) > 0 {
-				if s := fmt.Sprint(v.Lit); !contains(p.Enum, s) {
-					l.errAt(v.Node, "step %s (%s): parameter %s must be one of %s, not %q", st.ID, st.Type, name, strings.Join(p.Enum, ", "), s)
-				}
-			}
-			return
-		}
-		if p.Type == TypeDuration {
-			if s, ok := v.Lit.(string); ok {
-				if _, err := ParseDuration(s); err != nil {
-					l.errAt(v.Node, "step %s (%s): parameter %s: %v", st.ID, st.Type, name, err)
-				}
-				return
-			}
-		}
-		if !assignable(p.Type, got) {
-			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not %s %s", st.ID, st.Type, name, article(p.Type), got, kindName(v.Node))
-		}
+		l.checkLiteralType(st, p, v, got, prefix+p.Name)
 	case kindTemplate:
-		if !v.Tmpl.Whole() {
-			if p.Type != TypeString && p.Type != TypeDuration && p.Type != TypeAny {
-				l.errAt(v.Node, "step %s (%s): parameter %s must be %s, but this text template gives a string", st.ID, st.Type, name, article(p.Type))
-			}
-			return
-		}
-		if p.Type == TypeString && got != TypeString && got != TypeAny && !strings.HasPrefix(string(got), "list") && !strings.HasPrefix(string(got), "map") {
-			return // numbers and booleans print as text
-		}
-		if !assignable(p.Type, got) {
-			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, but the expression %q gives %s", st.ID, st.Type, name, article(p.Type), v.Tmpl.Parts[0].Expr.Src, got)
-		}
+		l.checkTemplateType(st, p, v, got, prefix+p.Name)
 	case kindList:
-		if !strings.HasPrefix(string(p.Type), "list<") && p.Type != TypeAny {
-			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not a list", st.ID, st.Type, name, article(p.Type))
-			return
-		}
-		et := elemType(p.Type)
-		for i, e := range v.List {
-			ep := Param{Name: fmt.Sprintf("%s[%d]", p.Name, i), Type: et, Fields: p.Fields}
-			if len(p.Fields) > 0 && e.kind == kindMap {
-				l.checkParams(nil, st, e, p.Fields, sc, fmt.Sprintf("%s%s[%d].", prefix, p.Name, i))
-				continue
-			}
-			l.checkValueType(st, ep, e, l.typeOf(e), sc, prefix)
-		}
+		l.checkListType(st, p, v, sc, prefix)
 	case kindMap:
-		if p.Type != TypeMap && !strings.HasPrefix(string(p.Type), "map<") && p.Type != TypeAny {
-			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not a mapping", st.ID, st.Type, name, article(p.Type))
-			return
-		}
-		if len(p.Fields) > 0 && !strings.HasPrefix(string(p.Type), "map<") {
-			l.checkParams(nil, st, v, p.Fields, sc, name+".")
-			return
-		}
-		if strings.HasPrefix(string(p.Type), "map<") {
-			et := elemType(p.Type)
-			for _, e := range v.Map {
-				ep := Param{Name: e.Key, Type: et, Fields: p.Fields}
-				l.checkValueType(st, ep, e.Val, l.typeOf(e.Val), sc, name+".")
+		l.checkMapType(st, p, v, sc, prefix+p.Name)
+	}
+}
+
+func (l *loader) checkLiteralType(st *StepDecl, p Param, v *Value, got Type, name string) {
+	if v.Lit == nil {
+		return
+	}
+	if p.Type == TypeString {
+		// A YAML scalar such as 3 or true is fine where a string is wanted; the engine
+		// passes its text.
+		if len(p.Enum) > 0 {
+			if s := fmt.Sprint(v.Lit); !contains(p.Enum, s) {
+				l.errAt(v.Node, "step %s (%s): parameter %s must be one of %s, not %q", st.ID, st.Type, name, strings.Join(p.Enum, ", "), s)
 			}
+		}
+		return
+	}
+	if p.Type == TypeDuration {
+		if s, ok := v.Lit.(string); ok {
+			if _, err := ParseDuration(s); err != nil {
+				l.errAt(v.Node, "step %s (%s): parameter %s: %v", st.ID, st.Type, name, err)
+			}
+			return
+		}
+	}
+	if !assignable(p.Type, got) {
+		l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not %s %s", st.ID, st.Type, name, article(p.Type), got, kindName(v.Node))
+	}
+}
+
+func (l *loader) checkTemplateType(st *StepDecl, p Param, v *Value, got Type, name string) {
+	if !v.Tmpl.Whole() {
+		if p.Type != TypeString && p.Type != TypeDuration && p.Type != TypeAny {
+			l.errAt(v.Node, "step %s (%s): parameter %s must be %s, but this text template gives a string", st.ID, st.Type, name, article(p.Type))
+		}
+		return
+	}
+	if p.Type == TypeString && got != TypeString && got != TypeAny && !strings.HasPrefix(string(got), "list") && !strings.HasPrefix(string(got), "map") {
+		return // numbers and booleans print as text
+	}
+	if !assignable(p.Type, got) {
+		l.errAt(v.Node, "step %s (%s): parameter %s must be %s, but the expression %q gives %s", st.ID, st.Type, name, article(p.Type), v.Tmpl.Parts[0].Expr.Src, got)
+	}
+}
+
+// checkListType checks each element of a list; elements that are objects with fields
+// are checked as parameters of their own.
+func (l *loader) checkListType(st *StepDecl, p Param, v *Value, sc *scope, prefix string) {
+	if !strings.HasPrefix(string(p.Type), "list<") && p.Type != TypeAny {
+		l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not a list", st.ID, st.Type, prefix+p.Name, article(p.Type))
+		return
+	}
+	et := elemType(p.Type)
+	for i, e := range v.List {
+		ep := Param{Name: fmt.Sprintf("%s[%d]", p.Name, i), Type: et, Fields: p.Fields}
+		if len(p.Fields) > 0 && e.kind == kindMap {
+			l.checkParams(nil, st, e, p.Fields, sc, fmt.Sprintf("%s%s[%d].", prefix, p.Name, i))
+			continue
+		}
+		l.checkValueType(st, ep, e, l.typeOf(e), sc, prefix)
+	}
+}
+
+// checkMapType checks a mapping: an object's fields as parameters, or each value of a
+// map<...>.
+func (l *loader) checkMapType(st *StepDecl, p Param, v *Value, sc *scope, name string) {
+	isMapOf := strings.HasPrefix(string(p.Type), "map<")
+	if p.Type != TypeMap && !isMapOf && p.Type != TypeAny {
+		l.errAt(v.Node, "step %s (%s): parameter %s must be %s, not a mapping", st.ID, st.Type, name, article(p.Type))
+		return
+	}
+	if len(p.Fields) > 0 && !isMapOf {
+		l.checkParams(nil, st, v, p.Fields, sc, name+".")
+		return
+	}
+	if isMapOf {
+		et := elemType(p.Type)
+		for _, e := range v.Map {
+			ep := Param{Name: e.Key, Type: et, Fields: p.Fields}
+			l.checkValueType(st, ep, e.Val, l.typeOf(e.Val), sc, name+".")
 		}
 	}
 }
@@ -2021,6 +2064,44 @@ func (l *loader) fragmentAlone(root *yaml.Node) *Fragment {
 		use.Params = append(use.Params, MapEntry{Key: in.Name, Val: &Value{kind: kindLiteral}})
 	}
 	nd := use.Needs
+	pb, sc := l.neededPlaybook(doc, nd)
+	sec := SectionSteps
+	if nd.Failure {
+		sec = SectionOnFailure
+	}
+	sn, ok := top["steps"]
+	if !ok {
+		l.errAt(doc, "the fragment has no steps")
+		return fr
+	}
+	sn = resolve(sn)
+	if sn.Kind != yaml.SequenceNode {
+		l.errAt(sn, "steps must be a list of steps, not %s", kindName(sn))
+		return fr
+	}
+	stepsEnv := l.neededSteps(pb, sc, nd)
+	fr.Steps = l.fragmentSteps(pb, sc, sn.Content, sec, use)
+	if nd.Failure {
+		sc.env["failure"] = failureType
+	}
+	for _, st := range fr.Steps {
+		file := l.file
+		l.file = st.Pos.File
+		l.stepBody(pb, st, sc)
+		l.file = file
+		sc.visible[st.ID] = true
+		stepsEnv[st.ID] = stepEnvType(st)
+	}
+	l.compileLeftBehind(sc)
+	l.hintNeeds(nd)
+	return fr
+}
+
+// neededPlaybook stands in for the playbooks that include a fragment checked alone: it
+// has the inputs, vars, roles and connections the fragment's needs: declares. Without
+// needs.roles or needs.connections, any role or connection is taken, and a note says
+// they are checked where a playbook includes the fragment.
+func (l *loader) neededPlaybook(doc *yaml.Node, nd *FragmentNeeds) (*Playbook, *scope) {
 	pb := &Playbook{File: l.file, Roles: map[string][]string{}, People: map[string]Person{}, byID: map[string]*StepDecl{}}
 	for _, in := range nd.Inputs {
 		pb.Inputs = append(pb.Inputs, &Input{Name: in.Name, Type: in.Type})
@@ -2049,22 +2130,16 @@ func (l *loader) fragmentAlone(root *yaml.Node) *Fragment {
 		l.anyConnection = true
 		l.note(doc, "the fragment declares no needs.connections: its steps' connections are checked where a playbook includes it")
 	}
-	sec := SectionSteps
-	if nd.Failure {
-		sec = SectionOnFailure
-	}
-	sn, ok := top["steps"]
-	if !ok {
-		l.errAt(doc, "the fragment has no steps")
-		return fr
-	}
-	sn = resolve(sn)
-	if sn.Kind != yaml.SequenceNode {
-		l.errAt(sn, "steps must be a list of steps, not %s", kindName(sn))
-		return fr
-	}
-	all := map[string]*StepDecl{}
-	index := map[string]int{}
+	return pb, sc
+}
+
+// neededSteps makes the steps of the including playbook that the fragment declares it
+// reads (needs.steps) known and visible, before the fragment's own; it returns the
+// scope's steps, to which the fragment's steps are added as they are compiled.
+func (l *loader) neededSteps(pb *Playbook, sc *scope, nd *FragmentNeeds) types.Map {
+	pb.byID = map[string]*StepDecl{}
+	sc.allSteps = pb.byID
+	sc.stepIndex = map[string]int{}
 	stepsEnv := types.Map{}
 	sc.env["steps"] = stepsEnv
 	for _, ns := range nd.Steps {
@@ -2073,13 +2148,20 @@ func (l *loader) fragmentAlone(root *yaml.Node) *Fragment {
 		if ns.Foreach {
 			st.Foreach = &Value{kind: kindList}
 		}
-		all[ns.ID] = st
-		index[ns.ID] = len(index)
+		pb.byID[ns.ID] = st
+		sc.stepIndex[ns.ID] = len(sc.stepIndex)
 		sc.visible[ns.ID] = true
 		stepsEnv[ns.ID] = stepEnvType(st)
 	}
-	for _, st := range l.collect(sn.Content, sec, use, 1) {
-		if prev, dup := all[st.ID]; dup {
+	return stepsEnv
+}
+
+// fragmentSteps reads the headers of a fragment's own steps (expanding its includes),
+// refusing an id that is a needed step's or another of its steps'.
+func (l *loader) fragmentSteps(pb *Playbook, sc *scope, nodes []*yaml.Node, sec Section, use *fragmentUse) []*StepDecl {
+	var steps []*StepDecl
+	for _, st := range l.collect(nodes, sec, use, 1) {
+		if prev, dup := pb.byID[st.ID]; dup {
 			if prev.Fragment == nil && prev.node == nil {
 				l.d.addIn(st.Pos.File, st.Pos.Line, st.Pos.Col, "step %s is declared under needs.steps (%s) as a step of the including playbook, and is a step of this fragment", st.ID, prev.Pos)
 			} else {
@@ -2087,27 +2169,17 @@ func (l *loader) fragmentAlone(root *yaml.Node) *Fragment {
 			}
 			continue
 		}
-		st.Index = len(fr.Steps)
-		all[st.ID] = st
-		index[st.ID] = len(index)
-		fr.Steps = append(fr.Steps, st)
+		st.Index = len(steps)
+		pb.byID[st.ID] = st
+		sc.stepIndex[st.ID] = len(sc.stepIndex)
+		steps = append(steps, st)
 	}
-	pb.byID = all
-	sc.allSteps = all
-	sc.stepIndex = index
-	if nd.Failure {
-		sc.env["failure"] = failureType
-	}
-	for _, st := range fr.Steps {
-		file := l.file
-		l.file = st.Pos.File
-		l.stepBody(pb, st, sc)
-		l.file = file
-		sc.visible[st.ID] = true
-		stepsEnv[st.ID] = stepEnvType(st)
-	}
-	l.compileLeftBehind(sc)
-	// Alone, what is unknown may be the including playbook's: say how to declare it.
+	return steps
+}
+
+// hintNeeds adds to the problems of a fragment checked alone how to declare what may be
+// the including playbook's: what is unknown alone may be there.
+func (l *loader) hintNeeds(nd *FragmentNeeds) {
 	for _, d := range l.d.list {
 		switch {
 		case strings.Contains(d.Msg, "refers to unknown step"):
@@ -2118,7 +2190,6 @@ func (l *loader) fragmentAlone(root *yaml.Node) *Fragment {
 			d.Msg += " (a fragment declares the roles its steps name under needs.roles)"
 		}
 	}
-	return fr
 }
 
 // baseScopeRoles refreshes the roles a scope knows.
