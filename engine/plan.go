@@ -147,67 +147,115 @@ func (r *Run) planStep(ctx context.Context, st *StepDecl, ps *PlannedStep, offli
 		ps.Error = err.Error()
 		return
 	}
-	if st.When != nil {
-		ps.When = st.When.Src
-		ok, err := env.evalCond(st.When)
-		switch {
-		case isUnknown(err):
-			ps.Condition = "known after run"
-		case err != nil:
-			ps.Condition, ps.Error = "error", err.Error()
-			return
-		case ok:
-			ps.Condition = "true"
-		default:
-			ps.Condition = "false"
-			ps.Action = "skip: the condition is false"
-			return
-		}
+	if !planCondition(st, ps, env) {
+		return
 	}
-	itemEnv := env
-	if st.Foreach != nil {
-		var unk []string
-		items, err := env.render(st.Foreach, "foreach", &unk)
-		if err != nil {
-			ps.Error = err.Error()
-			return
-		}
-		ps.Foreach = items
-		if len(unk) > 0 {
-			addKnownAfter(ps, "foreach", templateDeps(st.Foreach))
-		}
-		if list, ok := items.([]any); ok && len(unk) == 0 {
-			if len(list) == 0 {
-				ps.Action = "nothing to do: foreach is empty"
-				return
-			}
-			itemEnv = env.with("item", list[0])
-			for _, it := range list {
-				ps.Items = append(ps.Items, itemLabel(it))
-			}
-		} else {
-			itemEnv = env.with("item", KnownAfterRun)
-		}
+	itemEnv, ok := planForeach(st, ps, env)
+	if !ok {
+		return
 	}
-	if list, ok := ps.Foreach.([]any); ok && len(list) > 1 {
-		for i, it := range list {
-			if i == 100 {
-				break
-			}
-			var unk []string
-			x, err := env.with("item", it).render(st.With, "", &unk)
-			if err != nil {
-				break
-			}
-			m, _ := x.(map[string]any)
-			ps.ItemParams = append(ps.ItemParams, r.showParams(st, m))
-		}
-	}
-	var unknown []string
-	rendered, err := itemEnv.render(st.With, "", &unknown)
+	r.planItemParams(st, ps, env)
+	with, unknown, err := r.planParams(st, ps, itemEnv)
 	if err != nil {
 		ps.Error = err.Error()
 		return
+	}
+	coerceParams(st.params, with)
+	step, err := decodeParams(st.stepType, with)
+	if err != nil {
+		ps.Error = err.Error()
+		return
+	}
+	if offline {
+		ps.Action = describeOffline(st.stepType, st.Type, ps)
+		return
+	}
+	r.planAction(ctx, st, ps, step, unknown, writer)
+}
+
+// planCondition evaluates a step's condition as far as it is known, and says whether
+// the step is planned further (not when the condition is false or fails).
+func planCondition(st *StepDecl, ps *PlannedStep, env *evalEnv) bool {
+	if st.When == nil {
+		return true
+	}
+	ps.When = st.When.Src
+	ok, err := env.evalCond(st.When)
+	switch {
+	case isUnknown(err):
+		ps.Condition = "known after run"
+	case err != nil:
+		ps.Condition, ps.Error = "error", err.Error()
+		return false
+	case ok:
+		ps.Condition = "true"
+	default:
+		ps.Condition = "false"
+		ps.Action = "skip: the condition is false"
+		return false
+	}
+	return true
+}
+
+// planForeach renders a step's foreach, as far as it is known, and returns what its
+// parameters are rendered with: the first item, or an item known after the run. It says
+// whether the step is planned further (not when foreach fails or is empty).
+func planForeach(st *StepDecl, ps *PlannedStep, env *evalEnv) (*evalEnv, bool) {
+	if st.Foreach == nil {
+		return env, true
+	}
+	var unk []string
+	items, err := env.render(st.Foreach, "foreach", &unk)
+	if err != nil {
+		ps.Error = err.Error()
+		return nil, false
+	}
+	ps.Foreach = items
+	if len(unk) > 0 {
+		addKnownAfter(ps, "foreach", templateDeps(st.Foreach))
+	}
+	list, ok := items.([]any)
+	if !ok || len(unk) > 0 {
+		return env.with("item", KnownAfterRun), true
+	}
+	if len(list) == 0 {
+		ps.Action = "nothing to do: foreach is empty"
+		return nil, false
+	}
+	for _, it := range list {
+		ps.Items = append(ps.Items, itemLabel(it))
+	}
+	return env.with("item", list[0]), true
+}
+
+// planItemParams shows each item's parameters (of the first 100) of a foreach over
+// more than one known item.
+func (r *Run) planItemParams(st *StepDecl, ps *PlannedStep, env *evalEnv) {
+	list, ok := ps.Foreach.([]any)
+	if !ok || len(list) < 2 {
+		return
+	}
+	for i, it := range list {
+		if i == 100 {
+			break
+		}
+		var unk []string
+		x, err := env.with("item", it).render(st.With, "", &unk)
+		if err != nil {
+			break
+		}
+		m, _ := x.(map[string]any)
+		ps.ItemParams = append(ps.ItemParams, r.showParams(st, m))
+	}
+}
+
+// planParams renders a step's parameters as far as they are known: ps shows them and
+// what the unknown ones wait for; the parameters returned leave the unknown ones out.
+func (r *Run) planParams(st *StepDecl, ps *PlannedStep, env *evalEnv) (map[string]any, []string, error) {
+	var unknown []string
+	rendered, err := env.render(st.With, "", &unknown)
+	if err != nil {
+		return nil, nil, err
 	}
 	with, _ := rendered.(map[string]any)
 	if with == nil {
@@ -225,16 +273,12 @@ func (r *Run) planStep(ctx context.Context, st *StepDecl, ps *PlannedStep, offli
 	for _, u := range unknown {
 		delete(with, strings.SplitN(strings.SplitN(u, ".", 2)[0], "[", 2)[0])
 	}
-	coerceParams(st.params, with)
-	step, err := decodeParams(st.stepType, with)
-	if err != nil {
-		ps.Error = err.Error()
-		return
-	}
-	if offline {
-		ps.Action = describeOffline(st.stepType, st.Type, ps)
-		return
-	}
+	return with, unknown, nil
+}
+
+// planAction asks the step's type what it would do. A failure that an earlier step
+// changing the world (writer) may explain is shown as depending on it, not as an error.
+func (r *Run) planAction(ctx context.Context, st *StepDecl, ps *PlannedStep, step Step, unknown []string, writer string) {
 	sc := r.stepCtx(st, 0, nil, 0)
 	sc.Journal, sc.LogFunc, sc.LinkFunc = nil, nil, nil
 	sc.SetUnknown(unknown...)
@@ -905,114 +949,74 @@ type DiagramOptions struct {
 func (d *PlanDoc) WriteMermaid(w io.Writer, o DiagramOptions) error {
 	var b strings.Builder
 	b.WriteString("```mermaid\nflowchart TD\n")
-	node := func(i int, s *PlannedStep) string {
-		label := fmt.Sprintf("%d. %s\n%s", i+1, s.ID, s.Type)
-		if s.Name != "" {
-			label = fmt.Sprintf("%d. %s\n%s · %s", i+1, clip(s.Name, 44), s.ID, s.Type)
-		}
-		switch s.Condition {
-		case "false":
-			label += "\n(skipped: its condition is false)"
-		case "known after run":
-			label += "\n(if its condition holds)"
-		}
-		l := markdown.MermaidLabel(label)
-		if isGate(s.Type) {
-			return fmt.Sprintf("s%d{{\"%s\"}}", i+1, l)
-		}
-		return fmt.Sprintf("s%d[\"%s\"]", i+1, l)
-	}
-	classes := map[string][]string{}
-	addClass := func(class string, id string) { classes[class] = append(classes[class], id) }
-	// Groups: runs of main steps with the same phase; on_failure and finally as one each.
-	type group struct {
-		id, title string
-		steps     []int
-	}
-	var groups []*group
+	classes := mermaidClasses{}
 	for i, s := range d.Steps {
-		// Main steps are grouped by phase; on_failure and finally are one group each,
-		// named after the phase of their first step.
-		n := len(groups)
-		if n == 0 || d.Steps[groups[n-1].steps[0]].Section != s.Section || (s.Section == SectionSteps && d.Steps[groups[n-1].steps[0]].Phase != s.Phase) {
-			title := s.Phase
-			switch s.Section {
-			case SectionOnFailure:
-				title = "If a step fails (on_failure)"
-				if s.Phase != "" {
-					title = s.Phase + ": if a step fails (on_failure)"
-				}
-			case SectionFinally:
-				title = "Always, at the end (finally)"
-			}
-			groups = append(groups, &group{id: fmt.Sprintf("g%d", len(groups)+1), title: title})
-		}
-		g := groups[len(groups)-1]
-		g.steps = append(g.steps, i)
-		id := fmt.Sprintf("s%d", i+1)
-		if isGate(s.Type) {
-			addClass("gate", id)
-		}
-		if s.Condition == "false" {
-			addClass("skipped", id)
-		}
-		if s.Error != "" {
-			addClass("failing", id)
-		}
-		if m := o.Marks[s.ID]; m != "" {
-			addClass(m, id)
-		}
+		classes.addStep(fmt.Sprintf("s%d", i+1), s, o.Marks[s.ID])
 	}
-	failGroup := ""
-	for _, g := range groups {
-		first := d.Steps[g.steps[0]]
-		if first.Section == SectionOnFailure && failGroup == "" {
-			failGroup = g.id
-		}
-		if g.title != "" {
-			fmt.Fprintf(&b, "  subgraph %s[\"%s\"]\n", g.id, markdown.MermaidLabel(g.title))
-		}
-		for _, i := range g.steps {
-			fmt.Fprintf(&b, "    %s\n", node(i, d.Steps[i]))
-		}
-		if g.title != "" {
-			b.WriteString("  end\n")
-		}
-	}
-	// The order: each section's steps one after the other; finally after the main steps.
-	prev := map[Section]int{}
-	lastMain := 0
-	for i, s := range d.Steps {
-		if p, ok := prev[s.Section]; ok {
-			fmt.Fprintf(&b, "  s%d --> s%d\n", p+1, i+1)
-		} else if s.Section == SectionFinally && lastMain > 0 {
-			fmt.Fprintf(&b, "  s%d --> s%d\n", lastMain, i+1)
-		}
-		prev[s.Section] = i
-		if s.Section == SectionSteps {
-			lastMain = i + 1
-		}
-	}
+	failGroup := d.writeMermaidGroups(&b, mermaidGroupsOf(d.Steps))
+	d.writeMermaidOrder(&b)
 	if failGroup != "" {
-		for i, s := range d.Steps {
-			switch {
-			case s.Section != SectionSteps:
-			case s.OnError == OnErrorRollback:
-				fmt.Fprintf(&b, "  s%d -.->|fails: roll back| %s\n", i+1, failGroup)
-			case s.Type == "github.approval":
-				fmt.Fprintf(&b, "  s%d -.->|refused| %s\n", i+1, failGroup)
-			}
-		}
+		d.writeMermaidFailures(&b, failGroup)
 	}
 	if len(o.Removed) > 0 {
 		b.WriteString("  subgraph removed[\"Removed by this change\"]\n")
 		for i, s := range o.Removed {
 			id := fmt.Sprintf("r%d", i+1)
 			fmt.Fprintf(&b, "    %s[\"%s\"]\n", id, markdown.MermaidLabel(s.ID+"\n"+s.Type))
-			addClass("removed", id)
+			classes.add("removed", id)
 		}
 		b.WriteString("  end\n")
 	}
+	classes.write(&b)
+	b.WriteString("```\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// mermaidNode is step i's node: its number, name, id and type, and whether its
+// condition may skip it; a gate is a hexagon.
+func mermaidNode(i int, s *PlannedStep) string {
+	label := fmt.Sprintf("%d. %s\n%s", i+1, s.ID, s.Type)
+	if s.Name != "" {
+		label = fmt.Sprintf("%d. %s\n%s · %s", i+1, clip(s.Name, 44), s.ID, s.Type)
+	}
+	switch s.Condition {
+	case "false":
+		label += "\n(skipped: its condition is false)"
+	case "known after run":
+		label += "\n(if its condition holds)"
+	}
+	l := markdown.MermaidLabel(label)
+	if isGate(s.Type) {
+		return fmt.Sprintf("s%d{{\"%s\"}}", i+1, l)
+	}
+	return fmt.Sprintf("s%d[\"%s\"]", i+1, l)
+}
+
+// mermaidClasses are the node ids of each style class, in the order they were added.
+type mermaidClasses map[string][]string
+
+func (c mermaidClasses) add(class, id string) { c[class] = append(c[class], id) }
+
+// addStep styles a step's node: a gate, a step skipped by its condition, a step whose
+// plan failed, and a plan diff's mark (added, changed, moved).
+func (c mermaidClasses) addStep(id string, s *PlannedStep, mark string) {
+	if isGate(s.Type) {
+		c.add("gate", id)
+	}
+	if s.Condition == "false" {
+		c.add("skipped", id)
+	}
+	if s.Error != "" {
+		c.add("failing", id)
+	}
+	if mark != "" {
+		c.add(mark, id)
+	}
+}
+
+// write defines the classes that are used, and applies them.
+func (c mermaidClasses) write(b *strings.Builder) {
 	styles := []struct{ class, style string }{
 		{"gate", "fill:#fff8c5,stroke:#9a6700"},
 		{"skipped", "stroke-dasharray:4 4,color:#6e7781"},
@@ -1023,11 +1027,93 @@ func (d *PlanDoc) WriteMermaid(w io.Writer, o DiagramOptions) error {
 		{"removed", "fill:#ffebe9,stroke:#cf222e,stroke-dasharray:4 4"},
 	}
 	for _, st := range styles {
-		if ids := classes[st.class]; len(ids) > 0 {
-			fmt.Fprintf(&b, "  classDef %s %s\n  class %s %s\n", st.class, st.style, strings.Join(ids, ","), st.class)
+		if ids := c[st.class]; len(ids) > 0 {
+			fmt.Fprintf(b, "  classDef %s %s\n  class %s %s\n", st.class, st.style, strings.Join(ids, ","), st.class)
 		}
 	}
-	b.WriteString("```\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+}
+
+// mermaidGroup is a subgraph of the diagram: its id, its title and its steps' positions.
+type mermaidGroup struct {
+	id, title string
+	steps     []int
+}
+
+// mermaidGroupsOf groups the steps: runs of main steps with the same phase; on_failure
+// and finally one group each, named after the phase of their first step.
+func mermaidGroupsOf(steps []*PlannedStep) []*mermaidGroup {
+	var groups []*mermaidGroup
+	for i, s := range steps {
+		n := len(groups)
+		if n == 0 || steps[groups[n-1].steps[0]].Section != s.Section || (s.Section == SectionSteps && steps[groups[n-1].steps[0]].Phase != s.Phase) {
+			title := s.Phase
+			switch s.Section {
+			case SectionOnFailure:
+				title = "If a step fails (on_failure)"
+				if s.Phase != "" {
+					title = s.Phase + ": if a step fails (on_failure)"
+				}
+			case SectionFinally:
+				title = "Always, at the end (finally)"
+			}
+			groups = append(groups, &mermaidGroup{id: fmt.Sprintf("g%d", len(groups)+1), title: title})
+		}
+		g := groups[len(groups)-1]
+		g.steps = append(g.steps, i)
+	}
+	return groups
+}
+
+// writeMermaidGroups writes the groups' nodes, in subgraphs when they have a title, and
+// returns the id of the on_failure group ("" without one).
+func (d *PlanDoc) writeMermaidGroups(b *strings.Builder, groups []*mermaidGroup) string {
+	failGroup := ""
+	for _, g := range groups {
+		first := d.Steps[g.steps[0]]
+		if first.Section == SectionOnFailure && failGroup == "" {
+			failGroup = g.id
+		}
+		if g.title != "" {
+			fmt.Fprintf(b, "  subgraph %s[\"%s\"]\n", g.id, markdown.MermaidLabel(g.title))
+		}
+		for _, i := range g.steps {
+			fmt.Fprintf(b, "    %s\n", mermaidNode(i, d.Steps[i]))
+		}
+		if g.title != "" {
+			b.WriteString("  end\n")
+		}
+	}
+	return failGroup
+}
+
+// writeMermaidOrder draws the order: each section's steps one after the other; finally
+// after the main steps.
+func (d *PlanDoc) writeMermaidOrder(b *strings.Builder) {
+	prev := map[Section]int{}
+	lastMain := 0
+	for i, s := range d.Steps {
+		if p, ok := prev[s.Section]; ok {
+			fmt.Fprintf(b, "  s%d --> s%d\n", p+1, i+1)
+		} else if s.Section == SectionFinally && lastMain > 0 {
+			fmt.Fprintf(b, "  s%d --> s%d\n", lastMain, i+1)
+		}
+		prev[s.Section] = i
+		if s.Section == SectionSteps {
+			lastMain = i + 1
+		}
+	}
+}
+
+// writeMermaidFailures draws a dotted branch to the on_failure group from every main
+// step whose failure rolls the release back, and from every approval (refused).
+func (d *PlanDoc) writeMermaidFailures(b *strings.Builder, failGroup string) {
+	for i, s := range d.Steps {
+		switch {
+		case s.Section != SectionSteps:
+		case s.OnError == OnErrorRollback:
+			fmt.Fprintf(b, "  s%d -.->|fails: roll back| %s\n", i+1, failGroup)
+		case s.Type == "github.approval":
+			fmt.Fprintf(b, "  s%d -.->|refused| %s\n", i+1, failGroup)
+		}
+	}
 }
