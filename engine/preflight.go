@@ -119,28 +119,11 @@ func Preflight(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 	if err := r.renderVars(); err != nil {
 		return nil, err
 	}
-	rep := &PreflightReport{Playbook: pb.File}
 	memo := &preflightMemo{}
+	problems := &preflightProblems{red: r.red, byMessage: map[string]*PreflightProblem{}}
 	failure := map[string]any{"step": "", "error": "", "status": "", "rollback": true, "by": ""}
 	unknownSteps := func(string) bool { return false }
-	// One problem (a missing token, say) concerns many steps: it is listed once, in the
-	// order of the first step it concerns, with all of them.
-	byMessage := map[string]*PreflightProblem{}
-	var problems []*PreflightProblem
-	add := func(step string, err error) {
-		for _, e := range flatten(err) {
-			msg := r.red.String(e.Error())
-			p := byMessage[msg]
-			if p == nil {
-				p = &PreflightProblem{Message: msg}
-				byMessage[msg] = p
-				problems = append(problems, p)
-			}
-			if len(p.Steps) == 0 || p.Steps[len(p.Steps)-1] != step {
-				p.Steps = append(p.Steps, step)
-			}
-		}
-	}
+	checked := 0
 	for _, st := range pb.AllSteps() {
 		// The outputs of earlier steps are zero values while checking: their shape is
 		// known (a foreach step gives one per item), their values are not.
@@ -148,24 +131,11 @@ func Preflight(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 		if err != nil {
 			continue
 		}
-		items := []any{nil}
-		if st.Foreach != nil {
-			var unk []string
-			v, err := env.render(st.Foreach, "foreach", &unk)
-			list, ok := v.([]any)
-			if err != nil || !ok || len(unk) > 0 {
-				r.placeholder(st, 0)
-				continue
-			}
-			items = list
+		items, ok := r.preflightItems(st, env)
+		if !ok {
+			continue
 		}
-		r.placeholder(st, len(items))
-		if st.When != nil {
-			if ok, err := env.evalCond(st.When); err == nil && !ok {
-				continue
-			}
-		}
-		rep.Checked++
+		checked++
 		for i, item := range items {
 			if i == 100 {
 				break
@@ -174,54 +144,108 @@ func Preflight(ctx context.Context, pb *Playbook, inputs map[string]any, po Plan
 			if st.Foreach != nil {
 				itemEnv = env.with("item", item)
 			}
-			var unknown []string
-			if _, err := itemEnv.render(st.With, "", &unknown); err != nil {
-				continue
-			}
-			shaped := &evalEnv{vals: itemEnv.vals}
-			rendered, err := shaped.render(st.With, "", nil)
-			if err != nil {
-				// The shape alone cannot be rendered: check what is known.
-				rendered, _ = itemEnv.render(st.With, "", nil)
-			}
-			with, _ := rendered.(map[string]any)
-			if with == nil {
-				with = map[string]any{}
-			}
-			coerceParams(st.params, with)
-			step, err := decodeParams(st.stepType, with)
-			if err != nil {
-				continue
-			}
-			pf, ok := step.(Preflighter)
-			if !ok {
-				// A step type without its own checks: at least its connection's secret
-				// (a Preflighter checks the secrets it really reads: a chat connection
-				// with a webhook url needs none).
-				if st.stepType.Connection != "" {
-					name, _ := with["connection"].(string)
-					if err := r.preflightSecret(name, st.stepType.Connection, memo); err != nil {
-						add(st.ID, err)
-					}
-				}
-				continue
-			}
-			sc := r.stepCtx(st, 0, item, 0)
-			sc.Journal, sc.LogFunc, sc.LinkFunc, sc.memo = nil, nil, nil, memo
-			sc.SetUnknown(unknown...)
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err = preflightSafely(pctx, pf, sc)
-			cancel()
-			if err != nil {
-				add(st.ID, err)
-			}
+			r.preflightItem(ctx, st, itemEnv, item, memo, problems)
 		}
 	}
-	for _, p := range problems {
+	rep := &PreflightReport{Playbook: pb.File, Checked: checked, Identities: memo.ids}
+	for _, p := range problems.list {
 		rep.Problems = append(rep.Problems, *p)
 	}
-	rep.Identities = memo.ids
 	return rep, nil
+}
+
+// preflightProblems collects a preflight's problems. One problem (a missing token, say)
+// concerns many steps: it is listed once, in the order of the first step it concerns,
+// with all of them.
+type preflightProblems struct {
+	red       *Redactor
+	byMessage map[string]*PreflightProblem
+	list      []*PreflightProblem
+}
+
+func (ps *preflightProblems) add(step string, err error) {
+	for _, e := range flatten(err) {
+		msg := ps.red.String(e.Error())
+		p := ps.byMessage[msg]
+		if p == nil {
+			p = &PreflightProblem{Message: msg}
+			ps.byMessage[msg] = p
+			ps.list = append(ps.list, p)
+		}
+		if len(p.Steps) == 0 || p.Steps[len(p.Steps)-1] != step {
+			p.Steps = append(p.Steps, step)
+		}
+	}
+}
+
+// preflightItems are the items a step is checked for (one, nil, without foreach), and
+// whether it is checked at all: not when its foreach is not known yet, nor when its
+// condition is already false.
+func (r *Run) preflightItems(st *StepDecl, env *evalEnv) ([]any, bool) {
+	items := []any{nil}
+	if st.Foreach != nil {
+		var unk []string
+		v, err := env.render(st.Foreach, "foreach", &unk)
+		list, ok := v.([]any)
+		if err != nil || !ok || len(unk) > 0 {
+			r.placeholder(st, 0)
+			return nil, false
+		}
+		items = list
+	}
+	r.placeholder(st, len(items))
+	if st.When != nil {
+		if ok, err := env.evalCond(st.When); err == nil && !ok {
+			return nil, false
+		}
+	}
+	return items, true
+}
+
+// preflightItem checks one step (or one foreach item): its type's own checks
+// (Preflighter), or else at least its connection's secret.
+func (r *Run) preflightItem(ctx context.Context, st *StepDecl, env *evalEnv, item any, memo *preflightMemo, problems *preflightProblems) {
+	var unknown []string
+	if _, err := env.render(st.With, "", &unknown); err != nil {
+		return
+	}
+	shaped := &evalEnv{vals: env.vals}
+	rendered, err := shaped.render(st.With, "", nil)
+	if err != nil {
+		// The shape alone cannot be rendered: check what is known.
+		rendered, _ = env.render(st.With, "", nil)
+	}
+	with, _ := rendered.(map[string]any)
+	if with == nil {
+		with = map[string]any{}
+	}
+	coerceParams(st.params, with)
+	step, err := decodeParams(st.stepType, with)
+	if err != nil {
+		return
+	}
+	pf, ok := step.(Preflighter)
+	if !ok {
+		// A step type without its own checks: at least its connection's secret
+		// (a Preflighter checks the secrets it really reads: a chat connection
+		// with a webhook url needs none).
+		if st.stepType.Connection != "" {
+			name, _ := with["connection"].(string)
+			if err := r.preflightSecret(name, st.stepType.Connection, memo); err != nil {
+				problems.add(st.ID, err)
+			}
+		}
+		return
+	}
+	sc := r.stepCtx(st, 0, item, 0)
+	sc.Journal, sc.LogFunc, sc.LinkFunc, sc.memo = nil, nil, nil, memo
+	sc.SetUnknown(unknown...)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = preflightSafely(pctx, pf, sc)
+	cancel()
+	if err != nil {
+		problems.add(st.ID, err)
+	}
 }
 
 // preflightSecret checks, once per connection, that a connection that declares a secret
