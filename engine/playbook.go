@@ -177,7 +177,7 @@ func (v *Value) Get(key string) *Value {
 	return nil
 }
 
-// Pos returns where the value is.
+// pos returns where the value is written, in file.
 func (v *Value) pos(file string) Pos {
 	if v == nil || v.Node == nil {
 		return Pos{File: file}

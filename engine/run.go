@@ -762,7 +762,11 @@ func (r *Run) stepEnv(st *StepDecl, failure map[string]any, known ...func(string
 	return env.with("params", params), nil
 }
 
-// Vars renders the playbook's vars once, at the start of a session.
+// renderVars renders the playbook's vars in order (each may read those before it) the
+// first time it is called: by a run's first step to run (a resumed run is a new Run and
+// renders them again), a plan or a preflight. Later calls do nothing, even after a var
+// failed: the step that called first fails with that error, and later steps see only
+// the vars rendered before it.
 func (r *Run) renderVars() error {
 	r.mu.Lock()
 	if _, done := r.base["vars"]; done {
