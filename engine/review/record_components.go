@@ -96,42 +96,79 @@ func githubBase(r *engine.Report, repos []string) string {
 	return ""
 }
 
+// components builds the table: one row per component, in the order the run first names
+// them, filled from the succeeded items of the known step types, then production before
+// and after from the snapshots.
 func components(r *engine.Report) *componentTable {
-	t := &componentTable{}
-	index := map[string]int{}
-	var repos []string
-	row := func(item any) *componentRow {
-		m := itemMap(item)
-		repo, _ := m["repo"].(string)
-		if repo == "" {
-			return nil
-		}
-		i, ok := index[repo]
-		if !ok {
-			i = len(t.Rows)
-			index[repo] = i
-			img, _ := m["image"].(string)
-			t.Rows = append(t.Rows, componentRow{Repo: repo, imageKey: img})
-			repos = append(repos, repo)
-		}
-		if img, _ := m["image"].(string); img != "" && t.Rows[i].imageKey == "" {
-			t.Rows[i].imageKey = img
-		}
-		return &t.Rows[i]
-	}
+	rows := &componentRows{table: &componentTable{}, index: map[string]int{}}
 	for _, s := range r.Steps {
 		for _, it := range s.Items {
-			row(it.Item)
+			rows.row(it.Item)
 		}
 	}
-	if len(t.Rows) == 0 {
+	if len(rows.table.Rows) == 0 {
 		return nil
 	}
-	base := githubBase(r, repos)
-	version := fmtValue(r.Inputs["version"])
-
+	before, after := productionSnapshots(r)
+	cells := componentCells{
+		table:   rows.table,
+		base:    githubBase(r, rows.repos),
+		version: fmtValue(r.Inputs["version"]),
+	}
 	// The production cluster is the connection of the snapshot taken before the deploy.
-	var before, after *engine.StepReport
+	if before != nil {
+		cells.prodConn = outStr(before.Params, "connection")
+	}
+	seenBefore := false
+	for _, s := range r.Steps {
+		if s == before {
+			seenBefore = true
+		}
+		for _, it := range s.Items {
+			c := rows.row(it.Item)
+			if c == nil || it.Status != engine.StepSucceeded {
+				continue
+			}
+			cells.fill(c, s, it, seenBefore)
+		}
+	}
+	rows.table.fillProduction(before, after)
+	return rows.table
+}
+
+// componentRows finds a component's row by its repo, adding the row the first time.
+type componentRows struct {
+	table *componentTable
+	index map[string]int // repo → row
+	repos []string       // in the rows' order
+}
+
+// row is the row of a foreach item, or nil when the item names no repo. The row's image
+// is the first one an item of the component names.
+func (rs *componentRows) row(item any) *componentRow {
+	m := itemMap(item)
+	repo, _ := m["repo"].(string)
+	if repo == "" {
+		return nil
+	}
+	i, ok := rs.index[repo]
+	if !ok {
+		i = len(rs.table.Rows)
+		rs.index[repo] = i
+		img, _ := m["image"].(string)
+		rs.table.Rows = append(rs.table.Rows, componentRow{Repo: repo, imageKey: img})
+		rs.repos = append(rs.repos, repo)
+	}
+	if img, _ := m["image"].(string); img != "" && rs.table.Rows[i].imageKey == "" {
+		rs.table.Rows[i].imageKey = img
+	}
+	return &rs.table.Rows[i]
+}
+
+// productionSnapshots finds the succeeded kubernetes.snapshot steps: the first one of
+// the procedure (production before the deploy) and the last one of the failure path
+// (production after the revert).
+func productionSnapshots(r *engine.Report) (before, after *engine.StepReport) {
 	for _, s := range r.Steps {
 		if s.Type != "kubernetes.snapshot" || s.Status != engine.StepSucceeded {
 			continue
@@ -142,98 +179,132 @@ func components(r *engine.Report) *componentTable {
 			before = s
 		}
 	}
-	prodConn := ""
-	if before != nil {
-		prodConn = outStr(before.Params, "connection")
+	return before, after
+}
+
+// componentCells fills a row's cells from one succeeded item of a known step type.
+type componentCells struct {
+	table    *componentTable
+	base     string // the GitHub web address of tag and commit links, "" for none
+	version  string
+	prodConn string // the production cluster's connection, "" when no snapshot names it
+}
+
+// fill sets the cells the item's step type says; afterSnapshot: the step comes after
+// the snapshot of production taken before the deploy.
+func (f *componentCells) fill(c *componentRow, s *engine.StepReport, it *engine.ItemReport, afterSnapshot bool) {
+	o := it.Outputs
+	switch s.Type {
+	case "github.tag":
+		f.tagged(c, outStr(o, "tag"), outStr(o, "sha"))
+	case "jenkins.commit_build":
+		c.Build = buildCell(o)
+	case "kubernetes.verify":
+		f.verified(c, o, f.isProduction(outStr(it.Params, "connection"), s.Phase, afterSnapshot))
+	case "zenodo.reserve_doi":
+		f.reserved(c, o)
+	case "zenodo.discard":
+		f.discarded(c, outStr(o, "doi"))
+	case "zenodo.publish":
+		doi := outStr(o, "doi")
+		c.DOI = newCell(doi, doiURL(doi), "")
+		c.Zenodo = newCell(c.componentLabel(f.version)+" record", outStr(o, "record_url"), "")
+	case "github.release":
+		c.Release = newCell(c.componentLabel(f.version)+" release", outStr(o, "url"), "")
 	}
-	seenBefore := false
-	for _, s := range r.Steps {
-		if s == before {
-			seenBefore = true
+}
+
+// tagged: the tag and its commit, linked into the repository when the run's links say
+// where GitHub is.
+func (f *componentCells) tagged(c *componentRow, tag, sha string) {
+	tagURL, commitURL := "", ""
+	if f.base != "" {
+		if tag != "" {
+			tagURL = f.base + c.Repo + "/tree/" + url.PathEscape(tag)
 		}
-		for _, it := range s.Items {
-			c := row(it.Item)
-			if c == nil || it.Status != engine.StepSucceeded {
-				continue
-			}
-			o := it.Outputs
-			switch s.Type {
-			case "github.tag":
-				tag, sha := outStr(o, "tag"), outStr(o, "sha")
-				tagURL, commitURL := "", ""
-				if base != "" {
-					if tag != "" {
-						tagURL = base + c.Repo + "/tree/" + url.PathEscape(tag)
-					}
-					if sha != "" {
-						commitURL = base + c.Repo + "/commit/" + url.PathEscape(sha)
-					}
-				}
-				c.Tag = newCell(tag, tagURL, "")
-				c.Commit = newCell(shortSHA(sha), commitURL, "")
-			case "jenkins.commit_build":
-				n := outStr(o, "number")
-				txt := ""
-				if n != "" {
-					txt = "#" + n
-				}
-				c.Build = newCell(txt, outStr(o, "url"), outStr(o, "image"))
-				if c.Build.Detail == "" {
-					c.Build.Detail = outStr(o, "job")
-				}
-			case "kubernetes.verify":
-				conn := outStr(it.Params, "connection")
-				prod := false
-				switch {
-				case prodConn != "" && conn != "":
-					prod = conn == prodConn
-				default:
-					prod = s.Phase == "Verifying" || seenBefore
-				}
-				cl := newCell(shortDigest(outStr(o, "digest")), "", imageTag(outStr(o, "image")))
-				if prod {
-					c.Now = cl
-					t.Production = true
-				} else {
-					c.Staging = cl
-				}
-			case "zenodo.reserve_doi":
-				if c.DOI.Empty() {
-					doi := outStr(o, "doi")
-					c.DOI = newCell(doi, doiURL(doi), "reserved")
-					c.Zenodo = newCell(c.componentLabel(version)+" draft", outStr(o, "html_url"), "not published")
-				}
-			case "zenodo.discard":
-				// The release did not happen: its reserved DOI is gone with the draft.
-				if doi := outStr(o, "doi"); doi != "" || !c.DOI.Empty() {
-					if doi == "" {
-						doi = c.DOI.Text
-					}
-					c.DOI = newCell(doi, "", "discarded")
-					c.Zenodo = newCell(c.componentLabel(version)+" draft", "", "discarded")
-				}
-			case "zenodo.publish":
-				doi := outStr(o, "doi")
-				c.DOI = newCell(doi, doiURL(doi), "")
-				c.Zenodo = newCell(c.componentLabel(version)+" record", outStr(o, "record_url"), "")
-			case "github.release":
-				c.Release = newCell(c.componentLabel(version)+" release", outStr(o, "url"), "")
-			}
+		if sha != "" {
+			commitURL = f.base + c.Repo + "/commit/" + url.PathEscape(sha)
 		}
 	}
+	c.Tag = newCell(tag, tagURL, "")
+	c.Commit = newCell(shortSHA(sha), commitURL, "")
+}
+
+// buildCell: the CI build's number, linked, with the image it built (or its job) under it.
+func buildCell(o map[string]any) cell {
+	n := outStr(o, "number")
+	txt := ""
+	if n != "" {
+		txt = "#" + n
+	}
+	cl := newCell(txt, outStr(o, "url"), outStr(o, "image"))
+	if cl.Detail == "" {
+		cl.Detail = outStr(o, "job")
+	}
+	return cl
+}
+
+// isProduction tells a verification of production from one of staging: by its cluster
+// when both it and production's are known, else by its place (the Verifying phase, or
+// after the snapshot of production).
+func (f *componentCells) isProduction(conn, phase string, afterSnapshot bool) bool {
+	if f.prodConn != "" && conn != "" {
+		return conn == f.prodConn
+	}
+	return phase == "Verifying" || afterSnapshot
+}
+
+// verified: the digest and image a verification found, on production or on staging.
+func (f *componentCells) verified(c *componentRow, o map[string]any, production bool) {
+	cl := newCell(shortDigest(outStr(o, "digest")), "", imageTag(outStr(o, "image")))
+	if production {
+		c.Now = cl
+		f.table.Production = true
+	} else {
+		c.Staging = cl
+	}
+}
+
+// reserved: the DOI a Zenodo draft reserved; the first reservation counts.
+func (f *componentCells) reserved(c *componentRow, o map[string]any) {
+	if !c.DOI.Empty() {
+		return
+	}
+	doi := outStr(o, "doi")
+	c.DOI = newCell(doi, doiURL(doi), "reserved")
+	c.Zenodo = newCell(c.componentLabel(f.version)+" draft", outStr(o, "html_url"), "not published")
+}
+
+// discarded: the release did not happen, so its reserved DOI is gone with the draft.
+func (f *componentCells) discarded(c *componentRow, doi string) {
+	if doi == "" && c.DOI.Empty() {
+		return
+	}
+	if doi == "" {
+		doi = c.DOI.Text
+	}
+	c.DOI = newCell(doi, "", "discarded")
+	c.Zenodo = newCell(c.componentLabel(f.version)+" draft", "", "discarded")
+}
+
+// fillProduction sets what production ran before the deploy and, when the failure path
+// took a snapshot that found the component, what it runs now, after the revert.
+func (t *componentTable) fillProduction(before, after *engine.StepReport) {
 	for i := range t.Rows {
 		c := &t.Rows[i]
-		if before != nil && c.imageKey != "" {
+		if c.imageKey == "" {
+			continue
+		}
+		if before != nil {
 			c.Before = snapshotCell(before, c.imageKey)
 		}
-		if after != nil && c.imageKey != "" {
+		if after != nil {
 			if cl := snapshotCell(after, c.imageKey); !cl.Empty() {
 				c.Now = cl
 				t.Reverted = true
 			}
 		}
 	}
-	return t
 }
 
 // snapshotCell: a kubernetes.snapshot's tags and digests, keyed by image name.
