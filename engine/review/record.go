@@ -300,121 +300,152 @@ func summary(r *engine.Report, v *view) string {
 	}
 	switch r.Status {
 	case engine.RunSucceeded:
-		s := "Released " + version
-		if v.Components != nil && v.Components.Production {
-			s += " to production"
-		}
-		var parts []string
-		if v.Components != nil && len(v.Components.Rows) > 0 {
-			n := len(v.Components.Rows)
-			parts = append(parts, fmt.Sprintf("%d component%s", n, plural(n)))
-		}
-		approve, stable := approvals(r)
-		if approve != nil && approve.Status == engine.StepSucceeded {
-			a := "approved by " + person(r, outStr(approve.Outputs, "approver"))
-			if at := parseTime(outStr(approve.Outputs, "approved_at")); at != nil {
-				a += " on " + at.UTC().Format("2006-01-02")
-			}
-			parts = append(parts, a)
-		}
-		if stable != nil && stable.Status == engine.StepSucceeded {
-			if at := parseTime(outStr(stable.Outputs, "approved_at")); at != nil {
-				parts = append(parts, "stable since "+fmtWhen(at))
-			} else {
-				parts = append(parts, "confirmed stable")
-			}
-		}
-		if len(parts) > 0 {
-			s += ": " + strings.Join(parts, ", ")
-		}
-		return s
+		return releasedSentence(r, v.Components, version)
 	case engine.RunWaiting:
-		for _, s := range r.Steps {
-			if s.Status != engine.StepWaiting {
-				continue
-			}
-			what := gateTypes[s.Type]
-			if what == "" {
-				what = "answer"
-			}
-			who, names := "a person", []string{}
-			if s.Role != "" {
-				who = "the " + roleWords(s.Role)
-				for _, p := range s.Performers {
-					names = append(names, person(r, p))
-				}
-			}
-			line := "Waiting for " + who + "'s " + what
-			if s.Type == "schedule.window" {
-				line = "Waiting for the release window"
-			}
-			if s.StartedAt != nil {
-				line += " since " + fmtWhen(s.StartedAt)
-			}
-			if len(names) > 0 && s.Type != "schedule.window" {
-				line += " (" + strings.Join(names, ", ") + ")"
-			}
-			if s.Name != "" {
-				line += ": " + s.Name
-			}
-			return line
-		}
-		return "Waiting for a person: " + oneLine(r.Reason)
+		return waitingSentence(r)
 	case engine.RunRejected, engine.RunRolledBack, engine.RunFailed:
-		var at *engine.StepReport
-		if r.FailedStep != "" {
-			at = r.Step(r.FailedStep)
-		}
-		var s string
-		if at != nil && at.Status == engine.StepRejected {
-			by, why := refusal(at)
-			when := fmtWhen(at.FinishedAt)
-			verb := "Refused"
-			if r.Status == engine.RunRolledBack {
-				verb = "Reverted"
-			}
-			s = verb + " " + version + ": " + person(r, by)
-			if r.Status == engine.RunRolledBack {
-				s += " asked for a revert"
-			} else {
-				s += " refused the release"
-			}
-			if when != "" {
-				s += " on " + when
-			}
-			if why != "" {
-				s += ": " + why
-			}
-		} else {
-			verb := "Failed"
-			if r.Status == engine.RunRolledBack {
-				verb = "Rolled back"
-			}
-			s = verb + " " + version
-			if at != nil {
-				name := at.ID
-				if at.Name != "" {
-					name = at.Name + " (" + at.ID + ")"
-				}
-				s += " at " + name
-			}
-			if r.Reason != "" {
-				s += ": " + oneLine(r.Reason)
-			}
-		}
-		switch {
-		case r.Status == engine.RunRolledBack:
-			s += ". The failure path ran: production was rolled back"
-		case !productionChanged(r):
-			s += ". Production was not changed"
-		}
-		return s + "."
+		return stoppedSentence(r, version)
 	case engine.RunCancelled:
 		return "Interrupted " + version + "; the run can be resumed"
 	case engine.RunRunning:
 		return "In progress: this record was written while the run was going"
 	}
 	return v.Outcome
+}
+
+// releasedSentence: "Released 3.7.0 to production: 3 components, approved by … on …,
+// stable since …".
+func releasedSentence(r *engine.Report, c *componentTable, version string) string {
+	s := "Released " + version
+	if c != nil && c.Production {
+		s += " to production"
+	}
+	var parts []string
+	if c != nil && len(c.Rows) > 0 {
+		n := len(c.Rows)
+		parts = append(parts, fmt.Sprintf("%d component%s", n, plural(n)))
+	}
+	approve, stable := approvals(r)
+	if approve != nil && approve.Status == engine.StepSucceeded {
+		a := "approved by " + person(r, outStr(approve.Outputs, "approver"))
+		if at := parseTime(outStr(approve.Outputs, "approved_at")); at != nil {
+			a += " on " + at.UTC().Format("2006-01-02")
+		}
+		parts = append(parts, a)
+	}
+	if stable != nil && stable.Status == engine.StepSucceeded {
+		if at := parseTime(outStr(stable.Outputs, "approved_at")); at != nil {
+			parts = append(parts, "stable since "+fmtWhen(at))
+		} else {
+			parts = append(parts, "confirmed stable")
+		}
+	}
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, ", ")
+	}
+	return s
+}
+
+// waitingSentence says who the run waits for, since when, at which step: the first
+// waiting step's gate.
+func waitingSentence(r *engine.Report) string {
+	for _, s := range r.Steps {
+		if s.Status == engine.StepWaiting {
+			return waitingFor(r, s)
+		}
+	}
+	return "Waiting for a person: " + oneLine(r.Reason)
+}
+
+// waitingFor: "Waiting for the service owner's approval since … (Name (login)): step".
+func waitingFor(r *engine.Report, s *engine.StepReport) string {
+	what := gateTypes[s.Type]
+	if what == "" {
+		what = "answer"
+	}
+	who, names := "a person", []string{}
+	if s.Role != "" {
+		who = "the " + roleWords(s.Role)
+		for _, p := range s.Performers {
+			names = append(names, person(r, p))
+		}
+	}
+	line := "Waiting for " + who + "'s " + what
+	if s.Type == "schedule.window" {
+		line = "Waiting for the release window"
+	}
+	if s.StartedAt != nil {
+		line += " since " + fmtWhen(s.StartedAt)
+	}
+	if len(names) > 0 && s.Type != "schedule.window" {
+		line += " (" + strings.Join(names, ", ") + ")"
+	}
+	if s.Name != "" {
+		line += ": " + s.Name
+	}
+	return line
+}
+
+// stoppedSentence is the summary of a run that did not release: refused at a gate or
+// failed at a step, then whether production changed.
+func stoppedSentence(r *engine.Report, version string) string {
+	var at *engine.StepReport
+	if r.FailedStep != "" {
+		at = r.Step(r.FailedStep)
+	}
+	var s string
+	if at != nil && at.Status == engine.StepRejected {
+		s = refusedSentence(r, at, version)
+	} else {
+		s = failedSentence(r, at, version)
+	}
+	switch {
+	case r.Status == engine.RunRolledBack:
+		s += ". The failure path ran: production was rolled back"
+	case !productionChanged(r):
+		s += ". Production was not changed"
+	}
+	return s + "."
+}
+
+// refusedSentence: "Refused 3.7.0: Name (login) refused the release on …: why", or
+// "Reverted …: … asked for a revert" when the refusal rolled production back.
+func refusedSentence(r *engine.Report, at *engine.StepReport, version string) string {
+	by, why := refusal(at)
+	when := fmtWhen(at.FinishedAt)
+	verb, asked := "Refused", " refused the release"
+	if r.Status == engine.RunRolledBack {
+		verb, asked = "Reverted", " asked for a revert"
+	}
+	s := verb + " " + version + ": " + person(r, by) + asked
+	if when != "" {
+		s += " on " + when
+	}
+	if why != "" {
+		s += ": " + why
+	}
+	return s
+}
+
+// failedSentence: "Failed 3.7.0 at Step name (id): reason" (at is nil when the run
+// names no failed step).
+func failedSentence(r *engine.Report, at *engine.StepReport, version string) string {
+	verb := "Failed"
+	if r.Status == engine.RunRolledBack {
+		verb = "Rolled back"
+	}
+	s := verb + " " + version
+	if at != nil {
+		name := at.ID
+		if at.Name != "" {
+			name = at.Name + " (" + at.ID + ")"
+		}
+		s += " at " + name
+	}
+	if r.Reason != "" {
+		s += ": " + oneLine(r.Reason)
+	}
+	return s
 }
 
 // productionChanged: did a step of the Performing phase that deploys run? Told by
