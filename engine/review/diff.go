@@ -420,106 +420,13 @@ var mdMarks = map[ChangeKind]string{Added: "➕ **added**", Removed: "➖ **remo
 // full plan after the change, collapsed.
 func (d *PlanDiff) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	title := d.Title
-	if title == "" {
-		title = d.Product
+	d.mdSummary(&b)
+	d.mdStepTable(&b)
+	d.mdInputTable(&b)
+	if err := d.mdFlow(&b); err != nil {
+		return err
 	}
-	fmt.Fprintf(&b, "### runbook plan: %s\n\n", markdown.Text(title))
-	fmt.Fprintf(&b, "%s compared with %s: **%s**.", markdown.Code(d.Head), markdown.Code(d.Base), markdown.Text(d.summary()))
-	if d.BaseHash != d.HeadHash {
-		fmt.Fprintf(&b, " Plan hash %s → %s.", markdown.Code(orNone(d.BaseHash)), markdown.Code(d.HeadHash))
-	}
-	b.WriteString("\n\n")
-	if d.Note != "" {
-		fmt.Fprintf(&b, "> %s\n\n", markdown.Text(d.Note))
-	}
-	if errs := d.headErrors(); len(errs) > 0 {
-		fmt.Fprintf(&b, "> ⚠️ %d step(s) could not be planned: %s\n\n", len(errs), strings.Join(errs, ", "))
-	}
-	if len(d.Steps) > 0 {
-		b.WriteString("| change | step | type | role | what changed |\n|---|---|---|---|---|\n")
-		for _, c := range d.Steps {
-			var what []string
-			switch c.Kind {
-			case Added:
-				what = append(what, fmt.Sprintf("new step at %d", c.NewPos))
-			case Removed:
-				what = append(what, fmt.Sprintf("was step %d", c.OldPos))
-			default:
-				if c.Moved {
-					what = append(what, fmt.Sprintf("order %d → %d", c.OldPos, c.NewPos))
-				}
-				for _, f := range c.Fields {
-					what = append(what, markdown.Code(f.Field))
-				}
-			}
-			step := markdown.Code(c.ID)
-			if c.Kind == Removed {
-				step = "~~" + step + "~~"
-			}
-			if c.Name != "" {
-				step += " " + markdown.Text(c.Name)
-			}
-			if c.Section != string(engine.SectionSteps) && c.Section != "" {
-				step += " _(" + markdown.Text(c.Section) + ")_"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mdMarks[c.Kind], markdown.Cell(step), markdown.CodeCell(c.Type), markdown.Text(c.Role), markdown.Cell(strings.Join(what, ", ")))
-		}
-		b.WriteString("\n")
-	}
-	if len(d.Inputs) > 0 || len(d.Plan) > 0 {
-		b.WriteString("| input | before | after |\n|---|---|---|\n")
-		for _, f := range append(append([]FieldChange{}, d.Plan...), d.Inputs...) {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", markdown.CodeCell(f.Field), markdown.CodeCell(show(f.Old, f.HasOld)), markdown.CodeCell(show(f.New, f.HasNew)))
-		}
-		b.WriteString("\n")
-	}
-	if d.HeadPlan != nil && len(d.HeadPlan.Steps) > 0 {
-		o := engine.DiagramOptions{Marks: map[string]string{}}
-		removed := map[string]bool{}
-		for _, c := range d.Steps {
-			switch {
-			case c.Kind == Removed:
-				removed[c.ID] = true
-			case c.Kind == Moved:
-				o.Marks[c.ID] = "moved"
-			default:
-				o.Marks[c.ID] = string(c.Kind)
-			}
-		}
-		if d.BasePlan != nil {
-			for _, s := range d.BasePlan.Steps {
-				if removed[s.ID] {
-					o.Removed = append(o.Removed, s)
-				}
-			}
-		}
-		b.WriteString("#### Release flow after this change\n\n")
-		if len(d.Steps) > 0 {
-			b.WriteString("Added steps are green, changed ones blue, moved ones dashed blue; removed steps are red, apart. Gates (a person or the calendar decides) are hexagons.\n\n")
-		}
-		if err := d.HeadPlan.WriteMermaid(&b, o); err != nil {
-			return err
-		}
-		b.WriteString("\n")
-	}
-	var detailed []StepChange
-	for _, c := range d.Steps {
-		if len(c.Fields) > 0 {
-			detailed = append(detailed, c)
-		}
-	}
-	if len(detailed) > 0 {
-		b.WriteString("<details><summary>Details of the changes</summary>\n\n")
-		for _, c := range detailed {
-			fmt.Fprintf(&b, "#### %s %s\n\n| field | before | after |\n|---|---|---|\n", mdMarks[c.Kind], markdown.Code(c.ID))
-			for _, f := range c.Fields {
-				fmt.Fprintf(&b, "| %s | %s | %s |\n", markdown.CodeCell(f.Field), markdown.CodeCell(show(f.Old, f.HasOld)), markdown.CodeCell(show(f.New, f.HasNew)))
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString("</details>\n\n")
-	}
+	d.mdDetails(&b)
 	if d.HeadPlan != nil {
 		b.WriteString("<details><summary>The full plan after this change</summary>\n\n")
 		if err := d.HeadPlan.WriteMarkdownWith(&b, engine.MarkdownOptions{NoDiagram: true}); err != nil {
@@ -529,6 +436,149 @@ func (d *PlanDiff) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// mdSummary: the title, what is compared with what and the summary line, the plan hash
+// change, the note and the steps that could not be planned.
+func (d *PlanDiff) mdSummary(b *strings.Builder) {
+	title := d.Title
+	if title == "" {
+		title = d.Product
+	}
+	fmt.Fprintf(b, "### runbook plan: %s\n\n", markdown.Text(title))
+	fmt.Fprintf(b, "%s compared with %s: **%s**.", markdown.Code(d.Head), markdown.Code(d.Base), markdown.Text(d.summary()))
+	if d.BaseHash != d.HeadHash {
+		fmt.Fprintf(b, " Plan hash %s → %s.", markdown.Code(orNone(d.BaseHash)), markdown.Code(d.HeadHash))
+	}
+	b.WriteString("\n\n")
+	if d.Note != "" {
+		fmt.Fprintf(b, "> %s\n\n", markdown.Text(d.Note))
+	}
+	if errs := d.headErrors(); len(errs) > 0 {
+		fmt.Fprintf(b, "> ⚠️ %d step(s) could not be planned: %s\n\n", len(errs), strings.Join(errs, ", "))
+	}
+}
+
+// mdStepTable: one row per step the change adds, removes, changes or moves.
+func (d *PlanDiff) mdStepTable(b *strings.Builder) {
+	if len(d.Steps) == 0 {
+		return
+	}
+	b.WriteString("| change | step | type | role | what changed |\n|---|---|---|---|---|\n")
+	for _, c := range d.Steps {
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", mdMarks[c.Kind], markdown.Cell(c.mdStep()), markdown.CodeCell(c.Type), markdown.Text(c.Role), markdown.Cell(strings.Join(c.mdWhat(), ", ")))
+	}
+	b.WriteString("\n")
+}
+
+// mdStep names the step in the table: its id (struck out when removed), name and section.
+func (c StepChange) mdStep() string {
+	step := markdown.Code(c.ID)
+	if c.Kind == Removed {
+		step = "~~" + step + "~~"
+	}
+	if c.Name != "" {
+		step += " " + markdown.Text(c.Name)
+	}
+	if c.Section != string(engine.SectionSteps) && c.Section != "" {
+		step += " _(" + markdown.Text(c.Section) + ")_"
+	}
+	return step
+}
+
+// mdWhat says what changed: a new or removed step's place, else its move and the fields
+// that changed.
+func (c StepChange) mdWhat() []string {
+	switch c.Kind {
+	case Added:
+		return []string{fmt.Sprintf("new step at %d", c.NewPos)}
+	case Removed:
+		return []string{fmt.Sprintf("was step %d", c.OldPos)}
+	}
+	var what []string
+	if c.Moved {
+		what = append(what, fmt.Sprintf("order %d → %d", c.OldPos, c.NewPos))
+	}
+	for _, f := range c.Fields {
+		what = append(what, markdown.Code(f.Field))
+	}
+	return what
+}
+
+// mdInputTable: the plan's and the inputs' changes, before and after.
+func (d *PlanDiff) mdInputTable(b *strings.Builder) {
+	if len(d.Inputs) == 0 && len(d.Plan) == 0 {
+		return
+	}
+	b.WriteString("| input | before | after |\n|---|---|---|\n")
+	for _, f := range append(append([]FieldChange{}, d.Plan...), d.Inputs...) {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", markdown.CodeCell(f.Field), markdown.CodeCell(show(f.Old, f.HasOld)), markdown.CodeCell(show(f.New, f.HasNew)))
+	}
+	b.WriteString("\n")
+}
+
+// mdFlow: the release flow after the change as a Mermaid diagram, the changed steps
+// marked and the removed ones drawn apart.
+func (d *PlanDiff) mdFlow(b *strings.Builder) error {
+	if d.HeadPlan == nil || len(d.HeadPlan.Steps) == 0 {
+		return nil
+	}
+	b.WriteString("#### Release flow after this change\n\n")
+	if len(d.Steps) > 0 {
+		b.WriteString("Added steps are green, changed ones blue, moved ones dashed blue; removed steps are red, apart. Gates (a person or the calendar decides) are hexagons.\n\n")
+	}
+	if err := d.HeadPlan.WriteMermaid(b, d.diagramOptions()); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	return nil
+}
+
+// diagramOptions marks each changed step by its kind of change and lists the removed
+// steps, as the base plan had them.
+func (d *PlanDiff) diagramOptions() engine.DiagramOptions {
+	o := engine.DiagramOptions{Marks: map[string]string{}}
+	removed := map[string]bool{}
+	for _, c := range d.Steps {
+		switch {
+		case c.Kind == Removed:
+			removed[c.ID] = true
+		case c.Kind == Moved:
+			o.Marks[c.ID] = "moved"
+		default:
+			o.Marks[c.ID] = string(c.Kind)
+		}
+	}
+	if d.BasePlan != nil {
+		for _, s := range d.BasePlan.Steps {
+			if removed[s.ID] {
+				o.Removed = append(o.Removed, s)
+			}
+		}
+	}
+	return o
+}
+
+// mdDetails: the fields of each changed step, before and after, collapsed.
+func (d *PlanDiff) mdDetails(b *strings.Builder) {
+	var detailed []StepChange
+	for _, c := range d.Steps {
+		if len(c.Fields) > 0 {
+			detailed = append(detailed, c)
+		}
+	}
+	if len(detailed) == 0 {
+		return
+	}
+	b.WriteString("<details><summary>Details of the changes</summary>\n\n")
+	for _, c := range detailed {
+		fmt.Fprintf(b, "#### %s %s\n\n| field | before | after |\n|---|---|---|\n", mdMarks[c.Kind], markdown.Code(c.ID))
+		for _, f := range c.Fields {
+			fmt.Fprintf(b, "| %s | %s | %s |\n", markdown.CodeCell(f.Field), markdown.CodeCell(show(f.Old, f.HasOld)), markdown.CodeCell(show(f.New, f.HasNew)))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("</details>\n\n")
 }
 
 func (d *PlanDiff) headErrors() []string {
