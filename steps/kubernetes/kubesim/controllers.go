@@ -70,86 +70,13 @@ func (c *Cluster) syncDeployment(d *appsv1.Deployment, tick bool) {
 	if d.DeletionTimestamp != nil {
 		return
 	}
-	desired := int32(1)
-	if d.Spec.Replicas != nil {
-		desired = *d.Spec.Replicas
-	}
-	var owned []*appsv1.ReplicaSet
-	for _, rs := range listAs[*appsv1.ReplicaSet](c.tracker, replicaSetsGVR) {
-		if rs.Namespace == d.Namespace && metav1.IsControlledBy(rs, d) {
-			owned = append(owned, rs)
-		}
-	}
-	var newRS *appsv1.ReplicaSet
-	var maxOld int64
-	for _, rs := range owned {
-		if newRS == nil && equalIgnoreHash(&rs.Spec.Template, &d.Spec.Template) {
-			newRS = rs
-			continue
-		}
-		if r := revisionOf(rs); r > maxOld {
-			maxOld = r
-		}
-	}
+	desired := desiredReplicas(d.Spec.Replicas)
+	owned := c.ownedReplicaSets(d)
 	orig := d.DeepCopy()
 	now := metav1.NewTime(c.now)
-	progressMsg := ""
-	if newRS == nil {
-		hash := templateHash(&d.Spec.Template)
-		tmpl := d.Spec.Template.DeepCopy()
-		if tmpl.Labels == nil {
-			tmpl.Labels = map[string]string{}
-		}
-		tmpl.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
-		sel := d.Spec.Selector.DeepCopy()
-		if sel == nil {
-			sel = &metav1.LabelSelector{}
-		}
-		if sel.MatchLabels == nil {
-			sel.MatchLabels = map[string]string{}
-		}
-		sel.MatchLabels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
-		ann := map[string]string{}
-		for k, v := range d.Annotations {
-			if k != RevisionAnnotation && k != RevisionHistoryAnnotation && k != corev1.LastAppliedConfigAnnotation {
-				ann[k] = v
-			}
-		}
-		ann[RevisionAnnotation] = strconv.FormatInt(maxOld+1, 10)
-		ann[DesiredReplicasAnnotation] = strconv.Itoa(int(desired))
-		ann[MaxReplicasAnnotation] = strconv.Itoa(int(desired + 1))
-		newRS = &appsv1.ReplicaSet{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: d.Name + "-" + hash, Namespace: d.Namespace, Labels: tmpl.Labels, Annotations: ann,
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
-			},
-			Spec: appsv1.ReplicaSetSpec{Replicas: ptr(int32(0)), Selector: sel, Template: *tmpl},
-		}
-		if err := c.create(replicaSetsGVR, newRS); err != nil {
-			return
-		}
-		d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
-			Status: corev1.ConditionTrue, Reason: "NewReplicaSetCreated", Message: fmt.Sprintf("Created new replica set %q", newRS.Name),
-			LastUpdateTime: now, LastTransitionTime: now})
-	} else if r := revisionOf(newRS); r <= maxOld {
-		// rollback (or a template seen before): adopt the old ReplicaSet as the new one
-		ann := newRS.Annotations
-		if ann == nil {
-			ann = map[string]string{}
-		}
-		if old := ann[RevisionAnnotation]; old != "" {
-			if h := ann[RevisionHistoryAnnotation]; h != "" {
-				ann[RevisionHistoryAnnotation] = h + "," + old
-			} else {
-				ann[RevisionHistoryAnnotation] = old
-			}
-		}
-		ann[RevisionAnnotation] = strconv.FormatInt(maxOld+1, 10)
-		newRS.Annotations = ann
-		_ = c.store(replicaSetsGVR, newRS)
-		d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
-			Status: corev1.ConditionTrue, Reason: "FoundNewReplicaSet", Message: fmt.Sprintf("Found new replica set %q", newRS.Name),
-			LastUpdateTime: now, LastTransitionTime: now})
+	newRS, ok := c.newReplicaSet(d, owned, desired, now)
+	if !ok {
+		return
 	}
 	if d.Annotations == nil {
 		d.Annotations = map[string]string{}
@@ -159,59 +86,198 @@ func (c *Cluster) syncDeployment(d *appsv1.Deployment, tick bool) {
 
 	changed := false
 	if tick && !d.Spec.Paused {
-		// new ReplicaSet: all pods created at once (surge), one more becomes available per tick
-		if newRS.Spec.Replicas == nil || *newRS.Spec.Replicas != desired {
-			newRS.Spec.Replicas = ptr(desired)
-			newRS.Status.Replicas = desired
-			if newRS.Status.AvailableReplicas > desired {
-				newRS.Status.AvailableReplicas, newRS.Status.ReadyReplicas = desired, desired
-			}
-			changed = true
-		} else if newRS.Status.AvailableReplicas < desired && !broken(&newRS.Spec.Template.Spec) {
-			newRS.Status.AvailableReplicas++
-			newRS.Status.ReadyReplicas = newRS.Status.AvailableReplicas
-			changed = true
-		}
-		newRS.Status.FullyLabeledReplicas = newRS.Status.Replicas
-		newRS.Status.ObservedGeneration = newRS.Generation
-		if changed {
-			_ = c.store(replicaSetsGVR, newRS)
-		}
-		// old ReplicaSets: keep only as many pods as the new one still lacks
-		allowed := desired - newRS.Status.AvailableReplicas
-		if allowed < 0 {
-			allowed = 0
-		}
-		sort.Slice(owned, func(i, j int) bool { return revisionOf(owned[i]) > revisionOf(owned[j]) })
-		for _, rs := range owned {
-			if rs.Name == newRS.Name {
-				continue
-			}
-			keep := rs.Status.Replicas
-			if keep > allowed {
-				keep = allowed
-			}
-			allowed -= keep
-			if rs.Spec.Replicas == nil || *rs.Spec.Replicas != keep || rs.Status.Replicas != keep {
-				rs.Spec.Replicas = ptr(keep)
-				rs.Status.Replicas, rs.Status.ReadyReplicas, rs.Status.AvailableReplicas, rs.Status.FullyLabeledReplicas = keep, keep, keep, keep
-				_ = c.store(replicaSetsGVR, rs)
-				changed = true
-			}
-		}
+		scaledUp := c.scaleUpNewReplicaSet(newRS, desired)
+		scaledDown := c.scaleDownOldReplicaSets(owned, newRS, desired)
+		changed = scaledUp || scaledDown
 	}
 	if tick {
 		// pods before the Deployment's status, so a client that sees the rollout complete
 		// finds only the new pods
-		pods := c.podsByOwner(d.Namespace)
-		for _, rs := range owned {
-			if rs.Name != newRS.Name {
-				c.syncReplicaSetPods(rs, pods[rs.UID])
-			}
-		}
-		c.syncReplicaSetPods(newRS, pods[newRS.UID])
+		c.syncRolloutPods(d.Namespace, owned, newRS)
 	}
-	// status from the ReplicaSets
+	setDeploymentReplicas(d, owned, newRS)
+	setAvailableCondition(d, desired, now)
+	c.setProgressingCondition(d, newRS, desired, changed, now)
+	if !apiequality.Semantic.DeepEqual(orig.Status, d.Status) || !apiequality.Semantic.DeepEqual(orig.Annotations, d.Annotations) {
+		// Available's lastUpdateTime alone is not worth an event
+		if !changed && onlyTimesDiffer(orig, d) {
+			return
+		}
+		_ = c.store(deploymentsGVR, d)
+	}
+}
+
+// desiredReplicas is a spec's replicas, 1 when unset (the API server's default).
+func desiredReplicas(replicas *int32) int32 {
+	if replicas == nil {
+		return 1
+	}
+	return *replicas
+}
+
+// ownedReplicaSets are the ReplicaSets the Deployment controls.
+func (c *Cluster) ownedReplicaSets(d *appsv1.Deployment) []*appsv1.ReplicaSet {
+	var owned []*appsv1.ReplicaSet
+	for _, rs := range listAs[*appsv1.ReplicaSet](c.tracker, replicaSetsGVR) {
+		if rs.Namespace == d.Namespace && metav1.IsControlledBy(rs, d) {
+			owned = append(owned, rs)
+		}
+	}
+	return owned
+}
+
+// newReplicaSet finds the ReplicaSet of the Deployment's template among the owned ones,
+// adopting it with the next revision when it is an old one (a rollback), or creates it;
+// either is recorded in the Progressing condition. ok is false when the create failed.
+func (c *Cluster) newReplicaSet(d *appsv1.Deployment, owned []*appsv1.ReplicaSet, desired int32, now metav1.Time) (newRS *appsv1.ReplicaSet, ok bool) {
+	var maxOld int64 // the highest revision of the other ReplicaSets
+	for _, rs := range owned {
+		if newRS == nil && equalIgnoreHash(&rs.Spec.Template, &d.Spec.Template) {
+			newRS = rs
+			continue
+		}
+		if r := revisionOf(rs); r > maxOld {
+			maxOld = r
+		}
+	}
+	reason, message := "", ""
+	switch {
+	case newRS == nil:
+		newRS = newReplicaSetFor(d, desired, maxOld+1)
+		if err := c.create(replicaSetsGVR, newRS); err != nil {
+			return nil, false
+		}
+		reason, message = "NewReplicaSetCreated", fmt.Sprintf("Created new replica set %q", newRS.Name)
+	case revisionOf(newRS) <= maxOld:
+		// rollback (or a template seen before): adopt the old ReplicaSet as the new one
+		renumberRevision(newRS, maxOld+1)
+		_ = c.store(replicaSetsGVR, newRS)
+		reason, message = "FoundNewReplicaSet", fmt.Sprintf("Found new replica set %q", newRS.Name)
+	default:
+		return newRS, true
+	}
+	d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
+		Status: corev1.ConditionTrue, Reason: reason, Message: message, LastUpdateTime: now, LastTransitionTime: now})
+	return newRS, true
+}
+
+// newReplicaSetFor is the ReplicaSet of the Deployment's template at a revision, with no
+// pods yet: named, labelled and selected by the template's hash, annotated as the real
+// controller does (the Deployment's own annotations but its revisions and last applied
+// configuration).
+func newReplicaSetFor(d *appsv1.Deployment, desired int32, revision int64) *appsv1.ReplicaSet {
+	hash := templateHash(&d.Spec.Template)
+	tmpl := d.Spec.Template.DeepCopy()
+	if tmpl.Labels == nil {
+		tmpl.Labels = map[string]string{}
+	}
+	tmpl.Labels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
+	sel := d.Spec.Selector.DeepCopy()
+	if sel == nil {
+		sel = &metav1.LabelSelector{}
+	}
+	if sel.MatchLabels == nil {
+		sel.MatchLabels = map[string]string{}
+	}
+	sel.MatchLabels[appsv1.DefaultDeploymentUniqueLabelKey] = hash
+	ann := map[string]string{}
+	for k, v := range d.Annotations {
+		if k != RevisionAnnotation && k != RevisionHistoryAnnotation && k != corev1.LastAppliedConfigAnnotation {
+			ann[k] = v
+		}
+	}
+	ann[RevisionAnnotation] = strconv.FormatInt(revision, 10)
+	ann[DesiredReplicasAnnotation] = strconv.Itoa(int(desired))
+	ann[MaxReplicasAnnotation] = strconv.Itoa(int(desired + 1))
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: d.Name + "-" + hash, Namespace: d.Namespace, Labels: tmpl.Labels, Annotations: ann,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d, appsv1.SchemeGroupVersion.WithKind("Deployment"))},
+		},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr(int32(0)), Selector: sel, Template: *tmpl},
+	}
+}
+
+// renumberRevision gives an adopted ReplicaSet a new revision, appending its old one to
+// its revision history.
+func renumberRevision(rs *appsv1.ReplicaSet, revision int64) {
+	ann := rs.Annotations
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	if old := ann[RevisionAnnotation]; old != "" {
+		if h := ann[RevisionHistoryAnnotation]; h != "" {
+			ann[RevisionHistoryAnnotation] = h + "," + old
+		} else {
+			ann[RevisionHistoryAnnotation] = old
+		}
+	}
+	ann[RevisionAnnotation] = strconv.FormatInt(revision, 10)
+	rs.Annotations = ann
+}
+
+// scaleUpNewReplicaSet: all the new ReplicaSet's pods are created at once (surge), one
+// more becomes available per tick. It says whether the ReplicaSet changed.
+func (c *Cluster) scaleUpNewReplicaSet(newRS *appsv1.ReplicaSet, desired int32) bool {
+	changed := false
+	if newRS.Spec.Replicas == nil || *newRS.Spec.Replicas != desired {
+		newRS.Spec.Replicas = ptr(desired)
+		newRS.Status.Replicas = desired
+		if newRS.Status.AvailableReplicas > desired {
+			newRS.Status.AvailableReplicas, newRS.Status.ReadyReplicas = desired, desired
+		}
+		changed = true
+	} else if newRS.Status.AvailableReplicas < desired && !broken(&newRS.Spec.Template.Spec) {
+		newRS.Status.AvailableReplicas++
+		newRS.Status.ReadyReplicas = newRS.Status.AvailableReplicas
+		changed = true
+	}
+	newRS.Status.FullyLabeledReplicas = newRS.Status.Replicas
+	newRS.Status.ObservedGeneration = newRS.Generation
+	if changed {
+		_ = c.store(replicaSetsGVR, newRS)
+	}
+	return changed
+}
+
+// scaleDownOldReplicaSets keeps only as many old pods as the new ReplicaSet still lacks,
+// in the newest old ReplicaSets first: it sorts owned by revision, newest first, the order
+// the pods are then synced in. It says whether any ReplicaSet changed.
+func (c *Cluster) scaleDownOldReplicaSets(owned []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet, desired int32) bool {
+	allowed := max(desired-newRS.Status.AvailableReplicas, 0)
+	sort.Slice(owned, func(i, j int) bool { return revisionOf(owned[i]) > revisionOf(owned[j]) })
+	changed := false
+	for _, rs := range owned {
+		if rs.Name == newRS.Name {
+			continue
+		}
+		keep := min(rs.Status.Replicas, allowed)
+		allowed -= keep
+		if rs.Spec.Replicas == nil || *rs.Spec.Replicas != keep || rs.Status.Replicas != keep {
+			rs.Spec.Replicas = ptr(keep)
+			rs.Status.Replicas, rs.Status.ReadyReplicas, rs.Status.AvailableReplicas, rs.Status.FullyLabeledReplicas = keep, keep, keep, keep
+			_ = c.store(replicaSetsGVR, rs)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// syncRolloutPods brings the pods of the old ReplicaSets, then of the new one, to their
+// ReplicaSets' status.
+func (c *Cluster) syncRolloutPods(ns string, owned []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) {
+	pods := c.podsByOwner(ns)
+	for _, rs := range owned {
+		if rs.Name != newRS.Name {
+			c.syncReplicaSetPods(rs, pods[rs.UID])
+		}
+	}
+	c.syncReplicaSetPods(newRS, pods[newRS.UID])
+}
+
+// setDeploymentReplicas sums the ReplicaSets' replicas into the Deployment's status; the
+// updated ones are the new ReplicaSet's.
+func setDeploymentReplicas(d *appsv1.Deployment, owned []*appsv1.ReplicaSet, newRS *appsv1.ReplicaSet) {
 	var replicas, ready, available int32
 	for _, rs := range owned {
 		if rs.Name == newRS.Name {
@@ -226,46 +292,52 @@ func (c *Cluster) syncDeployment(d *appsv1.Deployment, tick bool) {
 	available += newRS.Status.AvailableReplicas
 	d.Status.Replicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas = replicas, ready, available
 	d.Status.UpdatedReplicas = newRS.Status.Replicas
-	d.Status.UnavailableReplicas = replicas - available
-	if d.Status.UnavailableReplicas < 0 {
-		d.Status.UnavailableReplicas = 0
+	d.Status.UnavailableReplicas = max(replicas-available, 0)
+}
+
+// setAvailableCondition: the Deployment is available when at most the default 25% of its
+// pods (rounded down) are unavailable.
+func setAvailableCondition(d *appsv1.Deployment, desired int32, now metav1.Time) {
+	maxUnavailable := desired / 4
+	cond := appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable,
+		Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", Message: "Deployment has minimum availability.",
+		LastUpdateTime: now, LastTransitionTime: now}
+	if d.Status.AvailableReplicas < desired-maxUnavailable {
+		cond.Status, cond.Reason, cond.Message = corev1.ConditionFalse, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."
 	}
-	maxUnavailable := desired / 4 // the default 25%, rounded down
-	if available >= desired-maxUnavailable {
-		d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable,
-			Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", Message: "Deployment has minimum availability.",
-			LastUpdateTime: now, LastTransitionTime: now})
-	} else {
-		d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable,
-			Status: corev1.ConditionFalse, Reason: "MinimumReplicasUnavailable", Message: "Deployment does not have minimum availability.",
-			LastUpdateTime: now, LastTransitionTime: now})
-	}
-	complete := d.Status.UpdatedReplicas == desired && replicas == desired && available == desired
-	prog := getCondition(d.Status.Conditions, appsv1.DeploymentProgressing)
+	d.Status.Conditions = setCondition(d.Status.Conditions, cond)
+}
+
+// setProgressingCondition says how the rollout goes: complete once every desired pod is
+// an available new one, progressing while this sync changed a ReplicaSet, and past its
+// deadline when nothing changed for longer than progressDeadlineSeconds.
+func (c *Cluster) setProgressingCondition(d *appsv1.Deployment, newRS *appsv1.ReplicaSet, desired int32, changed bool, now metav1.Time) {
+	st := d.Status
+	complete := st.UpdatedReplicas == desired && st.Replicas == desired && st.AvailableReplicas == desired
+	prog := getCondition(st.Conditions, appsv1.DeploymentProgressing)
+	cond := appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, LastUpdateTime: now, LastTransitionTime: now}
 	switch {
 	case complete:
-		if prog == nil || prog.Reason != "NewReplicaSetAvailable" {
-			d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
-				Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable", Message: fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name),
-				LastUpdateTime: now, LastTransitionTime: now})
-		}
-	case changed:
-		progressMsg = fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name)
-		d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
-			Status: corev1.ConditionTrue, Reason: "ReplicaSetUpdated", Message: progressMsg, LastUpdateTime: now, LastTransitionTime: now})
-	case prog != nil && prog.Reason != "ProgressDeadlineExceeded" && d.Spec.ProgressDeadlineSeconds != nil && !d.Spec.Paused &&
-		c.now.Sub(prog.LastUpdateTime.Time).Seconds() > float64(*d.Spec.ProgressDeadlineSeconds):
-		d.Status.Conditions = setCondition(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing,
-			Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded", Message: fmt.Sprintf("ReplicaSet %q has timed out progressing.", newRS.Name),
-			LastUpdateTime: now, LastTransitionTime: now})
-	}
-	if !apiequality.Semantic.DeepEqual(orig.Status, d.Status) || !apiequality.Semantic.DeepEqual(orig.Annotations, d.Annotations) {
-		// Available's lastUpdateTime alone is not worth an event
-		if !changed && onlyTimesDiffer(orig, d) {
+		if prog != nil && prog.Reason == "NewReplicaSetAvailable" {
 			return
 		}
-		_ = c.store(deploymentsGVR, d)
+		cond.Reason, cond.Message = "NewReplicaSetAvailable", fmt.Sprintf("ReplicaSet %q has successfully progressed.", newRS.Name)
+	case changed:
+		cond.Reason, cond.Message = "ReplicaSetUpdated", fmt.Sprintf("ReplicaSet %q is progressing.", newRS.Name)
+	case c.pastProgressDeadline(d, prog):
+		cond.Status = corev1.ConditionFalse
+		cond.Reason, cond.Message = "ProgressDeadlineExceeded", fmt.Sprintf("ReplicaSet %q has timed out progressing.", newRS.Name)
+	default:
+		return
 	}
+	d.Status.Conditions = setCondition(d.Status.Conditions, cond)
+}
+
+// pastProgressDeadline: a rollout that is not paused made no progress for longer than
+// its deadline, and has not been said to yet.
+func (c *Cluster) pastProgressDeadline(d *appsv1.Deployment, prog *appsv1.DeploymentCondition) bool {
+	return prog != nil && prog.Reason != "ProgressDeadlineExceeded" && d.Spec.ProgressDeadlineSeconds != nil && !d.Spec.Paused &&
+		c.now.Sub(prog.LastUpdateTime.Time).Seconds() > float64(*d.Spec.ProgressDeadlineSeconds)
 }
 
 func onlyTimesDiffer(a, b *appsv1.Deployment) bool {
@@ -305,15 +377,40 @@ func (c *Cluster) syncStatefulSet(s *appsv1.StatefulSet, tick bool) {
 		return
 	}
 	orig := s.DeepCopy()
-	desired := int32(1)
-	if s.Spec.Replicas != nil {
-		desired = *s.Spec.Replicas
-	}
-	data, err := statefulSetPatch(s)
-	if err != nil {
+	desired := desiredReplicas(s.Spec.Replicas)
+	rev, ok := c.updateRevision(s)
+	if !ok {
 		return
 	}
-	var match *appsv1.ControllerRevision
+	s.Status.ObservedGeneration = s.Generation
+	if s.Status.UpdateRevision != rev.Name {
+		// a new template: no pod runs it yet, unless it is the current one again
+		if s.Status.CurrentRevision == "" {
+			s.Status.CurrentRevision = rev.Name
+		}
+		s.Status.UpdateRevision = rev.Name
+		s.Status.UpdatedReplicas = 0
+		if s.Status.CurrentRevision == rev.Name {
+			s.Status.UpdatedReplicas = s.Status.CurrentReplicas
+		}
+	}
+	if tick {
+		rollStatefulSet(&s.Status, desired, broken(&s.Spec.Template.Spec))
+		c.syncStatefulSetPods(s)
+	}
+	if !apiequality.Semantic.DeepEqual(orig.Status, s.Status) {
+		_ = c.store(statefulSetsGVR, s)
+	}
+}
+
+// updateRevision is the ControllerRevision of the StatefulSet's template: an equal one
+// renumbered to the latest revision when another is newer (a rollback), else a new one.
+// ok is false when the template cannot be encoded or the revision not created.
+func (c *Cluster) updateRevision(s *appsv1.StatefulSet) (rev *appsv1.ControllerRevision, ok bool) {
+	data, err := statefulSetPatch(s)
+	if err != nil {
+		return nil, false
+	}
 	var maxRev int64
 	for _, cr := range listAs[*appsv1.ControllerRevision](c.tracker, revisionsGVR) {
 		if cr.Namespace != s.Namespace || !metav1.IsControlledBy(cr, s) {
@@ -323,70 +420,58 @@ func (c *Cluster) syncStatefulSet(s *appsv1.StatefulSet, tick bool) {
 			maxRev = cr.Revision
 		}
 		if string(cr.Data.Raw) == string(data) {
-			match = cr
+			rev = cr
 		}
 	}
-	if match == nil {
-		match = &appsv1.ControllerRevision{
+	if rev == nil {
+		rev = &appsv1.ControllerRevision{
 			ObjectMeta: metav1.ObjectMeta{Name: s.Name + "-" + templateHash(&s.Spec.Template), Namespace: s.Namespace,
 				Labels:          s.Spec.Template.Labels,
 				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(s, appsv1.SchemeGroupVersion.WithKind("StatefulSet"))}},
 			Data:     runtime.RawExtension{Raw: data},
 			Revision: maxRev + 1,
 		}
-		if err := c.create(revisionsGVR, match); err != nil {
-			return
+		if err := c.create(revisionsGVR, rev); err != nil {
+			return nil, false
 		}
-	} else if match.Revision < maxRev {
-		match.Revision = maxRev + 1
-		_ = c.store(revisionsGVR, match)
+	} else if rev.Revision < maxRev {
+		rev.Revision = maxRev + 1
+		_ = c.store(revisionsGVR, rev)
 	}
-	s.Status.ObservedGeneration = s.Generation
-	if s.Status.UpdateRevision != match.Name {
-		if s.Status.CurrentRevision == "" {
-			s.Status.CurrentRevision = match.Name
+	return rev, true
+}
+
+// rollStatefulSet is one tick of a StatefulSet's rolling update: one pod more or less
+// towards the desired count, one more pod updated and Ready (none, for a broken
+// template: its first updated pod never becomes Ready), and the current revision caught
+// up with the update revision once every desired pod is updated.
+func rollStatefulSet(st *appsv1.StatefulSetStatus, desired int32, broken bool) {
+	switch {
+	case st.Replicas < desired:
+		st.Replicas++
+	case st.Replicas > desired:
+		st.Replicas--
+	}
+	st.UpdatedReplicas = min(st.UpdatedReplicas, st.Replicas)
+	if broken {
+		if st.UpdatedReplicas == 0 && st.Replicas > 0 {
+			st.UpdatedReplicas = 1
 		}
-		s.Status.UpdateRevision = match.Name
-		s.Status.UpdatedReplicas = 0
-		if s.Status.CurrentRevision == match.Name {
-			s.Status.UpdatedReplicas = s.Status.CurrentReplicas
+		st.ReadyReplicas = st.Replicas - st.UpdatedReplicas
+	} else {
+		if st.UpdatedReplicas < st.Replicas {
+			st.UpdatedReplicas++
+		}
+		st.ReadyReplicas = st.Replicas
+		if st.UpdatedReplicas == st.Replicas && st.Replicas == desired {
+			st.CurrentRevision = st.UpdateRevision
 		}
 	}
-	if tick {
-		switch {
-		case s.Status.Replicas < desired:
-			s.Status.Replicas++
-		case s.Status.Replicas > desired:
-			s.Status.Replicas--
-		}
-		if s.Status.UpdatedReplicas > s.Status.Replicas {
-			s.Status.UpdatedReplicas = s.Status.Replicas
-		}
-		if broken(&s.Spec.Template.Spec) {
-			// the first updated pod never becomes Ready
-			if s.Status.UpdatedReplicas == 0 && s.Status.Replicas > 0 {
-				s.Status.UpdatedReplicas = 1
-			}
-			s.Status.ReadyReplicas = s.Status.Replicas - s.Status.UpdatedReplicas
-		} else {
-			if s.Status.UpdatedReplicas < s.Status.Replicas {
-				s.Status.UpdatedReplicas++
-			}
-			s.Status.ReadyReplicas = s.Status.Replicas
-			if s.Status.UpdatedReplicas == s.Status.Replicas && s.Status.Replicas == desired {
-				s.Status.CurrentRevision = s.Status.UpdateRevision
-			}
-		}
-		s.Status.AvailableReplicas = s.Status.ReadyReplicas
-		if s.Status.CurrentRevision == s.Status.UpdateRevision {
-			s.Status.CurrentReplicas = s.Status.UpdatedReplicas
-		} else {
-			s.Status.CurrentReplicas = s.Status.Replicas - s.Status.UpdatedReplicas
-		}
-		c.syncStatefulSetPods(s)
-	}
-	if !apiequality.Semantic.DeepEqual(orig.Status, s.Status) {
-		_ = c.store(statefulSetsGVR, s)
+	st.AvailableReplicas = st.ReadyReplicas
+	if st.CurrentRevision == st.UpdateRevision {
+		st.CurrentReplicas = st.UpdatedReplicas
+	} else {
+		st.CurrentReplicas = st.Replicas - st.UpdatedReplicas
 	}
 }
 
