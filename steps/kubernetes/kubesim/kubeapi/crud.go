@@ -31,34 +31,24 @@ const maxBody = 3 << 20 // the API server's default request size limit
 
 var deleteOptionsKind = metav1.SchemeGroupVersion.WithKind("DeleteOptions")
 
+// serveResource answers a request to a resource's collection, object or status by its
+// verb, told from the method and the path: watch, get, list, create, update, patch,
+// delete or deletecollection. The verb is set as soon as it is known, for the request log.
 func (s *Server) serveResource(r *request) {
 	if r.res.review {
 		s.serveReview(r)
 		return
 	}
 	cl := r.res.client(s.cs, r.ns)
-	gr := r.res.gvr.GroupResource()
 	switch {
 	case r.Method == http.MethodGet && r.watch:
 		r.verb = "watch"
-		var o metav1.ListOptions
-		if s.params(r, &o) {
-			if r.name != "" { // /watch/.../{name}: a watch of one object
-				o.FieldSelector = fields.AndSelectors(fields.OneTermEqualSelector("metadata.name", r.name), mustFields(o.FieldSelector)).String()
-			}
+		if o, ok := s.watchOptions(r); ok {
 			s.serveWatch(r, cl, o)
 		}
 	case r.Method == http.MethodGet && r.name != "":
 		r.verb = "get"
-		var o metav1.GetOptions
-		if !s.params(r, &o) {
-			return
-		}
-		obj, err := cl.get(r.Context(), r.name, o)
-		if apierrors.IsNotFound(err) && r.res.kind == "Namespace" {
-			obj, err = s.impliedNamespace(r, r.name, err)
-		}
-		s.reply(r, http.StatusOK, obj, err)
+		s.serveGet(r, cl)
 	case r.Method == http.MethodGet:
 		r.verb = "list"
 		var o metav1.ListOptions
@@ -67,84 +57,125 @@ func (s *Server) serveResource(r *request) {
 		}
 	case r.Method == http.MethodPost && r.name == "" && r.sub == "":
 		r.verb = "create"
-		var o metav1.CreateOptions
-		obj, ok := s.body(r)
-		if !ok || !s.params(r, &o) {
-			return
-		}
-		m, _ := meta.Accessor(obj)
-		if err := s.checkCreate(r, m); err != nil {
-			s.writeError(r, err)
-			return
-		}
-		if dryRun(o.DryRun) {
-			if _, err := cl.get(r.Context(), m.GetName(), metav1.GetOptions{}); err == nil {
-				s.writeError(r, apierrors.NewAlreadyExists(gr, m.GetName()))
-				return
-			}
-			s.reply(r, http.StatusCreated, obj, nil)
-			return
-		}
-		out, err := cl.create(r.Context(), obj, o)
-		s.reply(r, http.StatusCreated, out, err)
+		s.serveCreate(r, cl)
 	case r.Method == http.MethodPut && r.name != "":
 		r.verb = "update"
-		var o metav1.UpdateOptions
-		obj, ok := s.body(r)
-		if !ok || !s.params(r, &o) {
-			return
-		}
-		m, _ := meta.Accessor(obj)
-		if m.GetName() != r.name {
-			s.writeError(r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), r.name)))
-			return
-		}
-		if err := s.checkNamespace(r, m); err != nil {
-			s.writeError(r, err)
-			return
-		}
-		if dryRun(o.DryRun) {
-			_, err := cl.get(r.Context(), r.name, metav1.GetOptions{})
-			s.reply(r, http.StatusOK, obj, err)
-			return
-		}
-		out, err := cl.update(r.Context(), obj, o, r.sub == "status")
-		s.reply(r, http.StatusOK, out, err)
+		s.serveUpdate(r, cl)
 	case r.Method == http.MethodPatch && r.name != "":
 		r.verb = "patch"
 		s.servePatch(r, cl)
 	case r.Method == http.MethodDelete:
-		var o metav1.DeleteOptions
-		if b, ok := s.read(r); !ok {
-			return
-		} else if len(b) > 0 {
-			if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(b, &deleteOptionsKind, &o); err != nil {
-				s.writeError(r, apierrors.NewBadRequest("delete options: "+err.Error()))
-				return
-			}
-		}
-		if !s.params(r, &o) {
-			return
-		}
-		if r.name == "" {
-			r.verb = "deletecollection"
-			var lo metav1.ListOptions
-			if s.params(r, &lo) {
-				s.reply(r, http.StatusOK, nil, cl.deleteCollection(r.Context(), o, lo))
-			}
-			return
-		}
-		r.verb = "delete"
-		if dryRun(o.DryRun) {
-			_, err := cl.get(r.Context(), r.name, metav1.GetOptions{})
-			s.reply(r, http.StatusOK, nil, err)
-			return
-		}
-		s.reply(r, http.StatusOK, nil, cl.delete(r.Context(), r.name, o))
+		s.serveDelete(r, cl) // delete or deletecollection, once the options are read
 	default:
 		r.verb = "unsupported"
-		s.writeError(r, apierrors.NewMethodNotSupported(gr, r.Method))
+		s.writeError(r, apierrors.NewMethodNotSupported(r.res.gvr.GroupResource(), r.Method))
 	}
+}
+
+// watchOptions are a watch's list options; /watch/.../{name} watches one object.
+func (s *Server) watchOptions(r *request) (metav1.ListOptions, bool) {
+	var o metav1.ListOptions
+	if !s.params(r, &o) {
+		return o, false
+	}
+	if r.name != "" {
+		o.FieldSelector = fields.AndSelectors(fields.OneTermEqualSelector("metadata.name", r.name), mustFields(o.FieldSelector)).String()
+	}
+	return o, true
+}
+
+// serveGet answers one object; a namespace kubesim does not store may be implied.
+func (s *Server) serveGet(r *request, cl ops) {
+	var o metav1.GetOptions
+	if !s.params(r, &o) {
+		return
+	}
+	obj, err := cl.get(r.Context(), r.name, o)
+	if apierrors.IsNotFound(err) && r.res.kind == "Namespace" {
+		obj, err = s.impliedNamespace(r, r.name, err)
+	}
+	s.reply(r, http.StatusOK, obj, err)
+}
+
+// serveCreate creates the body's object, or with dryRun says whether it could be.
+func (s *Server) serveCreate(r *request, cl ops) {
+	var o metav1.CreateOptions
+	obj, ok := s.body(r)
+	if !ok || !s.params(r, &o) {
+		return
+	}
+	m, _ := meta.Accessor(obj)
+	if err := s.checkCreate(r, m); err != nil {
+		s.writeError(r, err)
+		return
+	}
+	if dryRun(o.DryRun) {
+		if _, err := cl.get(r.Context(), m.GetName(), metav1.GetOptions{}); err == nil {
+			s.writeError(r, apierrors.NewAlreadyExists(r.res.gvr.GroupResource(), m.GetName()))
+			return
+		}
+		s.reply(r, http.StatusCreated, obj, nil)
+		return
+	}
+	out, err := cl.create(r.Context(), obj, o)
+	s.reply(r, http.StatusCreated, out, err)
+}
+
+// serveUpdate replaces the object (or its status) named on the URL with the body's.
+func (s *Server) serveUpdate(r *request, cl ops) {
+	var o metav1.UpdateOptions
+	obj, ok := s.body(r)
+	if !ok || !s.params(r, &o) {
+		return
+	}
+	m, _ := meta.Accessor(obj)
+	if m.GetName() != r.name {
+		s.writeError(r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), r.name)))
+		return
+	}
+	if err := s.checkNamespace(r, m); err != nil {
+		s.writeError(r, err)
+		return
+	}
+	if dryRun(o.DryRun) {
+		_, err := cl.get(r.Context(), r.name, metav1.GetOptions{})
+		s.reply(r, http.StatusOK, obj, err)
+		return
+	}
+	out, err := cl.update(r.Context(), obj, o, r.sub == "status")
+	s.reply(r, http.StatusOK, out, err)
+}
+
+// serveDelete deletes the object named on the URL, or the collection's objects the
+// selectors match; its options come from the body, then from the query.
+func (s *Server) serveDelete(r *request, cl ops) {
+	var o metav1.DeleteOptions
+	if b, ok := s.read(r); !ok {
+		return
+	} else if len(b) > 0 {
+		if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(b, &deleteOptionsKind, &o); err != nil {
+			s.writeError(r, apierrors.NewBadRequest("delete options: "+err.Error()))
+			return
+		}
+	}
+	if !s.params(r, &o) {
+		return
+	}
+	if r.name == "" {
+		r.verb = "deletecollection"
+		var lo metav1.ListOptions
+		if s.params(r, &lo) {
+			s.reply(r, http.StatusOK, nil, cl.deleteCollection(r.Context(), o, lo))
+		}
+		return
+	}
+	r.verb = "delete"
+	if dryRun(o.DryRun) {
+		_, err := cl.get(r.Context(), r.name, metav1.GetOptions{})
+		s.reply(r, http.StatusOK, nil, err)
+		return
+	}
+	s.reply(r, http.StatusOK, nil, cl.delete(r.Context(), r.name, o))
 }
 
 // reply writes obj (in the resource's group version), a Success status when obj is nil, or

@@ -320,23 +320,43 @@ func acceptsJSON(accept string) bool {
 	return false
 }
 
+// route answers an authorized request by its path (slashes at either end do not count):
+// /version, the discovery documents, or a group version's resources.
+//
+// The paths are read by hand, not by ServeMux patterns: they are a grammar (api/{version}
+// or apis/{group}/{version}, then [watch/][namespaces/{ns}/]{resource}[/{name}[/status]],
+// where v1 namespaces/{name}/status is a namespace's own status) that patterns would spell
+// out combination by combination, and ServeMux redirects unclean paths ("//", "..") that
+// are answered here with a Status like any other path.
 func (s *Server) route(r *request) {
 	p := strings.Trim(r.URL.Path, "/")
 	parts := strings.Split(p, "/")
 	switch {
 	case p == "version":
-		r.verb = "version"
-		v := version.Info{Major: "1", Minor: "37", GitVersion: "v1.37.2-kubesim", Platform: goruntime.GOOS + "/" + goruntime.GOARCH, GoVersion: goruntime.Version(), Compiler: goruntime.Compiler}
-		r.w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(r.w).Encode(v)
-		return
-	case p == "api":
-		r.verb = "discovery"
+		s.serveVersion(r)
+	case p == "api" || p == "apis" || len(parts) == 2 && parts[0] == "apis":
+		s.serveDiscovery(r, parts)
+	default:
+		s.routeGroupVersion(r, parts)
+	}
+}
+
+func (s *Server) serveVersion(r *request) {
+	r.verb = "version"
+	v := version.Info{Major: "1", Minor: "37", GitVersion: "v1.37.2-kubesim", Platform: goruntime.GOOS + "/" + goruntime.GOARCH, GoVersion: goruntime.Version(), Compiler: goruntime.Compiler}
+	r.w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(r.w).Encode(v)
+}
+
+// serveDiscovery answers /api (the core group's versions), /apis (the groups) and
+// /apis/{group} (a group's versions; 404 for a group not served).
+func (s *Server) serveDiscovery(r *request, parts []string) {
+	r.verb = "discovery"
+	switch {
+	case parts[0] == "api":
 		s.writeObject(r, http.StatusOK, &metav1.APIVersions{Versions: []string{"v1"},
 			ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: s.ln.Addr().String()}}}, metav1.Unversioned)
-		return
-	case p == "apis":
-		r.verb = "discovery"
+	case len(parts) == 1:
 		l := &metav1.APIGroupList{}
 		for _, gv := range groupVersions {
 			if gv.Group != "" {
@@ -344,49 +364,68 @@ func (s *Server) route(r *request) {
 			}
 		}
 		s.writeObject(r, http.StatusOK, l, metav1.Unversioned)
-		return
-	case len(parts) == 2 && parts[0] == "apis":
-		r.verb = "discovery"
+	default:
 		if g := apiGroup(parts[1]); g != nil {
 			s.writeObject(r, http.StatusOK, g, metav1.Unversioned)
 			return
 		}
-	case len(parts) >= 2 && parts[0] == "api":
-		r.gv = schema.GroupVersion{Version: parts[1]}
-		parts = parts[2:]
-	case len(parts) >= 3 && parts[0] == "apis":
-		r.gv = schema.GroupVersion{Group: parts[1], Version: parts[2]}
-		parts = parts[3:]
-	default:
-		parts = nil
-		r.gv = schema.GroupVersion{Version: "none"}
+		s.writeError(r, apierrors.NewNotFound(schema.GroupResource{}, ""))
 	}
-	if r.verb != "" || !servesGroupVersion(r.gv) {
+}
+
+// routeGroupVersion answers /api/{version}/... and /apis/{group}/{version}/...: the group
+// version's resource list, or a request to one of its resources.
+func (s *Server) routeGroupVersion(r *request, parts []string) {
+	gv, rest, ok := splitGroupVersion(parts)
+	r.gv = gv
+	if !ok || !servesGroupVersion(gv) {
 		s.writeError(r, apierrors.NewNotFound(schema.GroupResource{}, ""))
 		return
 	}
-	if len(parts) == 0 {
+	if len(rest) == 0 {
 		r.verb = "discovery"
-		s.writeObject(r, http.StatusOK, resourceList(r.gv), metav1.Unversioned)
+		s.writeObject(r, http.StatusOK, resourceList(gv), metav1.Unversioned)
 		return
 	}
+	if !s.readResourcePath(r, rest) {
+		return
+	}
+	if q := r.URL.Query().Get("watch"); q == "true" || q == "1" {
+		r.watch = true
+	}
+	s.serveResource(r)
+}
+
+// splitGroupVersion reads api/{version} or apis/{group}/{version} off the path's parts.
+func splitGroupVersion(parts []string) (gv schema.GroupVersion, rest []string, ok bool) {
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		return schema.GroupVersion{Version: parts[1]}, parts[2:], true
+	case len(parts) >= 3 && parts[0] == "apis":
+		return schema.GroupVersion{Group: parts[1], Version: parts[2]}, parts[3:], true
+	}
+	return schema.GroupVersion{}, nil, false
+}
+
+// readResourcePath reads [watch/][namespaces/{ns}/]{resource}[/{name}[/status]] into r,
+// or answers 404 for a path that names no served resource, object or subresource.
+func (s *Server) readResourcePath(r *request, parts []string) bool {
 	if parts[0] == "watch" { // the deprecated /watch/ path form
 		r.watch = true
 		parts = parts[1:]
 	}
-	// namespaces/{ns}/{resource}/... unless it is the namespace object itself (or its status)
-	if len(parts) >= 3 && parts[0] == "namespaces" && !(r.gv.Group == "" && len(parts) == 3 && (parts[2] == "status" || parts[2] == "finalize")) {
+	if len(parts) >= 3 && parts[0] == "namespaces" && !isNamespaceSubresource(r.gv, parts) {
 		r.ns = parts[1]
 		parts = parts[2:]
 	}
 	if len(parts) == 0 || len(parts) > 3 {
 		s.writeError(r, apierrors.NewNotFound(schema.GroupResource{}, ""))
-		return
+		return false
 	}
 	r.res = lookup(r.gv, parts[0])
 	if r.res == nil || (r.ns != "" && !r.res.namespaced) {
 		s.writeError(r, apierrors.NewNotFound(schema.GroupResource{Group: r.gv.Group, Resource: parts[0]}, ""))
-		return
+		return false
 	}
 	if len(parts) > 1 {
 		r.name = parts[1]
@@ -395,13 +434,16 @@ func (s *Server) route(r *request) {
 		r.sub = parts[2]
 		if r.sub != "status" || !r.res.status {
 			s.writeError(r, notFoundSub(r.res.kind, r.sub))
-			return
+			return false
 		}
 	}
-	if q := r.URL.Query().Get("watch"); q == "true" || q == "1" {
-		r.watch = true
-	}
-	s.serveResource(r)
+	return true
+}
+
+// isNamespaceSubresource: v1 namespaces/{name}/status (or finalize) is the namespace
+// object's own subresource, not a resource in the namespace.
+func isNamespaceSubresource(gv schema.GroupVersion, parts []string) bool {
+	return gv.Group == "" && len(parts) == 3 && (parts[2] == "status" || parts[2] == "finalize")
 }
 
 // writeObject encodes obj as JSON in gv (setting apiVersion and kind from the scheme).
