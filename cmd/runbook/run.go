@@ -140,10 +140,9 @@ func (a *app) runCmd() *cobra.Command {
 }
 
 func (a *app) resumeCmd() *cobra.Command {
-	var retry, confirm, refuse []string
-	var skip []string
-	var reason, playbook, reportPath string
-	var nonInteractive, force, rollback, outside bool
+	var f resumeFlags
+	var playbook, reportPath string
+	var nonInteractive bool
 	var sandbox, issue string
 	cmd := &cobra.Command{
 		Use:   "resume RUN | --issue OWNER/REPO#N",
@@ -174,22 +173,9 @@ the state backend whose release issue it is.`,
 			}
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
-			if issue != "" {
-				runID, err := runForIssue(ctx, state, issue)
-				if err != nil {
-					return exitWith(exitInvalid, err)
-				}
-				args = []string{runID}
-			}
-			ref, prior, err := state.find(ctx, args[0])
+			ref, prior, err := findRun(ctx, state, args, issue, sandbox)
 			if err != nil {
-				return exitWith(exitInvalid, err)
-			}
-			if prior.Mode == "sandbox" && sandbox == "" {
-				return exitWith(exitInvalid, fmt.Errorf("run %s ran against a sandbox: resume it with --sandbox CONNECTIONS_FILE", prior.RunID))
-			}
-			if prior.Mode == "rehearsal" {
-				return exitWith(exitInvalid, fmt.Errorf("run %s was a rehearsal against in-process simulators that ended with it; start a new rehearsal, or rehearse against `runbook sandbox` to practise resuming", prior.RunID))
+				return err
 			}
 			if playbook == "" {
 				playbook = prior.Playbook
@@ -198,47 +184,21 @@ the state backend whose release issue it is.`,
 			if err != nil {
 				return err
 			}
-			if (len(skip) > 0 || len(refuse) > 0 || rollback) && reason == "" {
-				return exitWith(exitInvalid, errors.New("--skip, --refuse and --rollback need --reason \"why\""))
-			}
-			if rollback && len(retry)+len(skip)+len(confirm)+len(refuse) > 0 {
-				return exitWith(exitInvalid, errors.New("--rollback goes alone: it ends the release; drop --retry, --skip, --confirm and --refuse"))
-			}
-			actor := engine.CurrentActor()
-			opts := engine.Options{Command: "runbook " + strings.Join(os.Args[1:], " "), Retry: retry, Skip: map[string]string{}, Confirm: map[string]engine.Confirmation{}}
-			for _, s := range skip {
-				opts.Skip[s] = reason
-			}
-			now := time.Now().UTC()
-			for _, s := range confirm {
-				opts.Confirm[s] = engine.Confirmation{By: actor, At: now, Answer: "yes"}
-			}
-			for _, s := range refuse {
-				opts.Confirm[s] = engine.Confirmation{By: actor, At: now, Answer: "no", Reason: reason}
-			}
-			switch prior.Status {
-			case engine.RunSucceeded:
-				if rollback {
-					return exitWith(exitInvalid, fmt.Errorf("run %s succeeded: the release is done, and a rollback now is a new release of the previous version", prior.RunID))
-				}
-				fmt.Fprintf(a.stdout, "run %s already succeeded; nothing to resume\n", prior.RunID)
-				return nil
-			case engine.RunRolledBack:
-				if rollback {
-					return exitWith(exitInvalid, fmt.Errorf("run %s was already rolled back", prior.RunID))
-				}
-			}
-			if rollback {
-				opts.Rollback = reason
-			}
-			if err := outsideWindow(pb, &opts, outside, reason); err != nil {
+			if err := f.check(); err != nil {
 				return err
 			}
-			switch prior.Status {
-			case engine.RunFailed, engine.RunRolledBack, engine.RunRejected:
-				if len(retry)+len(skip)+len(confirm)+len(refuse) == 0 && !force && !rollback {
-					return exitWith(exitInvalid, fmt.Errorf("run %s ended %s at step %s (%s); say what to do: --retry %s, --skip %s --reason \"...\", or --rollback --reason \"...\"", prior.RunID, prior.Status, prior.FailedStep, prior.Reason, prior.FailedStep, prior.FailedStep))
-				}
+			opts := f.options()
+			if ended, err := a.alreadyEnded(prior, f.rollback); ended || err != nil {
+				return err
+			}
+			if f.rollback {
+				opts.Rollback = f.reason
+			}
+			if err := outsideWindow(pb, &opts, f.outside, f.reason); err != nil {
+				return err
+			}
+			if err := f.chosenFor(prior); err != nil {
+				return err
 			}
 			if sandbox != "" {
 				if err := useSandbox(&opts, sandbox); err != nil {
@@ -256,20 +216,114 @@ the state backend whose release issue it is.`,
 			})
 		},
 	}
-	cmd.Flags().StringArrayVar(&retry, "retry", nil, "run this failed step again")
-	cmd.Flags().StringArrayVar(&skip, "skip", nil, "mark this step skipped (needs --reason)")
-	cmd.Flags().StringArrayVar(&confirm, "confirm", nil, "answer yes to this waiting gate")
-	cmd.Flags().StringArrayVar(&refuse, "refuse", nil, "answer no to this waiting gate (needs --reason)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (for --skip, --refuse, --rollback and --outside-window)")
-	cmd.Flags().BoolVar(&rollback, "rollback", false, "roll the release back now (needs --reason)")
-	cmd.Flags().BoolVar(&outside, "outside-window", false, "go on outside the playbook's release window (needs --reason)")
+	cmd.Flags().StringArrayVar(&f.retry, "retry", nil, "run this failed step again")
+	cmd.Flags().StringArrayVar(&f.skip, "skip", nil, "mark this step skipped (needs --reason)")
+	cmd.Flags().StringArrayVar(&f.confirm, "confirm", nil, "answer yes to this waiting gate")
+	cmd.Flags().StringArrayVar(&f.refuse, "refuse", nil, "answer no to this waiting gate (needs --reason)")
+	cmd.Flags().StringVar(&f.reason, "reason", "", "why (for --skip, --refuse, --rollback and --outside-window)")
+	cmd.Flags().BoolVar(&f.rollback, "rollback", false, "roll the release back now (needs --reason)")
+	cmd.Flags().BoolVar(&f.outside, "outside-window", false, "go on outside the playbook's release window (needs --reason)")
 	cmd.Flags().StringVar(&playbook, "playbook", "", "the playbook file, when it is no longer where the run found it")
 	cmd.Flags().StringVar(&reportPath, "report", "", "also write the JSON report to this path")
 	cmd.Flags().BoolVar(&nonInteractive, "non-interactive", false, "never prompt, never poll: a gate nobody has answered yet ends the run in status waiting (exit 3)")
-	cmd.Flags().BoolVar(&force, "force", false, "resume a failed run without a choice: run the failed step again")
+	cmd.Flags().BoolVar(&f.force, "force", false, "resume a failed run without a choice: run the failed step again")
 	cmd.Flags().StringVar(&sandbox, "sandbox", "", "the sandbox's connections.json, for a run that ran against a sandbox")
 	cmd.Flags().StringVar(&issue, "issue", "", "resume the newest unfinished run whose release issue (or subtask issue) is OWNER/REPO#N, instead of naming RUN")
 	return cmd
+}
+
+// resumeFlags are the choices resume is told to make at the steps the run stopped at.
+type resumeFlags struct {
+	retry, skip, confirm, refuse []string
+	reason                       string
+	rollback, force, outside     bool
+}
+
+// choices counts the steps named by --retry, --skip, --confirm and --refuse.
+func (f *resumeFlags) choices() int {
+	return len(f.retry) + len(f.skip) + len(f.confirm) + len(f.refuse)
+}
+
+// check refuses a choice without the reason it needs, and a rollback with other choices.
+func (f *resumeFlags) check() error {
+	if (len(f.skip) > 0 || len(f.refuse) > 0 || f.rollback) && f.reason == "" {
+		return exitWith(exitInvalid, errors.New("--skip, --refuse and --rollback need --reason \"why\""))
+	}
+	if f.rollback && f.choices() > 0 {
+		return exitWith(exitInvalid, errors.New("--rollback goes alone: it ends the release; drop --retry, --skip, --confirm and --refuse"))
+	}
+	return nil
+}
+
+// options are the engine's options for the choices: the skips with their reason, the
+// gates answered yes or no by the person resuming, now.
+func (f *resumeFlags) options() engine.Options {
+	actor := engine.CurrentActor()
+	opts := engine.Options{Command: "runbook " + strings.Join(os.Args[1:], " "), Retry: f.retry, Skip: map[string]string{}, Confirm: map[string]engine.Confirmation{}}
+	for _, s := range f.skip {
+		opts.Skip[s] = f.reason
+	}
+	now := time.Now().UTC()
+	for _, s := range f.confirm {
+		opts.Confirm[s] = engine.Confirmation{By: actor, At: now, Answer: "yes"}
+	}
+	for _, s := range f.refuse {
+		opts.Confirm[s] = engine.Confirmation{By: actor, At: now, Answer: "no", Reason: f.reason}
+	}
+	return opts
+}
+
+// chosenFor: a run that ended failed, rolled back or rejected goes on only when told what
+// to do at the step it ended at (or with --force, or to roll back).
+func (f *resumeFlags) chosenFor(prior *engine.Report) error {
+	switch prior.Status {
+	case engine.RunFailed, engine.RunRolledBack, engine.RunRejected:
+		if f.choices() == 0 && !f.force && !f.rollback {
+			return exitWith(exitInvalid, fmt.Errorf("run %s ended %s at step %s (%s); say what to do: --retry %s, --skip %s --reason \"...\", or --rollback --reason \"...\"", prior.RunID, prior.Status, prior.FailedStep, prior.Reason, prior.FailedStep, prior.FailedStep))
+		}
+	}
+	return nil
+}
+
+// findRun finds the run to resume, named by its id (or directory, or report: args[0]) or
+// by its release issue, and refuses one that cannot be resumed from here.
+func findRun(ctx context.Context, state stateBackend, args []string, issue, sandbox string) (ref string, prior *engine.Report, err error) {
+	if issue != "" {
+		runID, err := runForIssue(ctx, state, issue)
+		if err != nil {
+			return "", nil, exitWith(exitInvalid, err)
+		}
+		args = []string{runID}
+	}
+	ref, prior, err = state.find(ctx, args[0])
+	if err != nil {
+		return "", nil, exitWith(exitInvalid, err)
+	}
+	if prior.Mode == "sandbox" && sandbox == "" {
+		return "", nil, exitWith(exitInvalid, fmt.Errorf("run %s ran against a sandbox: resume it with --sandbox CONNECTIONS_FILE", prior.RunID))
+	}
+	if prior.Mode == "rehearsal" {
+		return "", nil, exitWith(exitInvalid, fmt.Errorf("run %s was a rehearsal against in-process simulators that ended with it; start a new rehearsal, or rehearse against `runbook sandbox` to practise resuming", prior.RunID))
+	}
+	return ref, prior, nil
+}
+
+// alreadyEnded: a run that succeeded has nothing to resume (said, not an error) and
+// cannot be rolled back, nor can one that was rolled back already.
+func (a *app) alreadyEnded(prior *engine.Report, rollback bool) (bool, error) {
+	switch prior.Status {
+	case engine.RunSucceeded:
+		if rollback {
+			return true, exitWith(exitInvalid, fmt.Errorf("run %s succeeded: the release is done, and a rollback now is a new release of the previous version", prior.RunID))
+		}
+		fmt.Fprintf(a.stdout, "run %s already succeeded; nothing to resume\n", prior.RunID)
+		return true, nil
+	case engine.RunRolledBack:
+		if rollback {
+			return true, exitWith(exitInvalid, fmt.Errorf("run %s was already rolled back", prior.RunID))
+		}
+	}
+	return false, nil
 }
 
 // outsideWindow answers every release-window step of the playbook with yes, recorded with
