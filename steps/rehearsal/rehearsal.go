@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/cessda/runbook/steps/kubernetes/kubesim"
 	"github.com/cessda/runbook/steps/notify/chatsim"
 	"github.com/cessda/runbook/steps/notify/smtpsim"
+	"github.com/cessda/runbook/steps/rehearsal/rehearse"
 	"github.com/cessda/runbook/steps/zenodo/zenodosim"
 )
 
@@ -61,12 +61,6 @@ type Answers struct {
 	Silent bool
 }
 
-// The credentials of the simulated services, handed out by Connect.
-const (
-	githubToken = "rehearsal-github-token"
-	zenodoToken = "rehearsal-zenodo-token"
-)
-
 // Sandbox is the simulated world of one rehearsal.
 type Sandbox struct {
 	GitHub   *githubsim.Server
@@ -81,9 +75,19 @@ type Sandbox struct {
 
 	pb      *engine.Playbook
 	answers Answers
-	prod    []workload       // production workloads, for the deploy and rollback jobs
-	staging []workload       // staging workloads, which CI deploys to
-	ci      map[string]ciJob // the components' CI jobs, by job path
+	// sims are the started services (rehearse.Services), by connection type; started
+	// in the order they stop in reverse.
+	sims    map[string]rehearse.Sim
+	started []rehearse.Sim
+	fleet   *kubesim.Fleet
+	// production are the kubernetes connections production runs on (see production.go).
+	production map[string]bool
+	prod       []workload       // production workloads, for the deploy and rollback jobs
+	staging    []workload       // staging workloads, which CI deploys to
+	ci         map[string]ciJob // the components' CI jobs, by job path
+	// stagingTags: image -> the tag of its CI's last build, which staging runs.
+	stagingTags map[string]string
+	seen        map[string]bool // the workloads seeded, each once
 	// latePushed: Answers.LatePush happened.
 	latePushed bool
 	// paramImage maps the deploy and rollback jobs' image-tag parameters to images;
@@ -105,7 +109,7 @@ type workload struct {
 	release      string // the tag production should run after the release
 }
 
-// waitItems are the release-issue checklist items that gates wait for a person to tick.
+// gate is an approval gate's commands, and the role whose member answers it.
 type gate struct {
 	role            string
 	approve, reject string
@@ -118,36 +122,29 @@ type Option func(*Sandbox)
 // engine.OffsetClock with its runs). The default is a FakeClock: waits cost nothing.
 func WithClock(c engine.Clock) Option { return func(s *Sandbox) { s.Clock = c } }
 
-// New builds the world for a playbook and its inputs.
+// New builds the world for a playbook and its inputs: it starts every registered
+// service (rehearse.Services) and seeds them from the playbook's plan (rehearse.Seeder).
 func New(ctx context.Context, pb *engine.Playbook, inputs map[string]any, ans Answers, opts ...Option) (*Sandbox, error) {
-	s := &Sandbox{pb: pb, answers: ans, Clusters: map[string]*kubesim.Cluster{}, gates: map[string]gate{},
-		Images: kubesim.NewRegistry(), ci: map[string]ciJob{}}
+	s := &Sandbox{pb: pb, answers: ans, gates: map[string]gate{}, ci: map[string]ciJob{},
+		sims: map[string]rehearse.Sim{}, stagingTags: map[string]string{}, seen: map[string]bool{}}
 	for _, o := range opts {
 		o(s)
 	}
 	if s.Clock == nil {
 		s.Clock = engine.NewFakeClock(time.Now().UTC().Truncate(time.Second))
 	}
-	clock := s.Clock
-	var err error
-	// Each simulator accepts only the credential the rehearsal hands out (see Connect), as
-	// the real service does: a wrong or missing secret in a sandbox run is refused.
-	s.GitHub = githubsim.New(githubsim.WithAutoCreate(), githubsim.WithClock(clock), githubsim.WithToken(githubToken))
-	s.Jenkins = jenkinssim.New(jenkinssim.WithClock(clock), jenkinssim.WithAutoCreate())
-	s.Zenodo = zenodosim.New(zenodosim.WithToken(zenodoToken, 1), zenodosim.WithClock(clock.Now))
-	if s.SMTP, err = smtpsim.New(smtpsim.WithAuth("runbook", "rehearsal-password")); err != nil {
+	if err := s.start(); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.Chat = chatsim.New(chatsim.WithAutoCreate())
-	s.Public = httpchecksim.New(httpchecksim.WithAutoCreate())
-
-	plan, err := engine.BuildPlan(ctx, pb, inputs, engine.PlanOptions{Offline: true, Mode: "rehearsal", Clock: clock})
+	plan, err := engine.BuildPlan(ctx, pb, inputs, engine.PlanOptions{Offline: true, Mode: "rehearsal", Clock: s.Clock})
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.seed(plan); err != nil {
+	s.production = productionConnections(pb, plan, s.note)
+	s.deployParameters(plan.Vars)
+	if err := rehearse.SeedPlan(plan, s); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -155,45 +152,49 @@ func New(ctx context.Context, pb *engine.Playbook, inputs map[string]any, ans An
 	return s, nil
 }
 
+// start starts every registered service and binds the built-in ones to the Sandbox's
+// fields, which the world, the CLI and tests use.
+func (s *Sandbox) start() error {
+	host := rehearse.Host{Clock: s.Clock, Web: s.web}
+	for _, svc := range rehearse.Services() {
+		sim, err := svc.Start(host)
+		if err != nil {
+			return fmt.Errorf("rehearsal: starting the %s simulator: %w", svc.Connection, err)
+		}
+		s.sims[svc.Connection] = sim
+		s.started = append(s.started, sim)
+	}
+	// The built-in simulators register from their packages, which this one imports.
+	s.GitHub = s.sims["github"].(*githubsim.Rehearsal).Server
+	s.Jenkins = s.sims["jenkins"].(*jenkinssim.Rehearsal).Server
+	s.Zenodo = s.sims["zenodo"].(*zenodosim.Rehearsal).Server
+	s.SMTP = s.sims["smtp"].(*smtpsim.Rehearsal).Server
+	s.Chat = s.sims["chat"].(*chatsim.Rehearsal).Server
+	s.Public = s.sims["http"].(*httpchecksim.Rehearsal).Server
+	s.fleet = s.sims["kubernetes"].(*kubesim.Fleet)
+	s.Clusters, s.Images = s.fleet.Clusters, s.fleet.Images
+	return nil
+}
+
+// web is the simulated web for a service at keep: GitHub's source archives and raw files
+// come from the simulated GitHub (what the release tagged), anything else from the
+// public-web simulator.
+func (s *Sandbox) web(keep string) *http.Client {
+	return &http.Client{Transport: &redirectTransport{keep: keep, to: s.Public.URL(), github: s.GitHub.URL()}}
+}
+
+// Playbook is the playbook rehearsed (rehearse.World).
+func (s *Sandbox) Playbook() *engine.Playbook { return s.pb }
+
+// Sim is the started service behind connections of a type, nil when there is none
+// (rehearse.World): tests reach a simulator of their own through it.
+func (s *Sandbox) Sim(connType string) rehearse.Sim { return s.sims[connType] }
+
+// Notef records what the sandbox did on its own (rehearse.World).
+func (s *Sandbox) Notef(format string, args ...any) { s.note(format, args...) }
+
 // cluster returns the simulated cluster behind a kubernetes connection.
-func (s *Sandbox) cluster(name string) *kubesim.Cluster {
-	if c, ok := s.Clusters[name]; ok {
-		return c
-	}
-	c := kubesim.New(kubesim.WithStart(s.Clock.Now()), kubesim.WithRegistry(s.Images))
-	s.Clusters[name] = c
-	return c
-}
-
-func (s *Sandbox) isProduction(conn string) bool {
-	for _, c := range s.pb.Connections {
-		if c.Name == conn {
-			return strings.Contains(c.Settings["context"], "prod") || strings.Contains(c.Name, "prod")
-		}
-	}
-	return strings.Contains(conn, "prod")
-}
-
-func (s *Sandbox) connName(params map[string]any, typ string) string {
-	if n, ok := params["connection"].(string); ok && n != "" {
-		return n
-	}
-	var of []string
-	for _, c := range s.pb.Connections {
-		if c.Type == typ {
-			of = append(of, c.Name)
-		}
-	}
-	if len(of) == 1 {
-		return of[0]
-	}
-	return typ
-}
-
-func known(v any) bool {
-	s, ok := v.(string)
-	return !ok || s != engine.KnownAfterRun
-}
+func (s *Sandbox) cluster(name string) *kubesim.Cluster { return s.fleet.Cluster(name) }
 
 func intOf(v any) int {
 	switch x := v.(type) {
@@ -205,208 +206,6 @@ func intOf(v any) int {
 		return int(x)
 	}
 	return 0
-}
-
-func strList(v any) []string {
-	l, _ := v.([]any)
-	var out []string
-	for _, x := range l {
-		if s, ok := x.(string); ok && s != engine.KnownAfterRun {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// seed creates the workloads, CronJobs and jobs the playbook's plan names.
-func (s *Sandbox) seed(plan *engine.PlanDoc) error {
-	seen := map[string]bool{}
-	// The components whose CHANGELOG.md a release edits: developers record their work there.
-	for _, ps := range plan.Steps {
-		if ps.Type != "github.changelog" {
-			continue
-		}
-		for _, ip := range itemParams(ps) {
-			if repo, _ := ip["repo"].(string); known(repo) && repo != "" {
-				s.changelogs = append(s.changelogs, repo)
-			}
-		}
-	}
-	s.deployParameters(plan.Vars)
-	// The components' CI jobs first: staging runs what they built last.
-	stagingTags := map[string]string{} // image -> tag of its CI's last build
-	for _, ps := range plan.Steps {
-		if ps.Type != "jenkins.commit_build" {
-			continue
-		}
-		for _, ip := range itemParams(ps) {
-			job, _ := ip["job"].(string)
-			repo, _ := ip["repo"].(string)
-			image, _ := ip["image"].(string)
-			if !known(job) || !known(repo) || !known(image) || job == "" || repo == "" || image == "" {
-				s.note("cannot seed the CI job of %s: job, repo or image known only after run", ps.ID)
-				continue
-			}
-			image = imageName(image)
-			if tag := s.addCIJob(ciJob{job: job, repo: repo, image: image}); tag != "" {
-				stagingTags[image] = tag
-			}
-		}
-	}
-	for _, ps := range plan.Steps {
-		p := ps.Params
-		switch ps.Type {
-		case "kubernetes.verify":
-			for _, ip := range itemParams(ps) {
-				s.seedWorkloads(ps.ID, ip, stagingTags, seen)
-			}
-		case "kubernetes.backup_job":
-			ns, _ := p["namespace"].(string)
-			cj, _ := p["cronjob"].(string)
-			if ns != "" && cj != "" && known(ns) && known(cj) {
-				s.cluster(s.connName(p, "kubernetes")).AddCronJob(ns, cj, "0 2 * * *", Registry+cj+":latest")
-			}
-		case "github.approval":
-			role, _ := p["role"].(string)
-			if role == "" {
-				role = "service_owner"
-			}
-			g := gate{role: role, approve: "/approve", reject: "/reject"}
-			if c, ok := p["approve_command"].(string); ok && c != "" {
-				g.approve = c
-			}
-			if c, ok := p["reject_command"].(string); ok && c != "" {
-				g.reject = c
-			}
-			s.gates[g.approve] = g
-		case "zenodo.reserve_doi":
-			// The product's existing Zenodo concept (its earlier versions), so the release
-			// becomes a new version of it.
-			all := ps.ItemParams
-			if len(all) == 0 {
-				all = []map[string]any{p}
-			}
-			for _, ip := range all {
-				id := intOf(ip["concept_id"])
-				if id > 0 && !seen[fmt.Sprint("zenodo/", id)] {
-					seen[fmt.Sprint("zenodo/", id)] = true
-					title, _ := ip["title"].(string)
-					s.Zenodo.AddPublished(zenodosim.Published{ConceptID: id, Title: title, Version: "0.0.0-previous"})
-				}
-			}
-		case "github.checklist":
-			if a, _ := p["action"].(string); a == "wait" {
-				if k, _ := p["key"].(string); k != "" && known(k) {
-					s.ticks = append(s.ticks, "runbook:item="+k+" ")
-				} else if t, _ := p["text"].(string); t != "" && known(t) {
-					s.ticks = append(s.ticks, t)
-				}
-			}
-		}
-	}
-	for _, ps := range plan.Steps {
-		if ps.Type != "jenkins.build" {
-			continue
-		}
-		job, _ := ps.Params["job"].(string)
-		if job == "" || !known(job) {
-			continue
-		}
-		s.jobs = append(s.jobs, job)
-		var params []jenkinssim.Param
-		if m, ok := ps.Params["parameters"].(map[string]any); ok {
-			keys := make([]string, 0, len(m))
-			for k := range m {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				params = append(params, jenkinssim.Param{Name: k})
-			}
-		}
-		// Every job takes the run marker jenkins.build sets, so a build this run started is
-		// found again after a crash (as the README asks of real jobs).
-		params = append(params, jenkinssim.Param{Name: "RUNBOOK_RUN"})
-		deployOrRollback := strings.HasSuffix(job, "deploy.prod") || strings.HasSuffix(job, ".rollback")
-		if _, known := ps.Params["parameters"].(map[string]any); !known && deployOrRollback {
-			// Its parameters come from earlier steps (the CI builds, the snapshot): the
-			// job defines those the playbook says it takes.
-			for _, k := range s.jobParameters() {
-				params = append(params, jenkinssim.Param{Name: k})
-			}
-		}
-		switch {
-		case strings.HasSuffix(job, "deploy.prod"):
-			s.Jenkins.AddJob(jenkinssim.Job{Path: job, Params: params, Script: s.deployScript})
-		case strings.HasSuffix(job, ".rollback"):
-			s.Jenkins.AddJob(jenkinssim.Job{Path: job, Params: params, Script: s.rollbackScript})
-		default:
-			s.Jenkins.AddJob(jenkinssim.Job{Path: job, Params: params})
-		}
-	}
-	return nil
-}
-
-// seedWorkloads creates the workloads a kubernetes.verify names: on staging they run
-// their CI's last build (or the tag the step expects, for an image no CI job builds); on
-// production the previous release.
-func (s *Sandbox) seedWorkloads(id string, p map[string]any, stagingTags map[string]string, seen map[string]bool) {
-	ns, _ := p["namespace"].(string)
-	tag, _ := p["image_tag"].(string)
-	if ns == "" || !known(ns) {
-		s.note("cannot seed %s: namespace known only after run", id)
-		return
-	}
-	conn := s.connName(p, "kubernetes")
-	cl := s.cluster(conn)
-	prod := s.isProduction(conn)
-	image, _ := p["image"].(string)
-	if !known(image) {
-		image = ""
-	}
-	for kind, names := range map[string][]string{"deployment": strList(p["deployments"]), "statefulset": strList(p["statefulsets"])} {
-		for _, name := range names {
-			img := imageName(image)
-			if img == "" {
-				img = name
-			}
-			key := conn + "/" + ns + "/" + kind + "/" + name
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			start := tag
-			switch {
-			case prod:
-				start = previousTag
-				s.Images.Push(Registry+img+":"+start, "image "+img+" of the previous release")
-				w := workload{cluster: cl, ns: ns, kind: kind, nm: name, image: img, release: tag}
-				if !known(tag) {
-					w.release = ""
-				}
-				s.prod = append(s.prod, w)
-			case stagingTags[img] != "":
-				start = stagingTags[img]
-				s.staging = append(s.staging, workload{cluster: cl, ns: ns, kind: kind, nm: name, image: img})
-			case tag == "" || !known(tag):
-				s.note("cannot seed %s %s: its image tag is known only after run and no CI job builds %s", kind, name, img)
-				continue
-			}
-			if kind == "deployment" {
-				cl.AddDeployment(ns, name, Registry+img+":"+start, 2)
-			} else {
-				cl.AddStatefulSet(ns, name, Registry+img+":"+start, 2)
-			}
-		}
-	}
-}
-
-// itemParams are a step's parameters, once per foreach item.
-func itemParams(ps *engine.PlannedStep) []map[string]any {
-	if len(ps.ItemParams) > 0 {
-		return ps.ItemParams
-	}
-	return []map[string]any{ps.Params}
 }
 
 // imageName is an image reference's name: its last path element, without tag or digest.
@@ -422,50 +221,63 @@ func imageName(ref string) string {
 
 var requestRE = regexp.MustCompile(`cmd=(/\S+)`)
 
-// respond is the simulated people: they answer the approval requests posted in the
-// release issue.
+// respond is the simulated people and developers: they act on what the release does in
+// GitHub.
 func (s *Sandbox) respond(ev githubsim.Event) {
-	if ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:subtask=") {
-		// The people do the pre-release activity (the release notes, the documentation)
-		// and close its issue.
-		if !s.ans().OpenSubtasks && !s.ans().Silent {
-			if err := s.GitHub.CloseIssue(ev.Repo, ev.Issue, "completed"); err == nil {
-				s.note("closed subtask %s#%d", ev.Repo, ev.Issue)
+	switch {
+	case ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:subtask="):
+		s.onSubtask(ev)
+	case ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:release-issue"):
+		s.onReleaseIssue(ev)
+	case ev.Kind == "push":
+		s.onPushEvent(ev)
+	case ev.Kind == "comment_created" && strings.Contains(ev.Body, "approval-request") && !s.ans().Silent:
+		s.onApprovalRequest(ev)
+	}
+}
+
+// onSubtask: the people do the pre-release activity (the release notes, the
+// documentation) and close its issue.
+func (s *Sandbox) onSubtask(ev githubsim.Event) {
+	if s.ans().OpenSubtasks || s.ans().Silent {
+		return
+	}
+	if err := s.GitHub.CloseIssue(ev.Repo, ev.Issue, "completed"); err == nil {
+		s.note("closed subtask %s#%d", ev.Repo, ev.Issue)
+	}
+}
+
+// onReleaseIssue: the developers' work is in the milestone; the people who must check
+// things by hand (backups, upgrade procedures) do so and tick their items.
+func (s *Sandbox) onReleaseIssue(ev githubsim.Event) {
+	if is, ok := s.GitHub.GetIssue(ev.Repo, ev.Issue); ok && is.Milestone != "" {
+		s.develop(ev.Repo, is.Milestone)
+	}
+	if s.ans().Silent {
+		return
+	}
+	for _, item := range s.ticks {
+		if strings.Contains(ev.Body, item) {
+			if err := s.GitHub.TickCheckbox(ev.Repo, ev.Issue, item); err == nil {
+				s.note("ticked %q in %s#%d", item, ev.Repo, ev.Issue)
 			}
 		}
-		return
 	}
-	if ev.Kind == "issue_created" && strings.Contains(ev.Body, "runbook:release-issue") {
-		if is, ok := s.GitHub.GetIssue(ev.Repo, ev.Issue); ok && is.Milestone != "" {
-			s.develop(ev.Repo, is.Milestone)
-		}
-		// The people who must check things by hand (backups, upgrade procedures) do so
-		// and tick their items.
-		if s.ans().Silent {
-			return
-		}
-		for _, item := range s.ticks {
-			if strings.Contains(ev.Body, item) {
-				if err := s.GitHub.TickCheckbox(ev.Repo, ev.Issue, item); err == nil {
-					s.note("ticked %q in %s#%d", item, ev.Repo, ev.Issue)
-				}
-			}
-		}
-		return
+}
+
+// onPushEvent: CI builds the push; Answers.LatePush makes a developer push again.
+func (s *Sandbox) onPushEvent(ev githubsim.Event) {
+	s.onPush(ev.Repo, ev.Title, ev.Body)
+	if strings.EqualFold(ev.Repo, s.ans().LatePush) && !s.latePushed {
+		s.latePushed = true
+		sha := s.GitHub.Commit(ev.Repo, ev.Title, "A late fix", map[string]string{"LATE.md": "pushed after the release commit\n"})
+		s.note("a developer pushes %s to %s", short(sha), ev.Repo)
+		s.onPush(ev.Repo, ev.Title, sha)
 	}
-	if ev.Kind == "push" {
-		s.onPush(ev.Repo, ev.Title, ev.Body)
-		if strings.EqualFold(ev.Repo, s.ans().LatePush) && !s.latePushed {
-			s.latePushed = true
-			sha := s.GitHub.Commit(ev.Repo, ev.Title, "A late fix", map[string]string{"LATE.md": "pushed after the release commit\n"})
-			s.note("a developer pushes %s to %s", short(sha), ev.Repo)
-			s.onPush(ev.Repo, ev.Title, sha)
-		}
-		return
-	}
-	if ev.Kind != "comment_created" || !strings.Contains(ev.Body, "approval-request") || s.ans().Silent {
-		return
-	}
+}
+
+// onApprovalRequest: the first member of the gate's role answers it, as Answers says.
+func (s *Sandbox) onApprovalRequest(ev githubsim.Event) {
 	m := requestRE.FindStringSubmatch(ev.Body)
 	if m == nil {
 		return
@@ -521,39 +333,14 @@ func (s *Sandbox) Notes() []string {
 
 // Connect points a playbook's connection at the simulator of its type.
 func (s *Sandbox) Connect(d *engine.ConnectionDecl) (*engine.Connection, error) {
+	sim, ok := s.sims[d.Type]
+	if !ok {
+		return nil, fmt.Errorf("rehearsal: no simulator for connection %s of type %s", d.Name, d.Type)
+	}
 	c := d.Connection()
 	c.TokenEnv, c.TokenFile = "", ""
-	switch d.Type {
-	case "github":
-		c.URL, c.Token = s.GitHub.URL(), githubToken
-	case "kubernetes":
-		c.Client = s.cluster(d.Name).Clientset()
-	case "jenkins":
-		c.URL, c.Token = s.Jenkins.URL()+"/", jenkinssim.DefaultToken
-		c.Settings["user"] = jenkinssim.DefaultUser
-	case "zenodo":
-		c.URL, c.Token = s.Zenodo.URL(), zenodoToken
-		// Files to publish come from the simulated web: GitHub's source archives and raw
-		// files from the simulated GitHub (what the release tagged), anything else from
-		// the public-web simulator.
-		c.HTTPClient = &http.Client{Transport: &redirectTransport{keep: s.Zenodo.URL(), to: s.Public.URL(), github: s.GitHub.URL()}}
-	case "smtp":
-		c.URL, c.Token = s.SMTP.URL(), "rehearsal-password"
-		c.Settings["username"] = "runbook"
-		c.Client = s.SMTP.CertPool()
-		if c.Settings["from"] == "" {
-			c.Settings["from"] = "runbook@rehearsal.invalid"
-		}
-	case "chat":
-		if c.Settings["flavor"] == "mattermost" || (c.Settings["flavor"] == "" && strings.Contains(d.URL, "/hooks/")) {
-			c.URL = s.Chat.MattermostURL("rehearsal")
-		} else {
-			c.URL = s.Chat.SlackURL("TREHEARSAL/BREHEARSAL/XREHEARSAL")
-		}
-	case "http":
-		c.URL, c.Token = s.Public.URL()+"/", ""
-	default:
-		return nil, fmt.Errorf("rehearsal: no simulator for connection %s of type %s", d.Name, d.Type)
+	if err := sim.Connect(d, c); err != nil {
+		return nil, fmt.Errorf("rehearsal: connection %s: %w", d.Name, err)
 	}
 	return c, nil
 }
@@ -579,47 +366,18 @@ func (t *redirectTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Calls counts the requests each simulated service answered.
 func (s *Sandbox) Calls() map[string]int {
-	out := map[string]int{
-		"github":  len(s.GitHub.Requests()),
-		"jenkins": len(s.Jenkins.Requests()),
-		"zenodo":  len(s.Zenodo.Requests()),
-		"smtp":    len(s.SMTP.Messages()),
-		"chat":    len(s.Chat.Posts()),
-		"public":  len(s.Public.Requests()),
-	}
-	for name, c := range s.Clusters {
-		out["kubernetes/"+name] = len(c.Actions())
+	out := map[string]int{}
+	for _, sim := range s.started {
+		for k, n := range sim.Calls() {
+			out[k] = n
+		}
 	}
 	return out
 }
 
-// Close stops every simulator.
+// Close stops every simulator, the last started first.
 func (s *Sandbox) Close() {
-	for _, c := range []interface{ Close() }{s.GitHub, s.Jenkins, s.Zenodo, s.Chat, s.Public} {
-		if c != nil && !isNil(c) {
-			c.Close()
-		}
+	for i := len(s.started) - 1; i >= 0; i-- {
+		s.started[i].Close()
 	}
-	if s.SMTP != nil {
-		s.SMTP.Close()
-	}
-	for _, c := range s.Clusters {
-		c.Close()
-	}
-}
-
-func isNil(c interface{ Close() }) bool {
-	switch v := c.(type) {
-	case *githubsim.Server:
-		return v == nil
-	case *jenkinssim.Server:
-		return v == nil
-	case *zenodosim.Server:
-		return v == nil
-	case *chatsim.Server:
-		return v == nil
-	case *httpchecksim.Server:
-		return v == nil
-	}
-	return false
 }
