@@ -29,6 +29,8 @@ func init() {
 			"kubeconfig": "path of the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
 			"context":    "kubeconfig context to use, e.g. staging-cluster or production-cluster (default: the file's current context)",
 			"in_cluster": `"true" to use the service account of the pod runbook runs in instead of a kubeconfig`,
+			// How a rehearsal tells production from staging (steps/rehearsal/production.go).
+			"environment": "what the cluster serves, e.g. staging or production (a rehearsal starts a production cluster on the previous release)",
 		},
 	})
 }

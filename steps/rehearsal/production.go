@@ -17,14 +17,18 @@ const Production = "production"
 // of none: then they are the clusters its on_failure steps act on, since a revert acts
 // on production only.
 func productionConnections(pb *engine.Playbook, plan *engine.PlanDoc, note func(string, ...any)) map[string]bool {
-	out, declared := map[string]bool{}, false
+	out, declared, clusters := map[string]bool{}, false, false
 	for _, c := range pb.Connections {
-		if env, ok := c.Settings["environment"]; ok && c.Type == "kubernetes" {
+		if c.Type != "kubernetes" {
+			continue
+		}
+		clusters = true
+		if env, ok := c.Settings["environment"]; ok {
 			declared = true
 			out[c.Name] = env == Production
 		}
 	}
-	if declared {
+	if declared || !clusters {
 		return out
 	}
 	for _, ps := range plan.Steps {
