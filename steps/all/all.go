@@ -1,5 +1,6 @@
-// Package all registers every step type runbook ships, by importing their packages for
-// their init functions (as Caddy's standard modules are pulled in by one import).
+// Package all registers every step type runbook ships, and every simulator a rehearsal
+// starts (rehearse.go), by importing their packages for their init functions (as Caddy's
+// standard modules are pulled in by one import).
 package all
 
 import (
