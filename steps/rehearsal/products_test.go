@@ -103,58 +103,7 @@ func TestProductReleases(t *testing.T) {
 			if rep.Status != engine.RunSucceeded {
 				t.Fatalf("status %s at %s: %s", rep.Status, rep.FailedStep, rep.Reason)
 			}
-			checkReportSchema(t, rep)
-			if len(st.Tags) == 0 {
-				t.Error("no repository tagged")
-			}
-			for repo, where := range st.Tags {
-				if !strings.HasPrefix(where, "on the head of") {
-					t.Errorf("%s: tag %s %s", repo, version, where)
-				}
-			}
-			if n := deployBuilds(st); n == 0 {
-				t.Error("no deploy.prod build")
-			}
-			prod := production(st)
-			if len(prod) == 0 {
-				t.Error("no production workload checked")
-			}
-			for w, images := range prod {
-				if !strings.HasSuffix(images, ":"+version) {
-					t.Errorf("%s runs %s after the release of %s", w, images, version)
-				}
-			}
-			if n := published(st); n == 0 || n != st.Zenodo["created"] {
-				t.Errorf("published %d of the %d reserved depositions on Zenodo", n, st.Zenodo["created"])
-			}
-			released := 0
-			for _, rs := range st.Releases {
-				for _, r := range rs {
-					if r == version+" draft=false" {
-						released++
-					}
-				}
-			}
-			if released == 0 {
-				t.Errorf("no published GitHub release %s: %v", version, st.Releases)
-			}
-			if !hasSuffix(st.Mail, " released") || len(st.Chat) < 2 {
-				t.Errorf("announcements: mail %q, %d chat posts", st.Mail, len(st.Chat))
-			}
-			closed := 0
-			for _, issues := range st.Issues {
-				for _, is := range issues {
-					if strings.HasPrefix(is, "#") && strings.Contains(is, "Release version "+version) && strings.Contains(is, "[closed]") {
-						closed++
-					}
-				}
-			}
-			if closed != 1 {
-				t.Errorf("closed release issues: %d (%v)", closed, st.Issues)
-			}
-			if s := rep.Step("close"); s == nil || s.Status != engine.StepSucceeded {
-				t.Errorf("the issue and milestone were not closed by the close step: %+v", s)
-			}
+			checkReleased(t, version, rep, st)
 		})
 		t.Run(p.name+"/refused", func(t *testing.T) {
 			rep, st := rehearseProduct(t, p.name, p.set, rehearsal.Answers{Refuse: "design changes pending"})
@@ -172,40 +121,101 @@ func TestProductReleases(t *testing.T) {
 				t.Errorf("published after a refusal: zenodo %v, releases %v", st.Zenodo, st.Releases)
 			}
 		})
-		rolledBack := func(t *testing.T, rep *engine.Report, st rehearsal.State) {
-			t.Helper()
-			checkReportSchema(t, rep)
-			prod := production(st)
-			if len(prod) == 0 {
-				t.Error("no production workload")
-			}
-			for w, images := range prod {
-				if !strings.HasSuffix(images, ":previous") {
-					t.Errorf("%s runs %s after the rollback, not the build before the release", w, images)
-				}
-			}
-			if s := rep.Step("notify_reverted"); s == nil || s.Status != engine.StepSucceeded {
-				t.Errorf("the service owner was not told of the revert: %+v", s)
-			}
-			if published(st) != 0 || len(st.Releases) != 0 {
-				t.Errorf("published although reverted: zenodo %v, releases %v", st.Zenodo, st.Releases)
-			}
-		}
 		t.Run(p.name+"/broken_production", func(t *testing.T) {
 			rep, st := rehearseProduct(t, p.name, p.set, rehearsal.Answers{Broken: true})
 			if rep.Status != engine.RunRolledBack || rep.FailedStep != "verify_production" {
 				t.Fatalf("status %s at %s: %s", rep.Status, rep.FailedStep, rep.Reason)
 			}
-			rolledBack(t, rep, st)
+			checkRolledBack(t, rep, st)
 		})
 		t.Run(p.name+"/reverted", func(t *testing.T) {
 			rep, st := rehearseProduct(t, p.name, p.set, rehearsal.Answers{Revert: "search returns nothing"})
 			if rep.Status != engine.RunRolledBack || rep.FailedStep != "stable" || !strings.Contains(rep.Reason, "search returns nothing") {
 				t.Fatalf("status %s at %s: %s", rep.Status, rep.FailedStep, rep.Reason)
 			}
-			rolledBack(t, rep, st)
+			checkRolledBack(t, rep, st)
 		})
 	}
+}
+
+// checkReleased: everything tagged, deployed, verified, published, announced; the issue
+// and milestone closed.
+func checkReleased(t *testing.T, version string, rep *engine.Report, st rehearsal.State) {
+	t.Helper()
+	checkReportSchema(t, rep)
+	if len(st.Tags) == 0 {
+		t.Error("no repository tagged")
+	}
+	for repo, where := range st.Tags {
+		if !strings.HasPrefix(where, "on the head of") {
+			t.Errorf("%s: tag %s %s", repo, version, where)
+		}
+	}
+	if n := deployBuilds(st); n == 0 {
+		t.Error("no deploy.prod build")
+	}
+	prod := production(st)
+	if len(prod) == 0 {
+		t.Error("no production workload checked")
+	}
+	for w, images := range prod {
+		if !strings.HasSuffix(images, ":"+version) {
+			t.Errorf("%s runs %s after the release of %s", w, images, version)
+		}
+	}
+	if n := published(st); n == 0 || n != st.Zenodo["created"] {
+		t.Errorf("published %d of the %d reserved depositions on Zenodo", n, st.Zenodo["created"])
+	}
+	if countOf(st.Releases, func(r string) bool { return r == version+" draft=false" }) == 0 {
+		t.Errorf("no published GitHub release %s: %v", version, st.Releases)
+	}
+	if !hasSuffix(st.Mail, " released") || len(st.Chat) < 2 {
+		t.Errorf("announcements: mail %q, %d chat posts", st.Mail, len(st.Chat))
+	}
+	closed := countOf(st.Issues, func(is string) bool {
+		return strings.HasPrefix(is, "#") && strings.Contains(is, "Release version "+version) && strings.Contains(is, "[closed]")
+	})
+	if closed != 1 {
+		t.Errorf("closed release issues: %d (%v)", closed, st.Issues)
+	}
+	if s := rep.Step("close"); s == nil || s.Status != engine.StepSucceeded {
+		t.Errorf("the issue and milestone were not closed by the close step: %+v", s)
+	}
+}
+
+// checkRolledBack: production is back on the build before the release, the service owner
+// was told, nothing was published.
+func checkRolledBack(t *testing.T, rep *engine.Report, st rehearsal.State) {
+	t.Helper()
+	checkReportSchema(t, rep)
+	prod := production(st)
+	if len(prod) == 0 {
+		t.Error("no production workload")
+	}
+	for w, images := range prod {
+		if !strings.HasSuffix(images, ":previous") {
+			t.Errorf("%s runs %s after the rollback, not the build before the release", w, images)
+		}
+	}
+	if s := rep.Step("notify_reverted"); s == nil || s.Status != engine.StepSucceeded {
+		t.Errorf("the service owner was not told of the revert: %+v", s)
+	}
+	if published(st) != 0 || len(st.Releases) != 0 {
+		t.Errorf("published although reverted: zenodo %v, releases %v", st.Zenodo, st.Releases)
+	}
+}
+
+// countOf counts the entries of every repository's list that match.
+func countOf(byRepo map[string][]string, match func(string) bool) int {
+	n := 0
+	for _, list := range byRepo {
+		for _, e := range list {
+			if match(e) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func hasSuffix(list []string, suffix string) bool {
