@@ -7,10 +7,10 @@ import (
 	"github.com/cessda/runbook/engine"
 )
 
-// Production is the value of a kubernetes connection's environment setting that says
+// productionEnvironment is the value of a kubernetes connection's environment setting that says
 // production runs on that cluster (playbooks/site.yaml): the rehearsal starts it on the
 // previous release, and the world's deploy and rollback jobs change it.
-const Production = "production"
+const productionEnvironment = "production"
 
 // productionConnections are the kubernetes connections production runs on: those whose
 // settings say environment: production. A playbook written before that setting says it
@@ -25,7 +25,7 @@ func productionConnections(pb *engine.Playbook, plan *engine.PlanDoc, note func(
 		clusters = true
 		if env, ok := c.Settings["environment"]; ok {
 			declared = true
-			out[c.Name] = env == Production
+			out[c.Name] = env == productionEnvironment
 		}
 	}
 	if declared || !clusters {
@@ -45,7 +45,7 @@ func productionConnections(pb *engine.Playbook, plan *engine.PlanDoc, note func(
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	note("no kubernetes connection says environment: %s; production is what the revert steps act on: %s", Production, strings.Join(names, ", "))
+	note("no kubernetes connection says environment: %s; production is what the revert steps act on: %s", productionEnvironment, strings.Join(names, ", "))
 	return out
 }
 

@@ -3,11 +3,14 @@
 // process, with simulated people answering the gates. It is the embedded default a new
 // user runs first, and the backbone of the end-to-end tests.
 //
-// The world is seeded from the playbook's own plan: the workloads its kubernetes.verify
-// steps name (staging already runs the build to promote; production runs an older one),
-// the Jenkins jobs its jenkins.build steps call (deploy.prod rolls production out to the
-// version; rollback rolls it back), the CronJobs of its backup jobs. Repositories, issues
-// and other jobs are created on first use.
+// The simulators are those registered with package rehearse (each simulator package
+// registers its own, in its rehearse.go), and the world is seeded from the playbook's own
+// plan by the seeders registered there: the workloads its kubernetes.verify steps name
+// (staging already runs the build to promote; production, the clusters whose connection
+// says environment: production, runs an older one), the Jenkins jobs its jenkins.build
+// steps call (deploy.prod rolls production out to the version; rollback rolls it back),
+// the CronJobs of its backup jobs, the Zenodo concepts of its products. Repositories,
+// issues and other jobs are created on first use.
 package rehearsal
 
 import (
@@ -75,8 +78,8 @@ type Sandbox struct {
 
 	pb      *engine.Playbook
 	answers Answers
-	// sims are the started services (rehearse.Services), by connection type; started
-	// in the order they stop in reverse.
+	// sims are the started services (rehearse.Services) by connection type; started
+	// lists them in the order they started, Close stops them in reverse.
 	sims    map[string]rehearse.Sim
 	started []rehearse.Sim
 	fleet   *kubesim.Fleet
@@ -195,18 +198,6 @@ func (s *Sandbox) Notef(format string, args ...any) { s.note(format, args...) }
 
 // cluster returns the simulated cluster behind a kubernetes connection.
 func (s *Sandbox) cluster(name string) *kubesim.Cluster { return s.fleet.Cluster(name) }
-
-func intOf(v any) int {
-	switch x := v.(type) {
-	case int:
-		return x
-	case int64:
-		return int(x)
-	case float64:
-		return int(x)
-	}
-	return 0
-}
 
 // imageName is an image reference's name: its last path element, without tag or digest.
 func imageName(ref string) string {
