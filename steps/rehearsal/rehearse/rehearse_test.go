@@ -3,6 +3,7 @@ package rehearse_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -161,8 +162,11 @@ func TestNewStepTypeIsRehearsed(t *testing.T) {
 		t.Errorf("the ping service answered %d pings, want 5 (3 to alpha, 1 each to beta and gamma)", got)
 	}
 	sim := sb.Sim("ping").(*pingSim)
-	if want := map[string]int{"alpha": 0, "beta": 0, "gamma": 0}; !reflect.DeepEqual(sim.quota, want) {
-		t.Errorf("boxes left %v, want every box seeded and used up: %v", sim.quota, want)
+	sim.mu.Lock()
+	left := maps.Clone(sim.quota)
+	sim.mu.Unlock()
+	if want := map[string]int{"alpha": 0, "beta": 0, "gamma": 0}; !reflect.DeepEqual(left, want) {
+		t.Errorf("boxes left %v, want every box seeded and used up: %v", left, want)
 	}
 	if notes := strings.Join(sb.Notes(), "\n"); !strings.Contains(notes, "opened box alpha for 3 pings") {
 		t.Errorf("notes do not say the box was opened:\n%s", notes)
