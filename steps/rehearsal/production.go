@@ -7,9 +7,9 @@ import (
 	"github.com/cessda/runbook/engine"
 )
 
-// productionEnvironment is the value of a kubernetes connection's environment setting that says
-// production runs on that cluster (playbooks/site.yaml): the rehearsal starts it on the
-// previous release, and the world's deploy and rollback jobs change it.
+// productionEnvironment is the value of a kubernetes connection's environment setting
+// that says production runs on its cluster (playbooks/site.yaml): the rehearsal starts it
+// on the previous release, and the world's deploy and rollback jobs change it.
 const productionEnvironment = "production"
 
 // productionConnections are the kubernetes connections production runs on: those whose
