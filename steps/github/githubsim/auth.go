@@ -144,9 +144,9 @@ func permissionsJSON(level string) map[string]bool {
 }
 
 // access decides whether the caller may make this request in its repository (c.repo):
-// nil, 404 when the token may not see the repository, or 403 when its role is too low.
-// The least role per write follows GitHub's documentation (repository roles, and the
-// REST operations' own notes):
+// nil, 404 when the token may not see the repository, or 403 when its role is below what
+// the operation needs. The least role per write follows GitHub's documentation
+// (repository roles, and the REST operations' own notes), as routes declares it:
 //   - create an issue, comment, edit one's own comment: pull ("any user with pull access
 //     can create an issue"; "edit and delete their own comments": Read);
 //   - edit an issue (body, state): its author, or triage ("issue owners and users with
@@ -155,35 +155,20 @@ func permissionsJSON(level string) map[string]bool {
 //     releases: push (Write role).
 //
 // Labels and milestones of a new issue need push too, but GitHub silently drops them
-// rather than refusing (issuesRoute does the same).
-func (s *Server) access(c *reqCtx, m string, rest []string) *httpErr {
+// rather than refusing (createIssue does the same).
+func (s *Server) access(c *reqCtx, need need) *httpErr {
 	ti := s.tokens[c.tok]
 	c.level = s.levelLocked(c.tok, c.repo.full)
 	if c.level == "none" || (ti != nil && ti.classic && c.repo.private && !ti.hasScope("repo")) {
 		return notFound()
 	}
-	if m == http.MethodGet || m == http.MethodHead {
+	if c.r.Method == http.MethodGet || c.r.Method == http.MethodHead {
 		return nil
 	}
 	if ti != nil && ti.classic && !ti.hasScope("repo") && !ti.hasScope("public_repo") {
 		return notFound()
 	}
-	need := "push"
-	switch {
-	case len(rest) == 1 && rest[0] == "issues" && m == http.MethodPost,
-		len(rest) == 3 && rest[0] == "issues" && rest[2] == "comments" && m == http.MethodPost:
-		need = "pull"
-	case len(rest) == 2 && rest[0] == "issues":
-		need = "triage"
-		if n := issueNumber(rest[1]); n >= 1 && n <= len(c.repo.issues) && c.repo.issues[n-1].user == s.user {
-			need = "pull"
-		}
-	case len(rest) == 3 && rest[0] == "issues" && rest[1] == "comments":
-		if cm := s.comments[commentID(rest[2])]; cm != nil && cm.user == s.user {
-			need = "pull"
-		}
-	}
-	if rank(c.level) >= rank(need) {
+	if rank(c.level) >= rank(need(c)) {
 		return nil
 	}
 	msg := "Resource not accessible by personal access token"
@@ -191,6 +176,22 @@ func (s *Server) access(c *reqCtx, m string, rest []string) *httpErr {
 		msg = "Resource not accessible by integration"
 	}
 	return errf(403, "%s", msg)
+}
+
+// issueEditor is what editing the path's issue needs: its author, pull; anyone else, triage.
+func (s *Server) issueEditor(c *reqCtx) string {
+	if it := issueAt(c); it != nil && it.user == s.user {
+		return "pull"
+	}
+	return "triage"
+}
+
+// commentEditor is what editing the path's comment needs: its author, pull; anyone else, push.
+func (s *Server) commentEditor(c *reqCtx) string {
+	if cm := s.comments[commentID(c.r.PathValue("id"))]; cm != nil && cm.user == s.user {
+		return "pull"
+	}
+	return "push"
 }
 
 // userJSON answers GET /user: the token's user, or 403 for an installation token.
@@ -216,7 +217,7 @@ func (s *Server) installationRepos(c *reqCtx) (int, any, *httpErr) {
 	sort.Strings(names)
 	list := []*github.Repository{}
 	for _, k := range names {
-		rc := &reqCtx{s: s, base: c.base, tok: c.tok, repo: s.repos[k]}
+		rc := &reqCtx{base: c.base, tok: c.tok, repo: s.repos[k]}
 		if rc.level = s.levelLocked(c.tok, rc.repo.full); rc.level != "none" {
 			list = append(list, s.repoJSON(rc))
 		}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -47,68 +48,81 @@ func webKind(segs []string) string {
 	return ""
 }
 
-// serveWeb answers the web paths; it reports false for any other request (the API).
-func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	var segs []string
-	for _, seg := range strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/") {
-		if u, err := url.PathUnescape(seg); err == nil {
-			seg = u
+// webOr serves a web download with h, but hands the API's own paths (/repos/...) to api.
+func (s *Server) webOr(api http.Handler, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("owner") == "repos" {
+			api.ServeHTTP(w, r)
+			return
 		}
-		segs = append(segs, seg)
+		h(w, r)
 	}
-	kind := webKind(segs)
-	if kind == "" {
-		return false
+}
+
+// archive serves OWNER/REPO/archive/refs/tags/TAG.tar.gz: the tagged commit's files.
+func (s *Server) archive(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("repo")
+	tag, ok := strings.CutSuffix(r.PathValue("archive"), ".tar.gz")
+	if !ok {
+		webNotFound(w)
+		return
 	}
-	archive := kind == "archive"
-	full := segs[0] + "/" + segs[1]
-	rec := Request{Method: r.Method, Path: r.URL.EscapedPath()}
 	s.mu.Lock()
-	rec.Time = s.clock.Now()
+	files := s.filesAtLocked(r.PathValue("owner")+"/"+name, "refs/tags/"+tag)
 	var body []byte
-	var name string
+	if files != nil {
+		body = tarball(name+"-"+tag, files)
+	}
+	s.mu.Unlock()
+	if files == nil {
+		webNotFound(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-gzip")
+	w.Header().Set("Content-Disposition", "attachment; filename="+name+"-"+tag+".tar.gz")
+	_, _ = w.Write(body)
+}
+
+// rawFile serves OWNER/REPO/raw/REF/PATH: a file at a branch, tag or commit.
+func (s *Server) rawFile(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	var content string
 	found := false
-	if rp := s.repoLocked(full, false, nil); rp != nil {
-		if archive {
-			tag := strings.TrimSuffix(segs[5], ".tar.gz")
-			if sha, ok := rp.refs["refs/tags/"+tag]; ok {
-				if t, ok := rp.tags[sha]; ok {
-					sha = t.object
-				}
-				if cm := rp.commits[sha]; cm != nil {
-					body, found = tarball(segs[1]+"-"+tag, cm.files), true
-					name = segs[1] + "-" + tag + ".tar.gz"
-				}
-			}
-		} else if sha, ok := s.resolve(rp, segs[3]); ok {
-			if cm := rp.commits[sha]; cm != nil {
-				if c, ok := cm.files[strings.Join(segs[4:], "/")]; ok {
-					body, found = []byte(c), true
-				}
-			}
+	if rp := s.repoLocked(r.PathValue("owner")+"/"+r.PathValue("repo"), false, nil); rp != nil {
+		if sha, ok := s.resolve(rp, r.PathValue("ref")); ok && rp.commits[sha] != nil {
+			content, found = rp.commits[sha].files[r.PathValue("path")]
 		}
 	}
 	s.mu.Unlock()
-	status := http.StatusOK
-	switch {
-	case !found:
-		status = http.StatusNotFound
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte("404: Not Found"))
-	case archive:
-		w.Header().Set("Content-Type", "application/x-gzip")
-		w.Header().Set("Content-Disposition", "attachment; filename="+name)
-		_, _ = w.Write(body)
-	default:
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write(body)
+	if !found {
+		webNotFound(w)
+		return
 	}
-	s.record(rec, status)
-	return true
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, content)
+}
+
+// filesAtLocked is the tree of the commit ref (a full ref name) points at in
+// repository full, or nil.
+func (s *Server) filesAtLocked(full, ref string) map[string]string {
+	rp := s.repoLocked(full, false, nil)
+	if rp == nil {
+		return nil
+	}
+	sha, ok := rp.refs[ref]
+	if t, isTag := rp.tags[sha]; ok && isTag {
+		sha = t.object
+	}
+	if cm := rp.commits[sha]; ok && cm != nil {
+		return cm.files
+	}
+	return nil
+}
+
+func webNotFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = io.WriteString(w, "404: Not Found")
 }
 
 // tarball is a gzipped tar of files under prefix/, as GitHub's source archives are. The
