@@ -72,14 +72,25 @@ func TestTokens(t *testing.T) {
 	if _, _, err := reader.Issues.Edit(ctx, "cessda", "cessda.cvs.two", other, &github.IssueRequest{State: github.String("closed")}); status(err) != 403 {
 		t.Fatalf("reader closed someone's issue: %v", err)
 	}
+}
+
+// TestTokenKinds: a token that may not see a repository, a classic token and its scopes,
+// an installation token, and a revoked token are answered as GitHub answers them.
+func TestTokenKinds(t *testing.T) {
+	sim := githubsim.New(githubsim.WithToken("good"), githubsim.WithUser("bot"))
+	t.Cleanup(sim.Close)
+	ctx := context.Background()
+	const repo = "cessda/cessda.cvs.two"
+	sim.CreateRepo(repo, nil)
+	good := client(t, sim, "good")
 
 	sim.SetPermission("reader", repo, "none")
-	if _, _, err := reader.Repositories.Get(ctx, "cessda", "cessda.cvs.two"); status(err) != 404 {
+	if _, _, err := client(t, sim, "reader").Repositories.Get(ctx, "cessda", "cessda.cvs.two"); status(err) != 404 {
 		t.Fatalf("hidden repository: %v", err)
 	}
 
 	sim.SetScopes("classic", "public_repo", "read:org")
-	_, rsp, err = client(t, sim, "classic").Repositories.Get(ctx, "cessda", "cessda.cvs.two")
+	_, rsp, err := client(t, sim, "classic").Repositories.Get(ctx, "cessda", "cessda.cvs.two")
 	if err != nil || rsp.Header.Get("X-OAuth-Scopes") != "public_repo, read:org" {
 		t.Fatalf("classic token: %v %v", rsp.Header, err)
 	}
