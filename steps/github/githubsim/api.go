@@ -35,13 +35,13 @@ func (c *reqCtx) decode(v any) *httpErr {
 	return nil
 }
 
-// caller is who the API served a request for, filled in by api for the kit's log (see
+// caller is who the API served a request for, filled in by serve for the kit's log (see
 // requestOf): "" when the request was refused, answered by a fault or a web download.
 type caller struct{ login string }
 
 type callerKey struct{}
 
-// withCaller gives each request a caller for api to fill in.
+// withCaller gives each request a caller for serve to fill in.
 func withCaller(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, &caller{})))
@@ -56,10 +56,10 @@ func servedFor(r *http.Request) string {
 	return ""
 }
 
-// api answers an operation the way GitHub answers around every operation: credentials,
+// serve answers an operation the way GitHub answers around every operation: credentials,
 // the primary rate limit, ETag / If-None-Match, X-RateLimit-* headers; then the events
 // it caused go to the auto-responder before the client has its answer.
-func (s *Server) api(op operation) http.HandlerFunc {
+func (s *Server) serve(op operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		hdr := http.Header{}
@@ -113,6 +113,24 @@ func (s *Server) serveLocked(r *http.Request, body []byte, hdr http.Header, op o
 	}
 	s.setRateHeaders(hdr, s.remaining)
 	return status, out
+}
+
+func etagMatch(inm, etag string) bool {
+	for _, t := range strings.Split(inm, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) setRateHeaders(h http.Header, remaining int) {
+	h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Used", strconv.Itoa(s.limit-remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(s.reset.Unix(), 10))
+	h.Set("X-RateLimit-Resource", "core")
 }
 
 // admitLocked refuses what GitHub refuses before any operation: a request without or

@@ -14,12 +14,12 @@ import (
 // escaped slash stays inside its segment.
 func (s *Server) routes() http.Handler {
 	api := http.NewServeMux()
-	api.HandleFunc("/", s.api(noRoute))
-	api.HandleFunc("GET /rate_limit", s.api(s.rateLimit))
-	api.HandleFunc("GET /user", s.api(s.userJSON))
-	api.HandleFunc("GET /installation/repositories", s.api(s.installationRepos))
+	api.HandleFunc("/", s.serve(noRoute))
+	api.HandleFunc("GET /rate_limit", s.serve(s.rateLimit))
+	api.HandleFunc("GET /user", s.serve(s.userJSON))
+	api.HandleFunc("GET /installation/repositories", s.serve(s.installationRepos))
 
-	repo := func(pattern string, need need, op operation) { api.HandleFunc(pattern, s.api(s.inRepo(need, op))) }
+	repo := func(pattern string, need need, op operation) { api.HandleFunc(pattern, s.serve(s.inRepo(need, op))) }
 	// Any other request in a repository is checked as a write needing push, then not found.
 	repo("/repos/{owner}/{repo}", push, noRoute)
 	repo("/repos/{owner}/{repo}/{rest...}", push, noRoute)

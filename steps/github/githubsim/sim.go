@@ -267,24 +267,6 @@ func validation(resource, field, code, msg string) *httpErr {
 	return e
 }
 
-func etagMatch(inm, etag string) bool {
-	for _, t := range strings.Split(inm, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) setRateHeaders(h http.Header, remaining int) {
-	h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
-	h.Set("X-RateLimit-Used", strconv.Itoa(s.limit-remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(s.reset.Unix(), 10))
-	h.Set("X-RateLimit-Resource", "core")
-}
-
 func jsonErr(e *httpErr) (int, []byte) {
 	b, _ := json.Marshal(e.body)
 	return e.status, b
