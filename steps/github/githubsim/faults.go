@@ -41,6 +41,9 @@ type Fault struct {
 	RetryAfter time.Duration // SecondaryLimit: the Retry-After header (default 60s)
 	ResetIn    time.Duration // PrimaryLimit: reset time from now (default 10m)
 	Delay      time.Duration // Slow
+	// After lets the request take effect first, then applies the fault to its answer:
+	// the write is made and the client never learns it (a lost response).
+	After bool
 }
 
 // Inject adds a fault. It panics on a Path that is none of the forms Fault describes.
@@ -51,7 +54,7 @@ func (s *Server) ClearFaults() { s.kit.ClearFaults() }
 
 // kitFault is f in simkit's terms: GitHub's answers are written by an Answer handler.
 func (s *Server) kitFault(f Fault) simkit.Fault {
-	kf := simkit.Fault{Method: f.Method, Path: muxPattern(f.Path), Times: f.Times}
+	kf := simkit.Fault{Method: f.Method, Path: muxPattern(f.Path), Times: f.Times, After: f.After}
 	switch f.Kind {
 	case Slow:
 		kf.Delay = f.Delay

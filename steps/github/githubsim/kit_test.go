@@ -185,3 +185,26 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultAfterLosesTheAnswer: an After fault lets the write happen and loses its answer,
+// the case a client that retries a create must survive.
+func TestFaultAfterLosesTheAnswer(t *testing.T) {
+	sim := githubsim.New()
+	t.Cleanup(sim.Close)
+	sim.CreateRepo("o/r", nil)
+	head := sim.Head("o/r", "")
+	sim.Inject(githubsim.Fault{Kind: githubsim.Drop, Method: "POST", Path: "/repos/*/*/git/refs", After: true, Times: 1})
+	if st, body, _ := call(t, sim, "POST", "/repos/o/r/git/refs", "tok", `{"ref":"refs/tags/1.0.0","sha":"`+head+`"}`); st != 0 {
+		t.Fatalf("the answer arrived: %d %s", st, body)
+	}
+	if sha, _, ok := sim.TagInfo("o/r", "1.0.0"); !ok || sha != head {
+		t.Errorf("tag after a lost answer: %q %v, want it made at %s", sha, ok, head)
+	}
+	sim.Inject(githubsim.Fault{Kind: githubsim.ServerError, Status: 502, Method: "POST", Path: "/repos/*/*/issues", After: true, Times: 1})
+	if st, _, _ := call(t, sim, "POST", "/repos/o/r/issues", "tok", `{"title":"Release 1.0.0"}`); st != 502 {
+		t.Errorf("replaced answer: %d, want 502", st)
+	}
+	if n := len(sim.Issues("o/r")); n != 1 {
+		t.Errorf("%d issues after a 502 that came after the write, want 1", n)
+	}
+}
