@@ -1,0 +1,114 @@
+package apicheck
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cessda/runbook/steps/simkit"
+)
+
+// Recorder checks every exchange it observes and keeps the distinct violations; servers
+// may call Observe at once.
+type Recorder struct {
+	c          *Checker
+	mu         sync.Mutex
+	exchanges  int
+	violations map[string]Violation // by Key, the first exchange that showed it
+	counts     map[string]int
+}
+
+// NewRecorder returns a Recorder checking with c.
+func NewRecorder(c *Checker) *Recorder {
+	return &Recorder{c: c, violations: map[string]Violation{}, counts: map[string]int{}}
+}
+
+// Observe checks one exchange (a githubsim observer).
+func (r *Recorder) Observe(o simkit.Observed) {
+	vs := r.c.Check(o)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.exchanges++
+	for _, v := range vs {
+		k := v.Key()
+		if _, ok := r.violations[k]; !ok {
+			r.violations[k] = v
+		}
+		r.counts[k]++
+	}
+}
+
+// Exchanges is how many exchanges were observed.
+func (r *Recorder) Exchanges() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.exchanges
+}
+
+// Keys returns the distinct violations' keys, sorted.
+func (r *Recorder) Keys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make([]string, 0, len(r.violations))
+	for k := range r.violations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Compare holds the violations against an allow-list: unexpected are the violations not
+// listed (with an example exchange and how often they occurred), gone the listed lines
+// that did not occur, so the list can only shrink.
+func (r *Recorder) Compare(allowed []string) (unexpected, gone []string) {
+	listed := map[string]bool{}
+	for _, k := range allowed {
+		listed[k] = true
+	}
+	seen := map[string]bool{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, v := range r.violations {
+		seen[k] = true
+		if !listed[k] {
+			unexpected = append(unexpected, fmt.Sprintf("%s\n\t(%d times; first %s)", k, r.counts[k], v))
+		}
+	}
+	for _, k := range allowed {
+		if !seen[k] {
+			gone = append(gone, k)
+		}
+	}
+	sort.Strings(unexpected)
+	sort.Strings(gone)
+	return unexpected, gone
+}
+
+// ReadAllowList returns the lines of section in an allow-list file. The file has sections
+// headed "[name]" (one per test package that checks exchanges), one violation Key a
+// line; blank lines and lines starting with # are comments.
+func ReadAllowList(path, section string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []string
+	in := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case l == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]"):
+			in = l[1:len(l)-1] == section
+		case in:
+			lines = append(lines, l)
+		}
+	}
+	return lines, sc.Err()
+}
