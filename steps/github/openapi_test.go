@@ -54,7 +54,8 @@ func checkOpenAPI(rec *apicheck.Recorder, allowed []string, whole bool) bool {
 		gone = nil
 	}
 	if testing.Verbose() {
-		fmt.Printf("openapi check: %d exchanges, %d distinct violations (%d known)\n", rec.Exchanges(), len(rec.Keys()), len(allowed))
+		fmt.Printf("openapi check: %d exchanges, %d distinct violations (%d known); operations no test exercised: %v\n",
+			rec.Exchanges(), len(rec.Keys()), len(allowed), rec.Unexercised())
 	}
 	if len(unexpected) > 0 {
 		fmt.Fprintf(os.Stderr, "openapi check: %d violations of GitHub's OpenAPI description not in %s [%s]:\n\t%s\n",

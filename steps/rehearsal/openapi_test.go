@@ -59,8 +59,8 @@ func TestRehearsalsFollowGitHubsOpenAPI(t *testing.T) {
 	}
 	allowed := apicheck.KnownViolations("steps/rehearsal")
 	unexpected, gone := rec.Compare(allowed)
-	t.Logf("%d playbooks rehearsed, %d exchanges with GitHub checked, %d distinct violations (%d known)",
-		rehearsed, rec.Exchanges(), len(rec.Keys()), len(allowed))
+	t.Logf("%d playbooks rehearsed, %d exchanges with GitHub checked, %d distinct violations (%d known); operations not exercised: %v",
+		rehearsed, rec.Exchanges(), len(rec.Keys()), len(allowed), rec.Unexercised())
 	if len(unexpected) > 0 {
 		t.Errorf("%d violations of GitHub's OpenAPI description not in %s [steps/rehearsal]:\n\t%s",
 			len(unexpected), knownViolations, strings.Join(unexpected, "\n\t"))

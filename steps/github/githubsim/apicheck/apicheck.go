@@ -179,6 +179,28 @@ func (rt route) match(segs []string) (map[string]string, int, bool) {
 	return params, literals, true
 }
 
+// Operation names the operation an exchange is checked as ("GET /repos/{owner}/{repo}"),
+// "" when it is out of scope or matches none.
+func (c *Checker) Operation(o simkit.Observed) string {
+	if o.Fault || isWeb(o.Path) {
+		return ""
+	}
+	if rt, _ := c.match(o.Method, o.Path); rt != nil {
+		return rt.Method + " " + rt.Path
+	}
+	return ""
+}
+
+// Operations lists every operation of the description, sorted.
+func (c *Checker) Operations() []string {
+	var out []string
+	for _, rt := range c.routes {
+		out = append(out, rt.r.Method+" "+rt.r.Path)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Check checks one exchange, its request and its response.
 func (c *Checker) Check(o simkit.Observed) []Violation {
 	if o.Fault || isWeb(o.Path) {
@@ -383,19 +405,30 @@ func relaxOverlappingOneOf(doc *openapi3.T) {
 		if len(s.OneOf) > 1 && s.Discriminator == nil && requireNothing(s.OneOf) {
 			s.AnyOf, s.OneOf = s.OneOf, nil
 		}
-		for _, group := range []openapi3.SchemaRefs{s.OneOf, s.AnyOf, s.AllOf} {
-			for _, r := range group {
-				visit(r)
-			}
-		}
-		for _, r := range s.Properties {
+		for _, r := range subschemas(s) {
 			visit(r)
 		}
-		visit(s.Items)
 	}
 	for _, ref := range doc.Components.Schemas {
 		visit(ref)
 	}
+	for _, ref := range responseSchemas(doc) {
+		visit(ref)
+	}
+}
+
+// subschemas are the schemas s is made of.
+func subschemas(s *openapi3.Schema) []*openapi3.SchemaRef {
+	out := append(append(append([]*openapi3.SchemaRef{s.Items}, s.OneOf...), s.AnyOf...), s.AllOf...)
+	for _, r := range s.Properties {
+		out = append(out, r)
+	}
+	return out
+}
+
+// responseSchemas are the schemas of every response of every operation.
+func responseSchemas(doc *openapi3.T) []*openapi3.SchemaRef {
+	var out []*openapi3.SchemaRef
 	for _, p := range doc.Paths.Map() {
 		for _, op := range p.Operations() {
 			for _, resp := range op.Responses.Map() {
@@ -403,11 +436,12 @@ func relaxOverlappingOneOf(doc *openapi3.T) {
 					continue
 				}
 				for _, mt := range resp.Value.Content {
-					visit(mt.Schema)
+					out = append(out, mt.Schema)
 				}
 			}
 		}
 	}
+	return out
 }
 
 func requireNothing(alternatives openapi3.SchemaRefs) bool {

@@ -18,19 +18,24 @@ type Recorder struct {
 	exchanges  int
 	violations map[string]Violation // by Key, the first exchange that showed it
 	counts     map[string]int
+	operations map[string]int // exchanges checked, by operation
 }
 
 // NewRecorder returns a Recorder checking with c.
 func NewRecorder(c *Checker) *Recorder {
-	return &Recorder{c: c, violations: map[string]Violation{}, counts: map[string]int{}}
+	return &Recorder{c: c, violations: map[string]Violation{}, counts: map[string]int{}, operations: map[string]int{}}
 }
 
 // Observe checks one exchange (a githubsim observer).
 func (r *Recorder) Observe(o simkit.Observed) {
 	vs := r.c.Check(o)
+	op := r.c.Operation(o)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.exchanges++
+	if op != "" {
+		r.operations[op]++
+	}
 	for _, v := range vs {
 		k := v.Key()
 		if _, ok := r.violations[k]; !ok {
@@ -45,6 +50,19 @@ func (r *Recorder) Exchanges() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.exchanges
+}
+
+// Unexercised lists the operations of the description no exchange was checked as.
+func (r *Recorder) Unexercised() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, op := range r.c.Operations() {
+		if r.operations[op] == 0 {
+			out = append(out, op)
+		}
+	}
+	return out
 }
 
 // Keys returns the distinct violations' keys, sorted.
