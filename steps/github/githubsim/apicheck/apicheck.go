@@ -265,7 +265,11 @@ func (c *Checker) checkResponse(ctx context.Context, in *openapi3filter.RequestV
 
 // isWeb reports a path githubsim serves beside the API (a source archive, a raw file).
 func isWeb(escapedPath string) bool {
-	_, ok := githubsim.WebPath(&url.URL{Scheme: "https", Host: "github.com", Path: escapedPath, RawPath: escapedPath})
+	p, err := url.PathUnescape(escapedPath)
+	if err != nil {
+		return false
+	}
+	_, ok := githubsim.WebPath(&url.URL{Scheme: "https", Host: "github.com", Path: p, RawPath: escapedPath})
 	return ok
 }
 

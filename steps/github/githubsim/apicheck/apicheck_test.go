@@ -77,6 +77,7 @@ func TestValidExchangesPass(t *testing.T) {
 		"a conflict, whose published oneOf overlaps": exchange("PUT", "/repos/o/r/contents/docs/CHANGELOG.md",
 			`{"message":"m","content":"eA==","sha":"`+sha+`"}`, 409, `{"message":"is at a different sha","documentation_url":"https://docs.github.com/rest"}`),
 		"a source archive (web, not the API)": exchange("GET", "/o/r/archive/refs/tags/v1.0.tar.gz", "", 200, ""),
+		"a raw file (web, not the API)":       exchange("GET", "/o/r/raw/v1.0/docs/a%20b.md", "", 200, ""),
 		"an injected fault": func() simkit.Observed {
 			o := exchange("GET", "/repos/o/r/git/ref/tags/v1.0", "", 502, `{"message":"Server Error"}`)
 			o.Fault = true
