@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 )
 
@@ -18,8 +19,9 @@ type Connection struct {
 	URL      string
 	Settings map[string]string
 
-	// Client is an in-process client injected by rehearsal mode or tests (for example a
-	// kubernetes.Interface backed by a simulated cluster). Nil in real runs.
+	// Client is an in-process client injected by rehearsal mode or tests (a
+	// kubernetes.Interface backed by a simulated cluster, a *github.Client, the CAs of a
+	// simulated mail server). Nil in real runs. Step packages read it with Injected, typed.
 	Client any
 	// HTTPClient, when set, is used by HTTP-based steps instead of a default client
 	// (tests use it for fault injection).
@@ -31,6 +33,20 @@ type Connection struct {
 	Token string
 
 	redact func(string)
+}
+
+// Injected returns the connection's in-process client as a T. ok is false when none was
+// injected (a real run); an injected client of another type is an error that names both
+// types, so a miswired rehearsal or test fails where it is wired, not with a nil client.
+func Injected[T any](c *Connection) (client T, ok bool, err error) {
+	if c == nil || c.Client == nil {
+		return client, false, nil
+	}
+	client, ok = c.Client.(T)
+	if !ok {
+		return client, false, fmt.Errorf("connection %q (type %s) has an injected client of type %T, not %v", c.Name, c.Type, c.Client, reflect.TypeFor[T]())
+	}
+	return client, true, nil
 }
 
 // Setting returns a type-specific setting, or def when it is not set.

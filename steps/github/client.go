@@ -66,7 +66,11 @@ func newClient(sc *engine.StepContext, connName string) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("github: connection %q: bad url %q: %v", conn.Name, raw, err)
 	}
-	if injected, ok := conn.Client.(*gh.Client); ok {
+	injected, ok, err := engine.Injected[*gh.Client](conn)
+	if err != nil {
+		return nil, fmt.Errorf("github: %w", err)
+	}
+	if ok {
 		c.gh = injected
 		return c, nil
 	}

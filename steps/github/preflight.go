@@ -151,7 +151,7 @@ func statusOf(resp *gh.Response, err error) int {
 
 // checkToken checks that the connection has its secret and GitHub accepts it.
 func checkToken(ctx context.Context, sc *engine.StepContext, conn *engine.Connection) error {
-	if _, injected := conn.Client.(*gh.Client); !injected {
+	if _, injected, _ := engine.Injected[*gh.Client](conn); !injected {
 		if _, err := conn.Secret(); err != nil {
 			return err // it names the connection and says how to provide the secret
 		}

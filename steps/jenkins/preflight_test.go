@@ -220,7 +220,7 @@ func TestPreflightInRehearsalUsesTheSimulatorAccount(t *testing.T) {
 	srv := jenkinssim.New(jenkinssim.WithClock(ctx.Clock), jenkinssim.WithAutoCreate(), jenkinssim.WithRunParameter("RUNBOOK_RUN"))
 	defer srv.Close()
 	srv.AddJob(jenkinssim.Job{Path: deploy, Params: deployParams})
-	ctx.Conns["jenkins"] = &engine.Connection{Name: "jenkins", Type: "jenkins", Client: srv, TokenEnv: "JENKINS_TOKEN_UNSET_FOR_TEST"}
+	ctx.Conns["jenkins"] = &engine.Connection{Name: "jenkins", Type: "jenkins", URL: srv.URL(), TokenEnv: "JENKINS_TOKEN_UNSET_FOR_TEST"}
 	if err := preflight(t, deployStep(t, nil), ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -773,7 +773,7 @@ func TestRehearsalWithInjectedSimulator(t *testing.T) {
 	srv := jenkinssim.New(jenkinssim.WithClock(ctx.Clock), jenkinssim.WithAutoCreate())
 	defer srv.Close()
 	// the rehearsal hands over the simulator itself: no URL, no user, no token
-	ctx.Conns["jenkins"] = &engine.Connection{Name: "jenkins", Type: "jenkins", Client: srv, TokenEnv: "JENKINS_TOKEN_UNSET_FOR_TEST"}
+	ctx.Conns["jenkins"] = &engine.Connection{Name: "jenkins", Type: "jenkins", URL: srv.URL(), TokenEnv: "JENKINS_TOKEN_UNSET_FOR_TEST"}
 	out, err := deployStep(t, map[string]any{"job": "cessda.cdc.rollback"}).Run(context.Background(), ctx.StepContext)
 	if err != nil || out["result"] != "SUCCESS" || srv.Triggers("cessda.cdc.rollback") != 1 {
 		t.Fatalf("out %v err %v", out, err)

@@ -39,17 +39,18 @@ func init() {
 // from RESTConfig. The credentials stay in the kubeconfig; nothing secret passes through
 // runbook.
 func client(conn *engine.Connection) (kubernetes.Interface, string, error) {
-	if cs, ok := conn.Client.(kubernetes.Interface); ok {
-		return cs, "injected client", nil
+	cs, ok, err := engine.Injected[kubernetes.Interface](conn)
+	if err != nil {
+		return nil, "", fmt.Errorf("kubernetes: %w", err)
 	}
-	if conn.Client != nil {
-		return nil, "", fmt.Errorf("kubernetes: connection %q has an injected client of type %T, not a kubernetes.Interface", conn.Name, conn.Client)
+	if ok {
+		return cs, "injected client", nil
 	}
 	cfg, where, err := RESTConfig(conn)
 	if err != nil {
 		return nil, "", err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("kubernetes: connection %q: %v", conn.Name, err)
 	}

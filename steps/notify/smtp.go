@@ -92,7 +92,11 @@ func (s *smtpServer) String() string {
 
 func (s *smtpServer) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
-	if pool, ok := s.conn.Client.(*x509.CertPool); ok {
+	pool, ok, err := engine.Injected[*x509.CertPool](s.conn)
+	if err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	if ok {
 		cfg.RootCAs = pool
 	}
 	if f := s.conn.Setting("ca_file", ""); f != "" {
