@@ -2,7 +2,6 @@ package review
 
 import (
 	"fmt"
-	"github.com/cessda/runbook/engine/markdown"
 	"io"
 	"net/url"
 	"sort"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cessda/runbook/engine"
+	"github.com/cessda/runbook/engine/markdown"
 )
 
 // view is what both renderings show of a report, computed once so that Markdown and

@@ -8,7 +8,7 @@ import (
 	"github.com/cessda/runbook/engine"
 	_ "github.com/cessda/runbook/steps/all"
 	"github.com/cessda/runbook/steps/rehearsal"
-	"k8s.io/apimachinery/pkg/apis/meta/v1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func rehearse(t *testing.T, ans rehearsal.Answers) (*engine.Report, *rehearsal.Sandbox) {
