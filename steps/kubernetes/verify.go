@@ -235,80 +235,22 @@ func (p *Verify) Run(ctx context.Context, sc *engine.StepContext) (engine.Output
 	var workloads []map[string]any
 	revisions := map[string]int{}
 	var all []podImage
-	byRef := map[string]map[string]string{} // image reference -> digest -> workload running it
+	builds := buildsByRef{}
 	specRefs := map[string]bool{}
 	for _, r := range refs {
-		_, t, err := getWorkload(ctx, cs, where, p.Namespace, r)
+		v, err := p.verifyWorkload(ctx, sc, cs, where, r, wantDigest, wantRef)
 		if err != nil {
 			return nil, err
 		}
-		// a wrong tag in the template will not fix itself by waiting
-		if err := p.checkImages(p.Namespace, r, t); err != nil {
+		if err := builds.add(v.what, v.imgs); err != nil {
 			return nil, err
 		}
-		obj, err := waitRollout(ctx, sc, cs, where, r.kind, p.Namespace, r.name, p.Timeout.D())
-		if err != nil {
-			return nil, err
+		for ref := range v.specRefs {
+			specRefs[ref] = true
 		}
-		var ready, want int32
-		switch o := obj.(type) {
-		case *appsv1.Deployment:
-			t, ready, want = &o.Spec.Template, o.Status.ReadyReplicas, replicasOf(o.Spec.Replicas)
-		case *appsv1.StatefulSet:
-			t, ready, want = &o.Spec.Template, o.Status.ReadyReplicas, replicasOf(o.Spec.Replicas)
-		}
-		if err := p.checkImages(p.Namespace, r, t); err != nil {
-			return nil, err
-		}
-		what := fmt.Sprintf("%s %s/%s", strings.ToLower(r.kind), p.Namespace, r.name)
-		if ready < want {
-			return nil, fmt.Errorf("kubernetes: %s rolled out but only %d of %d pods are Ready: check the pods' readiness probes", what, ready, want)
-		}
-		names := map[string]bool{}
-		for _, c := range checkedContainers(t, p.Image, p.Containers) {
-			names[c.Name] = true
-			specRefs[c.Image] = true
-		}
-		imgs, pods, err := runningImages(ctx, cs, where, obj, names)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.checkDigests(sc, what, imgs, wantDigest, wantRef); err != nil {
-			return nil, err
-		}
-		if pods == 0 && want > 0 {
-			if wantDigest != "" {
-				return nil, fmt.Errorf("kubernetes: %s is rolled out but no pod of its current template was found: cannot check image digest %s: check the workload's selector and that the account may list pods", what, wantDigest)
-			}
-			sc.Logf("%s: no pod of its current template found; digests not read", what)
-		}
-		for _, pi := range imgs {
-			if pi.digest == "" {
-				continue
-			}
-			if byRef[pi.image] == nil {
-				byRef[pi.image] = map[string]string{}
-			}
-			if _, ok := byRef[pi.image][pi.digest]; !ok {
-				byRef[pi.image][pi.digest] = what
-			}
-			if len(byRef[pi.image]) > 1 {
-				var runs []string
-				for d, w := range byRef[pi.image] {
-					runs = append(runs, fmt.Sprintf("%s runs %s", w, d))
-				}
-				sort.Strings(runs)
-				return nil, fmt.Errorf("kubernetes: image %s runs as different digests: %s: the tag was pushed again between deployments; roll out again so every workload runs one build", pi.image, strings.Join(runs, "; "))
-			}
-		}
-		all = append(all, imgs...)
-		info := workloadInfo(cs, ctx, obj)
-		info["digests"] = distinctDigests(imgs)
-		info["pods"] = pods
-		sc.Logf("%s: %s, revision %v, %d/%d ready, %d pods running %s", what,
-			strings.Join(info["images"].([]string), ", "), info["revision"], ready, want, pods, orDefault(strings.Join(info["digests"].([]string), ", "), "no reported digest"))
-		workloads = append(workloads, info)
-		revisions[r.name] = info["revision"].(int)
+		all = append(all, v.imgs...)
+		workloads = append(workloads, v.info)
+		revisions[r.name] = v.info["revision"].(int)
 	}
 	sort.SliceStable(workloads, func(i, j int) bool { return fmt.Sprint(workloads[i]["name"]) < fmt.Sprint(workloads[j]["name"]) })
 	digest, image := "", ""
@@ -323,6 +265,97 @@ func (p *Verify) Run(ctx context.Context, sc *engine.StepContext) (engine.Output
 		}
 	}
 	return engine.Outputs{"workloads": workloads, "revisions": revisions, "digest": digest, "image": image}, nil
+}
+
+// verifiedWorkload is what verify found of one workload.
+type verifiedWorkload struct {
+	what     string // "deployment ns/name"
+	info     map[string]any
+	imgs     []podImage
+	specRefs map[string]bool // the image references its checked containers' spec names
+}
+
+// verifyWorkload waits for one workload's rollout, then checks that its template names the
+// wanted tag, that all its pods are Ready, and that they run the wanted digest.
+func (p *Verify) verifyWorkload(ctx context.Context, sc *engine.StepContext, cs kubernetes.Interface, where string, r workloadRef, wantDigest, wantRef string) (*verifiedWorkload, error) {
+	_, t, err := getWorkload(ctx, cs, where, p.Namespace, r)
+	if err != nil {
+		return nil, err
+	}
+	// a wrong tag in the template will not fix itself by waiting
+	if err := p.checkImages(p.Namespace, r, t); err != nil {
+		return nil, err
+	}
+	obj, err := waitRollout(ctx, sc, cs, where, r.kind, p.Namespace, r.name, p.Timeout.D())
+	if err != nil {
+		return nil, err
+	}
+	var ready, want int32
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		t, ready, want = &o.Spec.Template, o.Status.ReadyReplicas, replicasOf(o.Spec.Replicas)
+	case *appsv1.StatefulSet:
+		t, ready, want = &o.Spec.Template, o.Status.ReadyReplicas, replicasOf(o.Spec.Replicas)
+	}
+	if err := p.checkImages(p.Namespace, r, t); err != nil {
+		return nil, err
+	}
+	v := &verifiedWorkload{what: fmt.Sprintf("%s %s/%s", strings.ToLower(r.kind), p.Namespace, r.name), specRefs: map[string]bool{}}
+	if ready < want {
+		return nil, fmt.Errorf("kubernetes: %s rolled out but only %d of %d pods are Ready: check the pods' readiness probes", v.what, ready, want)
+	}
+	names := map[string]bool{}
+	for _, c := range checkedContainers(t, p.Image, p.Containers) {
+		names[c.Name] = true
+		v.specRefs[c.Image] = true
+	}
+	imgs, pods, err := runningImages(ctx, cs, where, obj, names)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkDigests(sc, v.what, imgs, wantDigest, wantRef); err != nil {
+		return nil, err
+	}
+	if pods == 0 && want > 0 {
+		if wantDigest != "" {
+			return nil, fmt.Errorf("kubernetes: %s is rolled out but no pod of its current template was found: cannot check image digest %s: check the workload's selector and that the account may list pods", v.what, wantDigest)
+		}
+		sc.Logf("%s: no pod of its current template found; digests not read", v.what)
+	}
+	v.imgs = imgs
+	v.info = workloadInfo(cs, ctx, obj)
+	v.info["digests"] = distinctDigests(imgs)
+	v.info["pods"] = pods
+	sc.Logf("%s: %s, revision %v, %d/%d ready, %d pods running %s", v.what,
+		strings.Join(v.info["images"].([]string), ", "), v.info["revision"], ready, want, pods, orDefault(strings.Join(v.info["digests"].([]string), ", "), "no reported digest"))
+	return v, nil
+}
+
+// buildsByRef records, per image reference, which digest each workload runs: one reference
+// running two builds means the tag was pushed again between two deployments.
+type buildsByRef map[string]map[string]string // image reference -> digest -> first workload running it
+
+func (b buildsByRef) add(what string, imgs []podImage) error {
+	for _, pi := range imgs {
+		if pi.digest == "" {
+			continue
+		}
+		if b[pi.image] == nil {
+			b[pi.image] = map[string]string{}
+		}
+		if _, ok := b[pi.image][pi.digest]; !ok {
+			b[pi.image][pi.digest] = what
+		}
+		if len(b[pi.image]) > 1 {
+			var runs []string
+			for d, w := range b[pi.image] {
+				runs = append(runs, fmt.Sprintf("%s runs %s", w, d))
+			}
+			sort.Strings(runs)
+			return fmt.Errorf("kubernetes: image %s runs as different digests: %s: the tag was pushed again between deployments; roll out again so every workload runs one build", pi.image, strings.Join(runs, "; "))
+		}
+	}
+	return nil
 }
 
 // checkDigests fails when pods of one workload run different digests, or when a checked
