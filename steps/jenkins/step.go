@@ -335,50 +335,9 @@ func (p *BuildStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 		deadline = sc.Now().Add(2 * time.Hour)
 	}
 
-	var buildURL, queueURL string
-	sc.Recall("queue_url", &queueURL)
-	cancelled := false // the recorded queue item was cancelled: trigger anew
-	if sc.Recall("build_url", &buildURL) && buildURL != "" {
-		sc.Logf("jenkins: following build %s started by an earlier attempt", buildURL)
-	} else if queueURL != "" {
-		sc.Logf("jenkins: following queue item %s triggered by an earlier attempt", queueURL)
-		buildURL, err = p.waitQueue(ctx, sc, c, queueURL, deadline)
-		if errors.Is(err, errCancelled) {
-			sc.Logf("jenkins: that queue item was cancelled before a build started; triggering again")
-			queueURL, err, cancelled = "", nil, true
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if buildURL == "" && queueURL == "" {
-		j, err := c.Job(ctx, p.job(), 0)
-		if err != nil {
-			return nil, err
-		}
-		if err := p.checkJob(j); err != nil {
-			return nil, err
-		}
-		var (
-			in        triggerIntent
-			confirmed *engine.Confirmation
-		)
-		if !cancelled && sc.Recall("trigger_intent", &in) && in.State != notQueued {
-			buildURL, queueURL, confirmed, err = p.findTriggered(ctx, sc, c, in)
-			if err != nil {
-				return nil, err
-			}
-		}
-		if buildURL == "" && queueURL == "" {
-			if queueURL, err = p.trigger(ctx, sc, c, j, confirmed); err != nil {
-				return nil, err
-			}
-		}
-		if buildURL == "" {
-			if buildURL, err = p.waitQueue(ctx, sc, c, queueURL, deadline); err != nil {
-				return nil, err
-			}
-		}
+	buildURL, queueURL, err := p.startedBuild(ctx, sc, c, deadline)
+	if err != nil {
+		return nil, err
 	}
 	if err := sc.Record("build_url", buildURL); err != nil {
 		return nil, err
@@ -406,6 +365,58 @@ func (p *BuildStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Out
 			p.job(), b.Number, b.Result, buildURL, len(tail), strings.Join(tail, "\n"))
 	}
 	return out, nil
+}
+
+// startedBuild returns this step's build: the one an earlier attempt recorded, the one its
+// recorded queue item became, the one a trigger whose answer was lost started (found by the
+// run marker), or else a new one, triggered now. queueURL is empty when the build was
+// found without its queue item.
+func (p *BuildStep) startedBuild(ctx context.Context, sc *engine.StepContext, c *Client, deadline time.Time) (buildURL, queueURL string, err error) {
+	sc.Recall("queue_url", &queueURL)
+	cancelled := false // the recorded queue item was cancelled: trigger anew
+	if sc.Recall("build_url", &buildURL) && buildURL != "" {
+		sc.Logf("jenkins: following build %s started by an earlier attempt", buildURL)
+		return buildURL, queueURL, nil
+	}
+	if queueURL != "" {
+		sc.Logf("jenkins: following queue item %s triggered by an earlier attempt", queueURL)
+		buildURL, err = p.waitQueue(ctx, sc, c, queueURL, deadline)
+		if errors.Is(err, errCancelled) {
+			sc.Logf("jenkins: that queue item was cancelled before a build started; triggering again")
+			queueURL, err, cancelled = "", nil, true
+		}
+		if err != nil || buildURL != "" || queueURL != "" {
+			return buildURL, queueURL, err
+		}
+	}
+	j, err := c.Job(ctx, p.job(), 0)
+	if err != nil {
+		return "", "", err
+	}
+	if err := p.checkJob(j); err != nil {
+		return "", "", err
+	}
+	var (
+		in        triggerIntent
+		confirmed *engine.Confirmation
+	)
+	if !cancelled && sc.Recall("trigger_intent", &in) && in.State != notQueued {
+		buildURL, queueURL, confirmed, err = p.findTriggered(ctx, sc, c, in)
+		if err != nil {
+			return "", "", err
+		}
+	}
+	if buildURL == "" && queueURL == "" {
+		if queueURL, err = p.trigger(ctx, sc, c, j, confirmed); err != nil {
+			return "", "", err
+		}
+	}
+	if buildURL == "" {
+		if buildURL, err = p.waitQueue(ctx, sc, c, queueURL, deadline); err != nil {
+			return "", "", err
+		}
+	}
+	return buildURL, queueURL, nil
 }
 
 // trigger records the intent, posts the trigger and records the queue item. Between the
