@@ -123,6 +123,9 @@ type Run struct {
 	reopen []string
 	// journalErr is the first failure to write the journal: from then on nothing runs.
 	journalErr *JournalError
+	// writes are the steps that started an attempt in this process: true when one of
+	// them may write outside (see durable).
+	writes map[string]bool
 }
 
 // JournalError is returned by Execute and Resume when the run's journal could not be
@@ -324,7 +327,7 @@ func (r *Run) emit(ev *Event, sync bool) error {
 	if err := r.journalFailed(); err != nil {
 		return err
 	}
-	if err := r.store.Append(ev, sync); err != nil {
+	if err := r.store.Append(ev, r.durable(ev, sync)); err != nil {
 		// Nothing more may happen that the journal would not know of: the run stops
 		// here (see stopped), and a resumed run redoes what was not recorded.
 		r.mu.Lock()
@@ -347,6 +350,50 @@ func (r *Run) emit(ev *Event, sync bool) error {
 		r.opts.Observer(ev)
 	}
 	return nil
+}
+
+// durable says whether an event must be on disk before the run goes on; asked is what
+// its caller asked for. Write-ahead where it matters (README "Durability"):
+//
+//   - the start of an attempt that may write outside (a step type not declared
+//     ReadOnly) is its intent record: it, and everything before it, is fsynced before
+//     the step begins;
+//   - the end of such a step, and whatever ends, stops or pauses the run (its end, a
+//     wait, a person's choice, a warning), is fsynced as its caller asks;
+//   - the events of work that changed nothing outside, a step skipped before it started
+//     or a read-only step's attempts and end, ride along to the next fsync: a crash
+//     before it only means that work is done again.
+func (r *Run) durable(ev *Event, asked bool) bool {
+	st := r.pb.Step(ev.Step)
+	if st == nil {
+		return asked
+	}
+	switch ev.Kind {
+	case EventStart:
+		if st.Foreach != nil && ev.Item == 0 {
+			return asked // a foreach's start: each item's start is its own intent
+		}
+		writes := !st.stepType.readOnly(ev.Params)
+		r.mu.Lock()
+		if r.writes == nil {
+			r.writes = map[string]bool{}
+		}
+		r.writes[st.ID] = r.writes[st.ID] || writes
+		r.mu.Unlock()
+		return asked || writes
+	case EventEnd:
+		if ev.Status == string(StepSkipped) {
+			// Nothing ran. A person's skip is followed at once by its (fsynced) warning.
+			return false
+		}
+		r.mu.Lock()
+		writes, started := r.writes[st.ID]
+		r.mu.Unlock()
+		if started && !writes {
+			return false
+		}
+	}
+	return asked
 }
 
 func (r *Run) redactEvent(ev *Event) {

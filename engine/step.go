@@ -71,6 +71,25 @@ type StepType struct {
 	Connection string
 	// Gate is true for steps that wait for a person (approval, manual confirmation).
 	Gate bool
+	// ReadOnly is true for step types that change nothing outside the run: they read
+	// (a GET, a rollout's status), wait for time or compute. Their journal events need no
+	// fsync of their own: the next fsync (before the next write, or when the run stops,
+	// waits or ends) makes them durable, and a crash before it only means reading again.
+	// A type that does not declare it is a writer: its intent is on disk before it runs.
+	ReadOnly bool
+	// ReadOnlyWith, when set, decides per step from its rendered parameters instead of
+	// ReadOnly (http.check: a GET reads, a POST may write). Missing parameters are absent
+	// from the map (their defaults are not applied).
+	ReadOnlyWith func(params map[string]any) bool
+}
+
+// readOnly says whether a step of this type with these rendered parameters changes
+// nothing outside the run.
+func (t StepType) readOnly(params map[string]any) bool {
+	if t.ReadOnlyWith != nil {
+		return t.ReadOnlyWith(params)
+	}
+	return t.ReadOnly
 }
 
 // Output declares one output of a step type.

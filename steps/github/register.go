@@ -4,8 +4,10 @@ import "github.com/cessda/runbook/engine"
 
 func init() {
 	S, I, B := engine.TypeString, engine.TypeInt, engine.TypeBool
+	// The types that only read GitHub; every other one writes (issues, comments, tags).
+	readOnly := map[string]bool{"github.release_notes": true, "github.subtasks_done": true}
 	reg := func(name, summary string, gate bool, newf func() engine.Step, outs ...engine.Output) {
-		engine.Register(engine.StepType{Name: name, Summary: summary, New: newf, Outputs: outs, Connection: "github", Gate: gate})
+		engine.Register(engine.StepType{Name: name, Summary: summary, New: newf, Outputs: outs, Connection: "github", Gate: gate, ReadOnly: readOnly[name]})
 	}
 	reg("github.release_issue", "Create or find the release issue (title, purpose, significant issues, checklist, plan hash, milestone, labels)", false,
 		func() engine.Step { return &ReleaseIssue{} },

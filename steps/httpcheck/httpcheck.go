@@ -27,8 +27,9 @@ func init() {
 		},
 	})
 	engine.Register(engine.StepType{
-		Name:    "http.check",
-		Summary: "Request a URL and check its status and body (a smoke check), optionally until healthy",
+		Name:         "http.check",
+		ReadOnlyWith: readsOnly,
+		Summary:      "Request a URL and check its status and body (a smoke check), optionally until healthy",
 		Doc: "Requests `url` and checks the status is one of `expect_status` and the body contains every " +
 			"`body_contains` and matches `body_matches`. With `attempts` > 1 it tries again every `interval` " +
 			"until the check passes (\"until healthy\"). With a `connection` of type http, relative URLs are " +
@@ -100,6 +101,18 @@ func (c *Check) Validate() error {
 		}
 	}
 	return nil
+}
+
+// readsOnly says whether a check with these rendered parameters only reads: a GET (the
+// default), HEAD or OPTIONS. Any other method may change something, so the engine makes
+// its intent durable before it is sent.
+func readsOnly(params map[string]any) bool {
+	m, given := params["method"]
+	switch {
+	case !given, m == http.MethodGet, m == http.MethodHead, m == http.MethodOptions:
+		return true
+	}
+	return false
 }
 
 func (c *Check) method() string {

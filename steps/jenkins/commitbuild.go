@@ -14,8 +14,9 @@ import (
 
 func init() {
 	engine.Register(engine.StepType{
-		Name:    "jenkins.commit_build",
-		Summary: "find the CI build of a commit (the Git plugin's BuildData) and wait for its result",
+		Name:     "jenkins.commit_build",
+		ReadOnly: true, // finds and follows a build, triggers none
+		Summary:  "find the CI build of a commit (the Git plugin's BuildData) and wait for its result",
 		Doc: "Read-only. Finds the newest build of the component's CI branch job (a multibranch job such as " +
 			"`cessda.cvs.two/main`) whose Git BuildData says it built the release commit, waits while it runs or " +
 			"until CI has built the commit, and outputs its number and image tag (`main-N`). With `build` given " +

@@ -33,6 +33,7 @@ func init() {
 		Summary:    "record what Deployments/StatefulSets run (images and pod digests) before a deploy, and later check that they are back on it",
 		Connection: ConnectionType,
 		New:        func() engine.Step { return &Snapshot{} },
+		ReadOnly:   true, // reads the workloads and their pods
 		Outputs: []engine.Output{
 			{Name: "workloads", Type: engine.ListOf(engine.TypeMap), Desc: "one map per workload: kind, name, namespace, revision (int), containers (list of maps: name, image, digest), images (list), digests (list); give it to a later snapshot's expect"},
 			{Name: "tags", Type: engine.MapOf(engine.TypeString), Desc: `image name (last path element of the repository) to the tag in the spec, e.g. {"cvs-frontend": "3.6.1"}`},

@@ -34,6 +34,7 @@ func init() {
 		Summary:    "verify that Deployments/StatefulSets run the expected image tag and are fully rolled out (kubectl rollout status rules)",
 		Connection: ConnectionType,
 		New:        func() engine.Step { return &Verify{} },
+		ReadOnly:   true, // reads the workloads and their pods
 		Outputs: []engine.Output{
 			{Name: "workloads", Type: engine.ListOf(engine.TypeMap), Desc: "one map per workload: kind, name, namespace, images (list), revision, ready_replicas, replicas, digests (list: what its checked containers run), pods (int: pods read)"},
 			{Name: "revisions", Type: engine.MapOf(engine.TypeInt), Desc: "workload name to its revision (Deployment revision annotation, StatefulSet ControllerRevision number), for a later rollback to_revision"},

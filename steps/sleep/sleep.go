@@ -14,7 +14,8 @@ func init() {
 		Summary: "Wait a fixed time on the run's clock",
 		Doc: "Waits `duration` (e.g. \"90s\", \"15m\", \"7d\"). A resumed run waits only for what " +
 			"is left of the first wait. Cancelling the run ends the wait at once.",
-		New: func() engine.Step { return &Sleep{} },
+		New:      func() engine.Step { return &Sleep{} },
+		ReadOnly: true, // waits on the run's clock
 		Outputs: []engine.Output{
 			{Name: "slept", Type: engine.TypeString, Desc: "the duration waited, e.g. \"5m0s\""},
 		},

@@ -21,7 +21,8 @@ func init() {
 			"time the window opens next: resume then) or, with `outside: refuse`, fails; a rehearsal or " +
 			"sandbox run waits on its simulated clock. `--outside-window --reason R` on run or resume lets " +
 			"the run through outside the window, recorded with who and why.",
-		New: func() engine.Step { return &Window{} },
+		New:      func() engine.Step { return &Window{} },
+		ReadOnly: true, // reads the calendar
 		Outputs: []engine.Output{
 			{Name: "inside", Type: engine.TypeBool, Desc: "true when the step passed inside the window (false: a person allowed it outside)"},
 			{Name: "at", Type: engine.TypeString, Desc: "when the step passed, RFC 3339 in the window's time zone"},
