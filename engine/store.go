@@ -32,6 +32,7 @@ type FileStore struct {
 	mu         sync.Mutex
 	journal    *os.File
 	w          *bufio.Writer
+	line       []byte // the event being appended, reused
 }
 
 // OpenFileStore opens a run directory. A new run's directory appears only with its first
@@ -82,19 +83,21 @@ func (s *FileStore) create(first []byte) error {
 	return nil
 }
 
-// Append implements Store.
+// Append implements Store. An append without sync stays in the process's buffer until
+// the next synced one (or Close): the engine asks for sync where the journal must be
+// durable (see Run.durable), and a crash loses only what it did not ask to keep.
 func (s *FileStore) Append(ev *Event, sync bool) error {
-	b, err := json.Marshal(ev)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := appendEvent(s.line[:0], ev)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.line = append(b, '\n')
 	if s.journal == nil {
-		return s.create(append(b, '\n'))
+		return s.create(s.line)
 	}
-	s.w.Write(b)
-	s.w.WriteByte('\n')
+	s.w.Write(s.line)
 	if !sync {
 		return nil
 	}
@@ -205,24 +208,21 @@ func WriteFileAtomic(path string, data []byte) error {
 // MemStore keeps a run in memory (tests, benchmarks, plans).
 type MemStore struct {
 	mu      sync.Mutex
-	events  []*Event
+	journal []byte // the events as a journal file holds them
 	Report  []byte
 	Writes  int
-	encoded bool
 }
 
-// Append implements Store.
+// Append implements Store. It keeps the event's journal line, as a file would, so
+// replays see what a resumed run would.
 func (m *MemStore) Append(ev *Event, sync bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// Copy through JSON, as a file would, so replays see what a resumed run would.
-	b, err := json.Marshal(ev)
+	b, err := appendEvent(m.journal, ev)
 	if err != nil {
 		return err
 	}
-	var c Event
-	_ = json.Unmarshal(b, &c)
-	m.events = append(m.events, &c)
+	m.journal = append(b, '\n')
 	return nil
 }
 
@@ -239,7 +239,7 @@ func (m *MemStore) WriteReport(doc []byte) error {
 func (m *MemStore) Events() ([]*Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]*Event(nil), m.events...), nil
+	return decodeEvents(m.journal)
 }
 
 // Close implements Store.
