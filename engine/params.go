@@ -149,7 +149,7 @@ func decodeParams(t StepType, with map[string]any) (Step, error) {
 	for k, v := range with {
 		merged[k] = v
 	}
-	b, err := json.Marshal(normalizeJSON(merged))
+	b, err := appendJSONValue(nil, normalizeJSON(merged)) // json.Marshal's bytes, without reflection
 	if err != nil {
 		return nil, err
 	}

@@ -264,7 +264,7 @@ func normalizeOutputs(st StepType, outs Outputs) map[string]any {
 	if outs == nil {
 		return map[string]any{}
 	}
-	b, err := json.Marshal(map[string]any(outs))
+	b, err := appendJSONValue(nil, map[string]any(outs)) // json.Marshal's bytes, without reflection
 	m := map[string]any{}
 	if err == nil {
 		_ = json.Unmarshal(b, &m)

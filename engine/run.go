@@ -398,10 +398,10 @@ func (r *Run) durable(ev *Event, asked bool) bool {
 
 func (r *Run) redactEvent(ev *Event) {
 	if ev.Params != nil {
-		ev.Params = r.red.Value(ev.Params).(map[string]any)
+		ev.Params = redactMap(r.red, ev.Params)
 	}
 	if ev.Outputs != nil {
-		ev.Outputs = r.red.Value(ev.Outputs).(map[string]any)
+		ev.Outputs = redactMap(r.red, ev.Outputs)
 	}
 	ev.Error = r.red.String(ev.Error)
 	ev.Reason = r.red.String(ev.Reason)
@@ -422,6 +422,36 @@ func (r *Run) redactEvent(ev *Event) {
 			}
 		}
 	}
+}
+
+// redactMap is rd.Value(m) without its copy when no string in m holds a secret (most
+// events): the maps events carry are already the engine's own (shown parameters,
+// normalized outputs), so nothing else holds them.
+func redactMap(rd *Redactor, m map[string]any) map[string]any {
+	if !holdsSecret(rd, m) {
+		return m
+	}
+	return rd.Value(m).(map[string]any)
+}
+
+func holdsSecret(rd *Redactor, v any) bool {
+	switch x := v.(type) {
+	case string:
+		return rd.String(x) != x
+	case []any:
+		for _, e := range x {
+			if holdsSecret(rd, e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if holdsSecret(rd, e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // execute runs the sections in order and ends the session.
