@@ -9,6 +9,10 @@ import (
 	"unicode/utf8"
 )
 
+// AppendEvent appends an event's journal line (JSON, without the newline) to dst, as the
+// engine's own stores write it; for other stores (kubestate).
+func AppendEvent(dst []byte, ev *Event) ([]byte, error) { return appendEvent(dst, ev) }
+
 // appendEvent appends an event's journal line (without the newline) to dst: the bytes
 // json.Marshal(ev) gives, without its reflection, which was most of a step's allocations
 // (TestAppendEventIsJSONMarshal holds them equal). The rare events that carry a run's

@@ -2,6 +2,7 @@ package kubestate
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -83,7 +84,10 @@ type Store struct {
 	chunkLen int    // bytes of data in it
 	seq      int    // number of the next batch
 	reportRV string
-	closed   bool
+	// reportSum is the last report written: the same document again (a run's end writes
+	// it twice) is not another etcd revision.
+	reportSum [sha256.Size]byte
+	closed    bool
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -125,8 +129,13 @@ func (s *Store) ctx() (context.Context, context.CancelFunc) {
 }
 
 // Append implements engine.Store.
+//
+// The engine asks for sync only where the journal must be durable (before a step that
+// writes begins, and when the run stops, waits or ends): the events of read-only and
+// skipped steps in between go to the API server together, in one batch, as one etcd
+// revision.
 func (s *Store) Append(ev *engine.Event, sync bool) error {
-	b, err := json.Marshal(ev)
+	b, err := engine.AppendEvent(nil, ev)
 	if err != nil {
 		return err
 	}
@@ -351,6 +360,10 @@ func (s *Store) retry(f func(ctx context.Context) error) error {
 func (s *Store) WriteReport(doc []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	sum := sha256.Sum256(doc)
+	if s.reportRV != "" && sum == s.reportSum {
+		return nil
+	}
 	var head struct {
 		Product string `json:"product"`
 		Status  string `json:"status"`
@@ -417,6 +430,9 @@ func (s *Store) WriteReport(doc []byte) error {
 		}
 		return fmt.Errorf("kubestate: report %s kept changing under us", name)
 	})
+	if err == nil {
+		s.reportSum = sum
+	}
 	return apiError(err, "write configmap "+name, s.namespace)
 }
 

@@ -495,3 +495,66 @@ func TestLargeReportGzipped(t *testing.T) {
 }
 
 func errServiceUnavailable() error { return apierrors.NewServiceUnavailable("etcd leader changed") }
+
+type readStep struct {
+	Message string `json:"message" desc:"text to read" required:"true"`
+}
+
+func (s *readStep) Plan(ctx context.Context, sc *engine.StepContext) (engine.Plan, error) {
+	return engine.Plan{Action: "read " + s.Message, NoChange: true}, nil
+}
+
+func (s *readStep) Run(ctx context.Context, sc *engine.StepContext) (engine.Outputs, error) {
+	sc.Logf("read %s", s.Message)
+	return engine.Outputs{}, nil
+}
+
+func init() {
+	engine.Register(engine.StepType{Name: "kubestate_test.read", Summary: "read something", ReadOnly: true, New: func() engine.Step { return &readStep{} }})
+}
+
+// TestReadOnlyStepsFewWrites: each write to the API server is an etcd revision, so the
+// store writes only what the engine needs durable: a run of read-only and skipped steps
+// is its header, its session and its end in the journal (the steps' events go with the
+// end, in one batch), and the report at the start, the session and the end (written
+// once, not twice). Steps that write make their intent durable each.
+func TestReadOnlyStepsFewWrites(t *testing.T) {
+	for _, tc := range []struct {
+		typ    string
+		writes int
+	}{{"kubestate_test.read", 6}, {"kubestate_test.echo", 6 + 2*40}} {
+		var b strings.Builder
+		b.WriteString("runbook: v1\nproduct: cdc\nsteps:\n")
+		for i := 0; i < 40; i++ {
+			fmt.Fprintf(&b, "  - {id: s%d, type: %s, with: {message: m%d}}\n", i, tc.typ, i)
+		}
+		b.WriteString("  - {id: skipped, type: kubestate_test.echo, when: \"false\", with: {message: x}}\n")
+		pb, err := engine.Parse("cdc.yaml", []byte(b.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := kubestatefake.New()
+		run := "cdc-20260302-090000-" + strings.TrimPrefix(tc.typ, "kubestate_test.")
+		s := open(t, c.Clientset(), run)
+		rep, err := engine.Execute(context.Background(), pb, engine.Options{Store: s, Actor: "alice", RunID: run, ReportInterval: time.Hour,
+			Clock: engine.NewFakeClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))})
+		if err != nil || rep.Status != engine.RunSucceeded {
+			t.Fatalf("%s: run %v %v", tc.typ, rep.Status, err)
+		}
+		if w := c.Writes("configmaps"); w != tc.writes {
+			t.Errorf("%s: %d configmap writes for 40 steps, want %d", tc.typ, w, tc.writes)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Another machine reads the whole run back.
+		evs, err := open(t, c.Clientset(), run).Events()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := engine.ReplayEvents(evs)
+		if got.Status != engine.RunSucceeded || len(got.StepsBy(engine.StepSucceeded)) != 40 || got.Step("skipped").Status != engine.StepSkipped {
+			t.Errorf("%s: the journal read back says %s, %d steps succeeded", tc.typ, got.Status, len(got.StepsBy(engine.StepSucceeded)))
+		}
+	}
+}
