@@ -2,9 +2,9 @@ package kubestate
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
