@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ type FileStore struct {
 	journal    *os.File
 	w          *bufio.Writer
 	line       []byte // the event being appended, reused
+	// reportSum is the last report written: a run's end writes the same document twice,
+	// and the second would cost another temp file, fsync and rename.
+	reportSum [sha256.Size]byte
 }
 
 // OpenFileStore opens a run directory. A new run's directory appears only with its first
@@ -109,6 +113,13 @@ func (s *FileStore) Append(ev *Event, sync bool) error {
 
 // WriteReport implements Store: temp file, fsync, rename, so a crash never leaves a torn file.
 func (s *FileStore) WriteReport(doc []byte) error {
+	sum := sha256.Sum256(doc)
+	s.mu.Lock()
+	same := sum == s.reportSum
+	s.mu.Unlock()
+	if same {
+		return nil
+	}
 	paths := []string{filepath.Join(s.Dir, "report.json")}
 	if s.ReportPath != "" {
 		paths = append(paths, s.ReportPath)
@@ -118,6 +129,9 @@ func (s *FileStore) WriteReport(doc []byte) error {
 			return err
 		}
 	}
+	s.mu.Lock()
+	s.reportSum = sum
+	s.mu.Unlock()
 	return nil
 }
 
