@@ -137,3 +137,32 @@ func TestReadOnlyRunEndsDurable(t *testing.T) {
 	}
 	fs.Close()
 }
+
+// An unsynced append does not stay only in memory for long: the FileStore syncs it within
+// its delay (200 ms) even when no synced append follows, as during a long read-only wait.
+func TestFileStoreSyncsUnsyncedSoon(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := engine.OpenFileStore(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	if err := fs.Append(&engine.Event{Kind: engine.EventRun, Header: &engine.Report{RunID: "r"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Append(&engine.Event{Kind: engine.EventKV, Step: "wait", Key: "until", Value: []byte(`"2027-01-01T00:00:00Z"`)}, false); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, evs, err := engine.ReadJournal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unsynced append is not on disk after 5s (%d events)", len(evs))
+		}
+	}
+}

@@ -361,8 +361,9 @@ func (r *Run) emit(ev *Event, sync bool) error {
 //   - the end of such a step, and whatever ends, stops or pauses the run (its end, a
 //     wait, a person's choice, a warning), is fsynced as its caller asks;
 //   - the events of work that changed nothing outside, a step skipped before it started
-//     or a read-only step's attempts and end, ride along to the next fsync: a crash
-//     before it only means that work is done again.
+//     or a read-only step's attempts, records and end, ride along to the next fsync (the
+//     FileStore's comes within syncDelay at the latest): a crash before it only means
+//     that work is done again.
 func (r *Run) durable(ev *Event, asked bool) bool {
 	st := r.pb.Step(ev.Step)
 	if st == nil {
@@ -381,11 +382,13 @@ func (r *Run) durable(ev *Event, asked bool) bool {
 		r.writes[st.ID] = r.writes[st.ID] || writes
 		r.mu.Unlock()
 		return asked || writes
-	case EventEnd:
-		if ev.Status == string(StepSkipped) {
+	case EventEnd, EventKV:
+		if ev.Kind == EventEnd && ev.Status == string(StepSkipped) {
 			// Nothing ran. A person's skip is followed at once by its (fsynced) warning.
 			return false
 		}
+		// A read-only step's end, and what it records (a wait's start), are at most a
+		// read to do again.
 		r.mu.Lock()
 		writes, started := r.writes[st.ID]
 		r.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Store keeps a run durable: an append-only journal of events (the truth, from which a
@@ -37,7 +38,14 @@ type FileStore struct {
 	// reportSum is the last report written: a run's end writes the same document twice,
 	// and the second would cost another temp file, fsync and rename.
 	reportSum [sha256.Size]byte
+	syncTimer *time.Timer // syncs unsynced appends after syncDelay
+	closed    bool
 }
+
+// syncDelay is the longest an unsynced append stays only in the process's memory: the
+// events of read-only steps become durable within it even when no write or stop follows
+// (a long wait's record of when it started), at one fsync per delay at most.
+const syncDelay = 200 * time.Millisecond
 
 // OpenFileStore opens a run directory. A new run's directory appears only with its first
 // event (see create): a run killed before it recorded anything leaves no run behind.
@@ -103,12 +111,33 @@ func (s *FileStore) Append(ev *Event, sync bool) error {
 	}
 	s.w.Write(s.line)
 	if !sync {
+		if s.syncTimer == nil {
+			s.syncTimer = time.AfterFunc(syncDelay, s.syncPending)
+		}
 		return nil
+	}
+	if s.syncTimer != nil {
+		s.syncTimer.Stop()
+		s.syncTimer = nil
 	}
 	if err := s.w.Flush(); err != nil {
 		return err
 	}
 	return s.journal.Sync()
+}
+
+// syncPending makes the unsynced appends durable (see syncDelay). A failure here is
+// found again by the next synced append, which the engine checks.
+func (s *FileStore) syncPending() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.syncTimer = nil
+	if s.closed || s.journal == nil {
+		return
+	}
+	if s.w.Flush() == nil {
+		s.journal.Sync()
+	}
 }
 
 // WriteReport implements Store: temp file, fsync, rename, so a crash never leaves a torn file.
@@ -175,9 +204,14 @@ func decodeEvents(b []byte) ([]*Event, error) {
 func (s *FileStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.journal == nil {
+	if s.syncTimer != nil {
+		s.syncTimer.Stop()
+		s.syncTimer = nil
+	}
+	if s.journal == nil || s.closed {
 		return nil
 	}
+	s.closed = true
 	s.w.Flush()
 	s.journal.Sync()
 	return s.journal.Close()

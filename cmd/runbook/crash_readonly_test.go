@@ -104,9 +104,16 @@ func TestCrashAfterReadOnlyAndSkippedStep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// What a crash keeps: up to w1's end, fsynced; r1's events wait for the next fsync.
-			if len(evs) >= n || evs[len(evs)-1].Step != "w1" {
-				t.Errorf("the journal kept %d events up to %s %s, want those up to w1's end (the read-only and skipped steps' events unsynced)", len(evs), evs[len(evs)-1].Kind, evs[len(evs)-1].Step)
+			// What a crash keeps: up to w1's end, fsynced; r1's events wait for the next
+			// fsync (or the FileStore's own, 200 ms later, which a busy machine may reach).
+			kept := len(evs)
+			switch last := evs[len(evs)-1]; {
+			case len(evs) > n:
+				t.Errorf("the journal has %d events after a kill after event %d", len(evs), n)
+			case len(evs) == n:
+				t.Logf("the FileStore synced before the kill: the resume has nothing to read again")
+			case last.Step != "w1":
+				t.Errorf("the journal kept %d events up to %s %s, want those up to w1's end", len(evs), last.Kind, last.Step)
 			}
 			if out, err := runbook(stateDir, "", "resume", filepath.Base(dir)); err != nil {
 				t.Fatalf("resume: %v\n%s", err, out)
@@ -132,8 +139,8 @@ func TestCrashAfterReadOnlyAndSkippedStep(t *testing.T) {
 			if starts["w1"] != 1 || starts["w2"] != 1 || starts["k1"] != 0 {
 				t.Errorf("starts %v: the writers must run once each, the skipped step never", starts)
 			}
-			if got := gets.Load(); got != 2 {
-				t.Errorf("%d GETs, want 2: the lost check is read again, once", got)
+			if got, want := gets.Load(), int64(2); kept < n && got != want || got > want {
+				t.Errorf("%d GETs, want %d: the lost check is read again, once", got, want)
 			}
 			b, err := os.ReadFile(effects)
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
