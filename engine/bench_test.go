@@ -13,6 +13,8 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,6 +23,8 @@ import (
 	"time"
 
 	"github.com/cessda/runbook/engine"
+	_ "github.com/cessda/runbook/steps/httpcheck"
+	_ "github.com/cessda/runbook/steps/sleep"
 )
 
 // benchSizes are the playbook lengths the per-step cost must stay flat across.
@@ -201,6 +205,58 @@ func BenchmarkEngineFileStore(b *testing.B) {
 				c := &countingStore{Store: fs}
 				return c, func() (int, int) { return c.writes, c.lastBytes }
 			})
+		})
+	}
+}
+
+// BenchmarkWorkload is bench/steps.sh's workloads in process, on the real FileStore in a
+// temporary directory (on disk): no-op steps (sleep 0s), half of them skipped by when:,
+// and http.check GETs of a local server. For profiles of a step's cost:
+//
+//	go test -run '^$' -bench 'BenchmarkWorkload/noop' -cpuprofile cpu.prof ./engine/
+//	go tool pprof -top cpu.prof
+func BenchmarkWorkload(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	const n = 1000
+	for _, w := range []string{"noop", "skip", "http"} {
+		var src strings.Builder
+		fmt.Fprintf(&src, "runbook: v1\nproduct: bench\nsteps:\n")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&src, "  - id: s%05d\n", i)
+			if w == "skip" && i%2 == 0 {
+				src.WriteString("    when: \"false\"\n")
+			}
+			if w == "http" {
+				fmt.Fprintf(&src, "    type: http.check\n    with: {url: %q}\n", srv.URL)
+			} else {
+				src.WriteString("    type: sleep\n    with: {duration: 0s}\n")
+			}
+		}
+		pb, err := engine.Parse(w+".yaml", []byte(src.String()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%s/steps=%d", w, n), func(b *testing.B) {
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			for i := 0; i < b.N; i++ {
+				fs, err := engine.OpenFileStore(b.TempDir(), "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep, err := engine.Execute(context.Background(), pb, engine.Options{Store: fs, Seed: 1, Actor: "bench", RunID: "bench"})
+				if err != nil || rep.Status != engine.RunSucceeded {
+					b.Fatalf("run: %v %v %s", err, rep.Status, rep.Reason)
+				}
+				fs.Close()
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&ms1)
+			steps := float64(b.N * n)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/steps, "ns/step")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/steps, "allocs/step")
+			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/steps, "B/step")
 		})
 	}
 }
