@@ -121,7 +121,6 @@ func appendJSONTime(dst []byte, t time.Time) ([]byte, error) {
 // appendJSONValue encodes the values a run's events carry (what YAML, expressions and
 // JSON decoding give) as json.Marshal does; any other type goes through json.Marshal.
 func appendJSONValue(dst []byte, v any) ([]byte, error) {
-	var err error
 	switch x := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
@@ -136,19 +135,7 @@ func appendJSONValue(dst []byte, v any) ([]byte, error) {
 	case float64:
 		return appendJSONFloat(dst, x)
 	case []any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			if dst, err = appendJSONValue(dst, e); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendJSONList(dst, x)
 	case []string:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -162,29 +149,52 @@ func appendJSONValue(dst []byte, v any) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	case map[string]any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		var buf [16]string
-		keys := buf[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		dst = append(dst, '{')
-		for i, k := range keys {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(appendJSONString(dst, k), ':')
-			if dst, err = appendJSONValue(dst, x[k]); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, '}'), nil
+		return appendJSONObject(dst, x)
 	}
 	b, err := json.Marshal(v)
 	return append(dst, b...), err
+}
+
+func appendJSONList(dst []byte, l []any) ([]byte, error) {
+	if l == nil {
+		return append(dst, "null"...), nil
+	}
+	var err error
+	dst = append(dst, '[')
+	for i, e := range l {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if dst, err = appendJSONValue(dst, e); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, ']'), nil
+}
+
+// appendJSONObject encodes a map with its keys sorted, as json.Marshal does.
+func appendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
+	if m == nil {
+		return append(dst, "null"...), nil
+	}
+	var buf [16]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var err error
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(appendJSONString(dst, k), ':')
+		if dst, err = appendJSONValue(dst, m[k]); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
 }
 
 // appendJSONFloat formats a float64 as encoding/json does.
