@@ -107,3 +107,13 @@ func TestAppendJSONValueRandom(t *testing.T) {
 		}
 	}
 }
+
+// Encoding a step's events into a reused buffer allocates nothing.
+func TestAppendEventAllocs(t *testing.T) {
+	ev := &Event{Kind: EventEnd, Time: time.Unix(1, 2).UTC(), Step: "s00001", Attempt: 1, Status: "succeeded",
+		Outputs: map[string]any{"text": "v1.2.3", "length": float64(6), "labels": []any{"a"}}}
+	buf := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = appendEvent(buf[:0], ev) }); n != 0 {
+		t.Errorf("%v allocations per event, want 0", n)
+	}
+}
