@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/google/go-github/v60/github"
 )
 
 // What a token may do. By default every accepted token has admin on every repository, is
@@ -201,8 +199,7 @@ func (s *Server) userJSON(c *reqCtx) (int, any, *httpErr) {
 		e.body.DocumentationURL = "https://docs.github.com/rest/users/users#get-the-authenticated-user"
 		return 0, nil, e
 	}
-	return 200, &github.User{Login: github.String(s.user), ID: github.Int64(1), Type: github.String("User"),
-		HTMLURL: github.String(s.htmlBase() + s.user), URL: github.String(c.base + "users/" + s.user)}, nil
+	return 200, s.privateUserWire(c), nil
 }
 
 // installationRepos answers GET /installation/repositories for an installation token.
@@ -215,14 +212,14 @@ func (s *Server) installationRepos(c *reqCtx) (int, any, *httpErr) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	list := []*github.Repository{}
+	list := []*repository{}
 	for _, k := range names {
 		rc := &reqCtx{base: c.base, tok: c.tok, repo: s.repos[k]}
 		if rc.level = s.levelLocked(c.tok, rc.repo.full); rc.level != "none" {
-			list = append(list, s.repoJSON(rc))
+			list = append(list, s.repositoryWire(rc))
 		}
 	}
-	return 200, &github.ListRepositories{TotalCount: github.Int(len(list)), Repositories: list}, nil
+	return 200, &repositoryList{TotalCount: len(list), Repositories: list, RepositorySelection: "selected"}, nil
 }
 
 func issueNumber(s string) int {

@@ -2,9 +2,6 @@ package githubsim
 
 import (
 	"encoding/base64"
-	"strings"
-
-	"github.com/google/go-github/v60/github"
 )
 
 // Repository contents: a file at a ref, and a commit that sets one.
@@ -23,7 +20,7 @@ func (s *Server) getContents(c *reqCtx) (int, any, *httpErr) {
 	if !ok {
 		return 0, nil, notFound()
 	}
-	return 200, s.fileJSON(c, p, content, true), nil
+	return 200, s.contentWire(c, ref, p, content, true), nil
 }
 
 func (s *Server) putContents(c *reqCtx) (int, any, *httpErr) {
@@ -65,7 +62,7 @@ func (s *Server) putContents(c *reqCtx) (int, any, *httpErr) {
 	rp.refs["refs/heads/"+branch] = cm.sha
 	s.emit(Event{Kind: "file_updated", Repo: rp.full, Title: p})
 	s.emit(Event{Kind: "push", Repo: rp.full, Title: branch, Body: cm.sha})
-	return status, &github.RepositoryContentResponse{Content: s.fileJSON(c, p, string(raw), false), Commit: *s.commitJSON(c, cm).Commit}, nil
+	return status, &fileCommitWire{Content: s.contentWire(c, branch, p, string(raw), false), Commit: s.fileCommitCommit(c, cm)}, nil
 }
 
 // replaces checks a write of file p at head that names the blob it replaces (sha): 201
@@ -81,28 +78,4 @@ func replaces(head *commit, p, sha string) (int, *httpErr) {
 		return 0, errf(409, "%s does not match %s", p, sha)
 	}
 	return 200, nil
-}
-
-func (s *Server) fileJSON(c *reqCtx, p, content string, withContent bool) *github.RepositoryContent {
-	name := p
-	if i := strings.LastIndex(p, "/"); i >= 0 {
-		name = p[i+1:]
-	}
-	rc := &github.RepositoryContent{Type: github.String("file"), Name: github.String(name), Path: github.String(p),
-		SHA: github.String(gitSHA("blob", []byte(content))), Size: github.Int(len(content)),
-		URL:     github.String(c.base + "repos/" + c.repo.full + "/contents/" + p),
-		HTMLURL: github.String(s.htmlBase() + c.repo.full + "/blob/" + c.repo.defaultBranch + "/" + p)}
-	if withContent {
-		enc := base64.StdEncoding.EncodeToString([]byte(content))
-		// GitHub wraps the base64 at 60 columns.
-		var b strings.Builder
-		for len(enc) > 60 {
-			b.WriteString(enc[:60] + "\n")
-			enc = enc[60:]
-		}
-		b.WriteString(enc)
-		rc.Content = github.String(b.String())
-		rc.Encoding = github.String("base64")
-	}
-	return rc
 }

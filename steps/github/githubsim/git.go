@@ -4,27 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/google/go-github/v60/github"
 )
 
 // Git data: references and annotated tags.
-
-func (s *Server) refJSON(c *reqCtx, name, sha string) *github.Reference {
-	typ := "commit"
-	if _, ok := c.repo.tags[sha]; ok {
-		typ = "tag"
-	}
-	return &github.Reference{Ref: github.String(name), URL: github.String(c.base + "repos/" + c.repo.full + "/git/" + name),
-		Object: &github.GitObject{Type: github.String(typ), SHA: github.String(sha)}}
-}
-
-func (s *Server) tagJSON(c *reqCtx, t *tagObj) *github.Tag {
-	return &github.Tag{Tag: github.String(t.tag), SHA: github.String(t.sha), Message: github.String(t.message),
-		URL:    github.String(c.base + "repos/" + c.repo.full + "/git/tags/" + t.sha),
-		Tagger: &github.CommitAuthor{Name: github.String("Sim"), Email: github.String("sim@example.org"), Date: ts(t.date)},
-		Object: &github.GitObject{Type: github.String(t.typ), SHA: github.String(t.object)}}
-}
 
 // isObject reports whether sha is a commit or an annotated tag of r.
 func isObject(r *repo, sha string) bool {
@@ -39,7 +21,7 @@ func (s *Server) getRef(c *reqCtx) (int, any, *httpErr) {
 	if !ok {
 		return 0, nil, errf(404, "Not Found")
 	}
-	return 200, s.refJSON(c, name, sha), nil
+	return 200, s.refWire(c, name, sha), nil
 }
 
 func (s *Server) createRef(c *reqCtx) (int, any, *httpErr) {
@@ -65,7 +47,7 @@ func (s *Server) createRef(c *reqCtx) (int, any, *httpErr) {
 	if b, ok := strings.CutPrefix(req.Ref, "refs/heads/"); ok {
 		s.emit(Event{Kind: "push", Repo: rp.full, Title: b, Body: req.SHA})
 	}
-	return 201, s.refJSON(c, req.Ref, req.SHA), nil
+	return 201, s.refWire(c, req.Ref, req.SHA), nil
 }
 
 func (s *Server) updateRef(c *reqCtx) (int, any, *httpErr) {
@@ -92,7 +74,7 @@ func (s *Server) updateRef(c *reqCtx) (int, any, *httpErr) {
 	if b, ok := strings.CutPrefix(name, "refs/heads/"); ok && old != req.SHA {
 		s.emit(Event{Kind: "push", Repo: rp.full, Title: b, Body: req.SHA})
 	}
-	return 200, s.refJSON(c, name, req.SHA), nil
+	return 200, s.refWire(c, name, req.SHA), nil
 }
 
 func (s *Server) createTag(c *reqCtx) (int, any, *httpErr) {
@@ -118,7 +100,7 @@ func (s *Server) createTag(c *reqCtx) (int, any, *httpErr) {
 	t := &tagObj{tag: req.Tag, message: req.Message, object: req.Object, typ: req.Type, date: s.clock.Now().UTC().Truncate(time.Second)}
 	t.sha = gitSHA("tag", []byte(fmt.Sprintf("%s\n%s\n%s\n%d", req.Object, req.Tag, req.Message, s.newID())))
 	rp.tags[t.sha] = t
-	return 201, s.tagJSON(c, t), nil
+	return 201, s.tagWire(c, t), nil
 }
 
 func (s *Server) getTag(c *reqCtx) (int, any, *httpErr) {
@@ -126,7 +108,7 @@ func (s *Server) getTag(c *reqCtx) (int, any, *httpErr) {
 	if !ok {
 		return 0, nil, notFound()
 	}
-	return 200, s.tagJSON(c, t), nil
+	return 200, s.tagWire(c, t), nil
 }
 
 func (s *Server) isAncestor(r *repo, anc, sha string) bool {

@@ -7,52 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/go-github/v60/github"
 )
 
 // Issues and pull requests (they share numbers), and their comments.
-
-func (s *Server) issueJSON(c *reqCtx, it *issue) *github.Issue {
-	kind := "issues"
-	if it.pr {
-		kind = "pull"
-	}
-	out := &github.Issue{ID: github.Int64(it.id), Number: github.Int(it.number), Title: github.String(it.title), Body: github.String(it.body),
-		State: github.String(it.state), User: &github.User{Login: github.String(it.user)}, Comments: github.Int(len(it.comments)),
-		CreatedAt: ts(it.created), UpdatedAt: ts(it.updated),
-		URL:     github.String(fmt.Sprintf("%srepos/%s/issues/%d", c.base, c.repo.full, it.number)),
-		HTMLURL: github.String(fmt.Sprintf("%s%s/%s/%d", s.htmlBase(), c.repo.full, kind, it.number)),
-		Labels:  []*github.Label{}}
-	if it.stateReason != "" {
-		out.StateReason = github.String(it.stateReason)
-	}
-	if it.closed != nil {
-		out.ClosedAt = ts(*it.closed)
-	}
-	for _, l := range it.labels {
-		out.Labels = append(out.Labels, &github.Label{Name: github.String(l)})
-	}
-	if it.milestone > 0 {
-		out.Milestone = s.milestoneJSON(c, c.repo.milestones[it.milestone-1])
-	}
-	if it.pr {
-		out.PullRequestLinks = &github.PullRequestLinks{URL: github.String(fmt.Sprintf("%srepos/%s/pulls/%d", c.base, c.repo.full, it.number)),
-			HTMLURL: out.HTMLURL}
-		if it.merged != nil {
-			out.PullRequestLinks.MergedAt = ts(*it.merged)
-		}
-	}
-	return out
-}
-
-func (s *Server) commentJSON(c *reqCtx, cm *comment) *github.IssueComment {
-	return &github.IssueComment{ID: github.Int64(cm.id), Body: github.String(cm.body), User: &github.User{Login: github.String(cm.user)},
-		CreatedAt: ts(cm.created), UpdatedAt: ts(cm.updated),
-		URL:      github.String(fmt.Sprintf("%srepos/%s/issues/comments/%d", c.base, cm.repo, cm.id)),
-		HTMLURL:  github.String(fmt.Sprintf("%s%s/issues/%d#issuecomment-%d", s.htmlBase(), cm.repo, cm.issue, cm.id)),
-		IssueURL: github.String(fmt.Sprintf("%srepos/%s/issues/%d", c.base, cm.repo, cm.issue))}
-}
 
 // issueRequest is the body of issues/create and issues/update; milestone may be a
 // number, a string or null.
@@ -87,14 +44,14 @@ func (s *Server) listIssues(c *reqCtx) (int, any, *httpErr) {
 	if l := q.Get("labels"); l != "" {
 		labels = strings.Split(l, ",")
 	}
-	var list []*github.Issue
+	var list []*issueWire
 	for _, it := range c.repo.issues {
 		if (state == "all" || it.state == state) && inMilestone(it, q.Get("milestone")) && hasAll(it.labels, labels) {
-			list = append(list, s.issueJSON(c, it))
+			list = append(list, s.issueWire(c, it))
 		}
 	}
 	if q.Get("direction") != "asc" {
-		sort.SliceStable(list, func(i, j int) bool { return *list[i].Number > *list[j].Number })
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Number > list[j].Number })
 	}
 	page, e := paginate(c, list)
 	return 200, page, e
@@ -156,7 +113,7 @@ func (s *Server) createIssue(c *reqCtx) (int, any, *httpErr) {
 	rp.issues = append(rp.issues, it)
 	c.hdr.Set("Location", fmt.Sprintf("%srepos/%s/issues/%d", c.base, rp.full, it.number))
 	s.emit(Event{Kind: "issue_created", Repo: rp.full, Issue: it.number, Title: it.title, Body: it.body, User: it.user})
-	return 201, s.issueJSON(c, it), nil
+	return 201, s.issueWire(c, it), nil
 }
 
 func (s *Server) getIssue(c *reqCtx) (int, any, *httpErr) {
@@ -164,7 +121,7 @@ func (s *Server) getIssue(c *reqCtx) (int, any, *httpErr) {
 	if it == nil {
 		return 0, nil, notFound()
 	}
-	return 200, s.issueJSON(c, it), nil
+	return 200, s.issueWire(c, it), nil
 }
 
 func (s *Server) editIssue(c *reqCtx) (int, any, *httpErr) {
@@ -201,7 +158,7 @@ func (s *Server) editIssue(c *reqCtx) (int, any, *httpErr) {
 	}
 	it.updated = t
 	s.emit(Event{Kind: "issue_edited", Repo: c.repo.full, Issue: it.number, Title: it.title, Body: it.body, User: s.user})
-	return 200, s.issueJSON(c, it), nil
+	return 200, s.issueWire(c, it), nil
 }
 
 // setState opens or closes it as issues/update does, with GitHub's state_reason.
@@ -256,9 +213,9 @@ func issueComments(op func(c *reqCtx, it *issue) (int, any, *httpErr)) operation
 }
 
 func (s *Server) listComments(c *reqCtx, it *issue) (int, any, *httpErr) {
-	var list []*github.IssueComment
+	var list []*commentWire
 	for _, id := range it.comments {
-		list = append(list, s.commentJSON(c, s.comments[id]))
+		list = append(list, s.commentWire(c, s.comments[id]))
 	}
 	page, e := paginate(c, list)
 	return 200, page, e
@@ -275,9 +232,9 @@ func (s *Server) createComment(c *reqCtx, it *issue) (int, any, *httpErr) {
 		return 0, nil, validation("IssueComment", "body", "missing_field", "")
 	}
 	cm := s.addCommentLocked(c.repo, it, s.user, *req.Body)
-	c.hdr.Set("Location", *s.commentJSON(c, cm).URL)
+	c.hdr.Set("Location", s.commentWire(c, cm).URL)
 	s.emit(Event{Kind: "comment_created", Repo: c.repo.full, Issue: it.number, Body: cm.body, User: cm.user})
-	return 201, s.commentJSON(c, cm), nil
+	return 201, s.commentWire(c, cm), nil
 }
 
 // commentAt is the comment of the repository the path's {id} names, or nil.
@@ -294,7 +251,7 @@ func (s *Server) getComment(c *reqCtx) (int, any, *httpErr) {
 	if cm == nil {
 		return 0, nil, notFound()
 	}
-	return 200, s.commentJSON(c, cm), nil
+	return 200, s.commentWire(c, cm), nil
 }
 
 func (s *Server) editComment(c *reqCtx) (int, any, *httpErr) {
@@ -314,5 +271,5 @@ func (s *Server) editComment(c *reqCtx) (int, any, *httpErr) {
 	cm.body = *req.Body
 	cm.updated = s.now()
 	s.emit(Event{Kind: "comment_edited", Repo: c.repo.full, Issue: cm.issue, Body: cm.body, User: s.user})
-	return 200, s.commentJSON(c, cm), nil
+	return 200, s.commentWire(c, cm), nil
 }

@@ -1,43 +1,18 @@
 package githubsim
 
-import (
-	"fmt"
-
-	"github.com/google/go-github/v60/github"
-)
+import ()
 
 // Milestones.
-
-func (s *Server) milestoneJSON(c *reqCtx, m *milestone) *github.Milestone {
-	open, closed := 0, 0
-	for _, it := range c.repo.issues {
-		if it.milestone == m.number {
-			if it.state == "open" {
-				open++
-			} else {
-				closed++
-			}
-		}
-	}
-	out := &github.Milestone{ID: github.Int64(m.id), Number: github.Int(m.number), Title: github.String(m.title), Description: github.String(m.description),
-		State: github.String(m.state), OpenIssues: github.Int(open), ClosedIssues: github.Int(closed), CreatedAt: ts(m.created), UpdatedAt: ts(m.updated),
-		URL:     github.String(fmt.Sprintf("%srepos/%s/milestones/%d", c.base, c.repo.full, m.number)),
-		HTMLURL: github.String(fmt.Sprintf("%s%s/milestone/%d", s.htmlBase(), c.repo.full, m.number))}
-	if m.closed != nil {
-		out.ClosedAt = ts(*m.closed)
-	}
-	return out
-}
 
 func (s *Server) listMilestones(c *reqCtx) (int, any, *httpErr) {
 	state := c.r.URL.Query().Get("state")
 	if state == "" {
 		state = "open"
 	}
-	var list []*github.Milestone
+	var list []*milestoneWire
 	for _, ms := range c.repo.milestones {
 		if state == "all" || ms.state == state {
-			list = append(list, s.milestoneJSON(c, ms))
+			list = append(list, s.milestoneWire(c, ms))
 		}
 	}
 	page, e := paginate(c, list)
@@ -55,12 +30,12 @@ func (s *Server) createMilestone(c *reqCtx) (int, any, *httpErr) {
 	if req.Title == "" {
 		return 0, nil, validation("Milestone", "title", "missing_field", "")
 	}
-	if s.milestoneLocked(c.repo, req.Title, false) != nil {
+	if s.milestoneLocked(c.repo, req.Title, "") != nil {
 		return 0, nil, validation("Milestone", "title", "already_exists", "")
 	}
-	ms := s.milestoneLocked(c.repo, req.Title, true)
+	ms := s.milestoneLocked(c.repo, req.Title, s.user)
 	ms.description = req.Description
-	return 201, s.milestoneJSON(c, ms), nil
+	return 201, s.milestoneWire(c, ms), nil
 }
 
 // milestoneAt is the milestone the path's {number} names, or nil.
@@ -77,7 +52,7 @@ func (s *Server) getMilestone(c *reqCtx) (int, any, *httpErr) {
 	if ms == nil {
 		return 0, nil, notFound()
 	}
-	return 200, s.milestoneJSON(c, ms), nil
+	return 200, s.milestoneWire(c, ms), nil
 }
 
 func (s *Server) editMilestone(c *reqCtx) (int, any, *httpErr) {
@@ -110,5 +85,5 @@ func (s *Server) editMilestone(c *reqCtx) (int, any, *httpErr) {
 		ms.state = *req.State
 	}
 	ms.updated = t
-	return 200, s.milestoneJSON(c, ms), nil
+	return 200, s.milestoneWire(c, ms), nil
 }

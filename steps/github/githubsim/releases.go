@@ -1,28 +1,10 @@
 package githubsim
 
 import (
-	"fmt"
 	"strconv"
-
-	"github.com/google/go-github/v60/github"
 )
 
 // Releases. Only callers with push access see drafts, as on GitHub.
-
-func (s *Server) releaseJSON(c *reqCtx, rl *release) *github.RepositoryRelease {
-	out := &github.RepositoryRelease{ID: github.Int64(rl.id), TagName: github.String(rl.tag), TargetCommitish: github.String(rl.target),
-		Name: github.String(rl.name), Body: github.String(rl.body), Draft: github.Bool(rl.draft), Prerelease: github.Bool(rl.prerelease),
-		CreatedAt: ts(rl.created), Author: &github.User{Login: github.String(s.user)},
-		URL:     github.String(fmt.Sprintf("%srepos/%s/releases/%d", c.base, c.repo.full, rl.id)),
-		HTMLURL: github.String(fmt.Sprintf("%s%s/releases/tag/%s", s.htmlBase(), c.repo.full, rl.tag))}
-	if rl.draft {
-		out.HTMLURL = github.String(fmt.Sprintf("%s%s/releases/untagged-%d", s.htmlBase(), c.repo.full, rl.id))
-	}
-	if rl.published != nil {
-		out.PublishedAt = ts(*rl.published)
-	}
-	return out
-}
 
 // releaseRequest is the body of releases/create and releases/update.
 type releaseRequest struct {
@@ -68,10 +50,10 @@ func (s *Server) publishLocked(rp *repo, rl *release) {
 func seesDrafts(c *reqCtx) bool { return rank(c.level) >= rank("push") }
 
 func (s *Server) listReleases(c *reqCtx) (int, any, *httpErr) {
-	var list []*github.RepositoryRelease
+	var list []*releaseWire
 	for i := len(c.repo.releases) - 1; i >= 0; i-- {
 		if rl := c.repo.releases[i]; !rl.draft || seesDrafts(c) {
-			list = append(list, s.releaseJSON(c, rl))
+			list = append(list, s.releaseWire(c, rl))
 		}
 	}
 	page, e := paginate(c, list)
@@ -92,22 +74,22 @@ func (s *Server) createRelease(c *reqCtx) (int, any, *httpErr) {
 			return 0, nil, validation("Release", "tag_name", "already_exists", "")
 		}
 	}
-	rl := &release{id: s.newID(), target: rp.defaultBranch, created: s.now()}
+	rl := &release{id: s.newID(), target: rp.defaultBranch, author: s.user, created: s.now()}
 	req.apply(rl)
 	rl.draft = req.Draft != nil && *req.Draft
 	rp.releases = append(rp.releases, rl)
 	if !rl.draft {
 		s.publishLocked(rp, rl)
 	}
-	c.hdr.Set("Location", *s.releaseJSON(c, rl).URL)
-	return 201, s.releaseJSON(c, rl), nil
+	c.hdr.Set("Location", s.releaseWire(c, rl).URL)
+	return 201, s.releaseWire(c, rl), nil
 }
 
 func (s *Server) getReleaseByTag(c *reqCtx) (int, any, *httpErr) {
 	tag := c.r.PathValue("tag")
 	for _, rl := range c.repo.releases {
 		if rl.tag == tag && !rl.draft {
-			return 200, s.releaseJSON(c, rl), nil
+			return 200, s.releaseWire(c, rl), nil
 		}
 	}
 	return 0, nil, notFound()
@@ -133,7 +115,7 @@ func (s *Server) getRelease(c *reqCtx) (int, any, *httpErr) {
 	if rl == nil {
 		return 0, nil, notFound()
 	}
-	return 200, s.releaseJSON(c, rl), nil
+	return 200, s.releaseWire(c, rl), nil
 }
 
 func (s *Server) editRelease(c *reqCtx) (int, any, *httpErr) {
@@ -156,5 +138,5 @@ func (s *Server) editRelease(c *reqCtx) (int, any, *httpErr) {
 			s.publishLocked(c.repo, rl)
 		}
 	}
-	return 200, s.releaseJSON(c, rl), nil
+	return 200, s.releaseWire(c, rl), nil
 }

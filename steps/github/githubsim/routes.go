@@ -3,9 +3,6 @@ package githubsim
 import (
 	"net/http"
 	"strings"
-	"time"
-
-	"github.com/google/go-github/v60/github"
 )
 
 // routes is what the simulator speaks: the web downloads, and the REST API with one
@@ -75,22 +72,9 @@ func (s *Server) routes() http.Handler {
 	return web
 }
 
-func ts(t time.Time) *github.Timestamp { return &github.Timestamp{Time: t} }
-
 func (s *Server) htmlBase() string { return s.srv.URL + "/" }
 
-func (s *Server) getRepo(c *reqCtx) (int, any, *httpErr) { return 200, s.repoJSON(c), nil }
-
-func (s *Server) repoJSON(c *reqCtx) *github.Repository {
-	owner, name, _ := strings.Cut(c.repo.full, "/")
-	return &github.Repository{
-		ID: github.Int64(c.repo.id), Name: github.String(name), FullName: github.String(c.repo.full),
-		Owner: &github.User{Login: github.String(owner)}, DefaultBranch: github.String(c.repo.defaultBranch),
-		HTMLURL: github.String(s.htmlBase() + c.repo.full), URL: github.String(c.base + "repos/" + c.repo.full),
-		Private: github.Bool(c.repo.private), Visibility: github.String(map[bool]string{false: "public", true: "private"}[c.repo.private]),
-		Permissions: permissionsJSON(c.level),
-	}
-}
+func (s *Server) getRepo(c *reqCtx) (int, any, *httpErr) { return 200, s.repositoryWire(c), nil }
 
 // resolve turns a SHA, branch, tag or "heads/x"/"tags/x" into a commit SHA.
 func (s *Server) resolve(r *repo, ref string) (string, bool) {
@@ -121,20 +105,7 @@ func (s *Server) getCommit(c *reqCtx) (int, any, *httpErr) {
 	if !ok {
 		return 0, nil, validation("Commit", "sha", "invalid", "No commit found for SHA: "+ref)
 	}
-	return 200, s.commitJSON(c, c.repo.commits[sha]), nil
-}
-
-func (s *Server) commitJSON(c *reqCtx, cm *commit) *github.RepositoryCommit {
-	var parents []*github.Commit
-	for _, p := range cm.parents {
-		parents = append(parents, &github.Commit{SHA: github.String(p)})
-	}
-	return &github.RepositoryCommit{
-		SHA: github.String(cm.sha), HTMLURL: github.String(s.htmlBase() + c.repo.full + "/commit/" + cm.sha),
-		Commit: &github.Commit{SHA: github.String(cm.sha), Message: github.String(cm.message),
-			Author: &github.CommitAuthor{Name: github.String("Sim"), Email: github.String("sim@example.org"), Date: ts(cm.date)}},
-		Parents: parents,
-	}
+	return 200, s.commitWire(c, c.repo.commits[sha]), nil
 }
 
 func (s *Server) getBranch(c *reqCtx) (int, any, *httpErr) {
@@ -143,5 +114,5 @@ func (s *Server) getBranch(c *reqCtx) (int, any, *httpErr) {
 	if !ok {
 		return 0, nil, errf(404, "Branch not found")
 	}
-	return 200, &github.Branch{Name: github.String(b), Commit: s.commitJSON(c, c.repo.commits[sha])}, nil
+	return 200, s.branchWire(c, b, c.repo.commits[sha]), nil
 }

@@ -53,6 +53,7 @@ type milestone struct {
 	title       string
 	description string
 	state       string
+	creator     string // login
 	created     time.Time
 	updated     time.Time
 	closed      *time.Time
@@ -65,6 +66,7 @@ type release struct {
 	name, body string
 	draft      bool
 	prerelease bool
+	author     string // login
 	created    time.Time
 	published  *time.Time
 }
@@ -73,6 +75,7 @@ type repo struct {
 	full          string
 	id            int64
 	private       bool
+	created       time.Time
 	defaultBranch string
 	commits       map[string]*commit
 	refs          map[string]string // "refs/heads/main" -> sha
@@ -120,7 +123,7 @@ func (s *Server) repoLocked(full string, create bool, files map[string]string) *
 	if !create {
 		return nil
 	}
-	r := &repo{full: full, id: s.newID(), defaultBranch: "main", commits: map[string]*commit{}, refs: map[string]string{}, tags: map[string]*tagObj{}}
+	r := &repo{full: full, id: s.newID(), created: s.now(), defaultBranch: "main", commits: map[string]*commit{}, refs: map[string]string{}, tags: map[string]*tagObj{}}
 	if files == nil {
 		files = map[string]string{"CHANGELOG.md": InitialChangelog, "README.md": "# " + full + "\n"}
 	}
@@ -254,7 +257,7 @@ func (s *Server) AddIssue(fullName string, is Issue) int {
 		it.state = "open"
 	}
 	if is.Milestone != "" {
-		it.milestone = s.milestoneLocked(r, is.Milestone, true).number
+		it.milestone = s.milestoneLocked(r, is.Milestone, it.user).number
 	}
 	if it.pr && it.state == "closed" && !is.NotMerged {
 		it.merged = &now
@@ -288,20 +291,22 @@ func (s *Server) CloseIssue(fullName string, number int, reason string) error {
 func (s *Server) AddMilestone(fullName, title string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.milestoneLocked(s.repoLocked(fullName, true, nil), title, true).number
+	return s.milestoneLocked(s.repoLocked(fullName, true, nil), title, "someone").number
 }
 
-func (s *Server) milestoneLocked(r *repo, title string, create bool) *milestone {
+// milestoneLocked finds a milestone by title; when missing, it is created by creator
+// (a login), or nil when creator is "".
+func (s *Server) milestoneLocked(r *repo, title, creator string) *milestone {
 	for _, m := range r.milestones {
 		if m.title == title {
 			return m
 		}
 	}
-	if !create {
+	if creator == "" {
 		return nil
 	}
 	now := s.clock.Now().UTC().Truncate(time.Second)
-	m := &milestone{number: len(r.milestones) + 1, id: s.newID(), title: title, state: "open", created: now, updated: now}
+	m := &milestone{number: len(r.milestones) + 1, id: s.newID(), title: title, state: "open", creator: creator, created: now, updated: now}
 	r.milestones = append(r.milestones, m)
 	return m
 }
@@ -314,7 +319,7 @@ func (s *Server) Milestone(fullName, title string) string {
 	if r == nil {
 		return ""
 	}
-	if m := s.milestoneLocked(r, title, false); m != nil {
+	if m := s.milestoneLocked(r, title, ""); m != nil {
 		return m.state
 	}
 	return ""
