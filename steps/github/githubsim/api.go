@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // operation answers one REST operation; it runs with s.mu held. It returns the status
@@ -142,7 +143,7 @@ func (s *Server) admitLocked(r *http.Request, tok string) (int, []byte) {
 	case !s.acceptedLocked(tok):
 		return jsonErr(errf(401, "Bad credentials"))
 	case s.remaining <= 0 && r.URL.EscapedPath() != "/rate_limit":
-		e := errf(403, "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.")
+		e := errf(403, "API rate limit exceeded for user ID %d. If you reach out to GitHub Support for help, please include the request ID.", userID(s.user))
 		e.body.DocumentationURL = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
 		return jsonErr(e)
 	}
@@ -190,7 +191,9 @@ func noRoute(*reqCtx) (int, any, *httpErr) { return 0, nil, notFound() }
 
 func (s *Server) rateLimit(*reqCtx) (int, any, *httpErr) {
 	rate := map[string]any{"limit": s.limit, "remaining": s.remaining, "reset": s.reset.Unix(), "used": s.limit - s.remaining}
-	return 200, map[string]any{"resources": map[string]any{"core": rate}, "rate": rate}, nil
+	// The simulator serves no search, so its bucket (30 a minute on GitHub) stays full.
+	search := map[string]any{"limit": 30, "remaining": 30, "reset": s.clock.Now().Add(time.Minute).Unix(), "used": 0}
+	return 200, map[string]any{"resources": map[string]any{"core": rate, "search": search}, "rate": rate}, nil
 }
 
 // paginate cuts items to the requested page and sets the Link header the way GitHub does.
