@@ -116,7 +116,7 @@ func (s *Server) primaryLimit(resetIn time.Duration) http.HandlerFunc {
 		resetIn = 10 * time.Minute
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		e := errf(403, "API rate limit exceeded for user ID 1.")
+		e := errf(403, "API rate limit exceeded for user ID %d.", userID(s.user))
 		e.body.DocumentationURL = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
 		h := w.Header()
 		h.Set("X-RateLimit-Limit", strconv.Itoa(s.limit))
