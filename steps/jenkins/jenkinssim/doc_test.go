@@ -1,47 +1,26 @@
 package jenkinssim
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cessda/runbook/steps/simkit"
 )
 
-// docEndpoint is a line of doc.go's endpoint list: "METHOD path → status content-type".
-var docEndpoint = regexp.MustCompile(`^//\t(GET|POST|PUT|PATCH|DELETE) (/\S*) → (\d{3}) (\S+)$`)
-
-type endpoint struct {
-	method, path, ctype string
-	status              int
-}
-
-func documentedEndpoints(t *testing.T) []endpoint {
+// documentedEndpoints reads the endpoint list of this package's doc.go.
+func documentedEndpoints(t *testing.T) []simkit.Endpoint {
 	t.Helper()
-	f, err := os.Open("doc.go")
+	eps, err := simkit.DocumentedEndpoints("doc.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []endpoint
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if m := docEndpoint.FindStringSubmatch(sc.Text()); m != nil {
-			var status int
-			fmt.Sscan(m[3], &status)
-			out = append(out, endpoint{method: m[1], path: m[2], status: status, ctype: m[4]})
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("doc.go lists no endpoints")
-	}
-	return out
+	return eps
 }
 
 // routedEndpoints are the operations the routes serve, as doc.go writes them: a read's
@@ -145,7 +124,7 @@ func TestDocumentedEndpoints(t *testing.T) {
 	eps := documentedEndpoints(t)
 	var doc []string
 	for _, ep := range eps {
-		doc = append(doc, ep.method+" "+ep.path)
+		doc = append(doc, ep.Key())
 	}
 	sort.Strings(doc)
 	if code := routedEndpoints(); strings.Join(doc, "\n") != strings.Join(code, "\n") {
@@ -157,23 +136,23 @@ func TestDocumentedEndpoints(t *testing.T) {
 	defer s.Close()
 	s.SeedBuild("folder/app", map[string]string{"V": "done"}, Success)
 	for _, ep := range eps {
-		key := ep.method + " " + ep.path
+		key := ep.Key()
 		mk, ok := endpointRequests[key]
 		if !ok {
 			t.Errorf("no request for the documented %s", key)
 			continue
 		}
 		path := mk(t, s)
-		resp := do(t, s, ep.method, path)
+		resp := do(t, s, ep.Method, path)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		ctype, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 		if ctype == "" {
 			ctype = "-"
 		}
-		if resp.StatusCode != ep.status || ctype != ep.ctype || resp.Header.Get("X-Jenkins") != Version {
+		if resp.StatusCode != ep.Status || ctype != ep.ContentType || resp.Header.Get("X-Jenkins") != Version {
 			t.Errorf("%s (%s): %d %s X-Jenkins %q, documented %d %s; body %s", key, path, resp.StatusCode, ctype,
-				resp.Header.Get("X-Jenkins"), ep.status, ep.ctype, b)
+				resp.Header.Get("X-Jenkins"), ep.Status, ep.ContentType, b)
 		}
 	}
 }

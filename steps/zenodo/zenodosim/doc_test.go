@@ -1,47 +1,25 @@
 package zenodosim
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/cessda/runbook/steps/simkit"
 )
 
-// docEndpoint is a line of doc.go's endpoint list: "METHOD path → status content-type".
-var docEndpoint = regexp.MustCompile(`^//\t(GET|POST|PUT|PATCH|DELETE) (/\S*) → (\d{3}) (\S+)$`)
-
-type endpoint struct {
-	method, path, ctype string
-	status              int
-}
-
-// documentedEndpoints reads the endpoint list of a package's doc.go.
-func documentedEndpoints(t *testing.T) []endpoint {
+// documentedEndpoints reads the endpoint list of this package's doc.go.
+func documentedEndpoints(t *testing.T) []simkit.Endpoint {
 	t.Helper()
-	f, err := os.Open("doc.go")
+	eps, err := simkit.DocumentedEndpoints("doc.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []endpoint
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if m := docEndpoint.FindStringSubmatch(sc.Text()); m != nil {
-			var status int
-			fmt.Sscan(m[3], &status)
-			out = append(out, endpoint{method: m[1], path: m[2], status: status, ctype: m[4]})
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("doc.go lists no endpoints")
-	}
-	return out
+	return eps
 }
 
 // A request to make for a documented endpoint: its path, body and content type.
@@ -113,7 +91,7 @@ func TestDocumentedEndpoints(t *testing.T) {
 	eps := documentedEndpoints(t)
 	var doc, code []string
 	for _, ep := range eps {
-		doc = append(doc, ep.method+" "+ep.path)
+		doc = append(doc, ep.Key())
 	}
 	for _, rt := range routes {
 		if strings.Contains(rt.pattern, " ") {
@@ -129,7 +107,7 @@ func TestDocumentedEndpoints(t *testing.T) {
 	s := New(WithToken("tok", 1))
 	defer s.Close()
 	for _, ep := range eps {
-		key := ep.method + " " + ep.path
+		key := ep.Key()
 		mk, ok := endpointRequests[key]
 		if !ok {
 			t.Errorf("no request for the documented %s", key)
@@ -140,7 +118,7 @@ func TestDocumentedEndpoints(t *testing.T) {
 		if rq.body != "" {
 			body = strings.NewReader(rq.body)
 		}
-		req, _ := http.NewRequest(ep.method, s.srv.URL+rq.path, body)
+		req, _ := http.NewRequest(ep.Method, s.srv.URL+rq.path, body)
 		req.Header.Set("Authorization", "Bearer tok")
 		if rq.ctype != "" {
 			req.Header.Set("Content-Type", rq.ctype)
@@ -155,8 +133,8 @@ func TestDocumentedEndpoints(t *testing.T) {
 		if ctype == "" {
 			ctype = "-"
 		}
-		if resp.StatusCode != ep.status || ctype != ep.ctype {
-			t.Errorf("%s (%s): %d %s, documented %d %s; body %s", key, rq.path, resp.StatusCode, ctype, ep.status, ep.ctype, b)
+		if resp.StatusCode != ep.Status || ctype != ep.ContentType {
+			t.Errorf("%s (%s): %d %s, documented %d %s; body %s", key, rq.path, resp.StatusCode, ctype, ep.Status, ep.ContentType, b)
 		}
 	}
 }
