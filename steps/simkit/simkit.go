@@ -194,17 +194,22 @@ func (k *Kit) Wrap(h http.Handler) http.Handler {
 			k.answerFault(w, r, f, ex, reqBody)
 			return
 		}
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		ex.Status = rec.status
-		k.finish(ex, r, reqBody, &Observed{ResponseHeader: rec.header, ResponseBody: rec.body.Bytes()})
-		for key, v := range rec.header {
-			w.Header()[key] = v
-		}
-		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body.Bytes())
+		k.send(w, r, ex, reqBody, rec)
 	})
+}
+
+// send records the exchange with rec's answer, then gives the client that answer.
+func (k *Kit) send(w http.ResponseWriter, r *http.Request, ex Exchange, reqBody []byte, rec *buffer) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	ex.Status = rec.status
+	k.finish(ex, r, reqBody, &Observed{ResponseHeader: rec.header, ResponseBody: rec.body.Bytes()})
+	for key, v := range rec.header {
+		w.Header()[key] = v
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body.Bytes())
 }
 
 // finish records ex and hands it to the observers (with o's response, when answered).
@@ -233,16 +238,7 @@ func (k *Kit) answerFault(w http.ResponseWriter, r *http.Request, f *Fault, ex E
 	if f.Answer != nil {
 		rec := &buffer{header: http.Header{}}
 		f.Answer(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		ex.Status = rec.status
-		k.finish(ex, r, reqBody, &Observed{ResponseHeader: rec.header, ResponseBody: rec.body.Bytes()})
-		for key, v := range rec.header {
-			w.Header()[key] = v
-		}
-		w.WriteHeader(rec.status)
-		_, _ = w.Write(rec.body.Bytes())
+		k.send(w, r, ex, reqBody, rec)
 		return
 	}
 	ex.Status = f.Status
