@@ -50,7 +50,7 @@ func (a *app) sandboxCmd() *cobra.Command {
 			}
 			defer control.Close()
 			control.ServePeople(sb)
-			var apis []*kubeapi.Server
+			apis := map[string]*kubeapi.Server{} // by connection name
 			defer func() {
 				for _, s := range apis {
 					s.Close()
@@ -66,7 +66,7 @@ func (a *app) sandboxCmd() *cobra.Command {
 				if err != nil {
 					return "", "", err
 				}
-				apis = append(apis, srv)
+				apis[conn] = srv
 				ctxName := conn
 				for _, d := range pb.Connections {
 					if d.Name == conn && d.Settings["context"] != "" {
@@ -83,8 +83,8 @@ func (a *app) sandboxCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "runbook sandbox for %s (%s)\n\n", pb.File, pb.Product)
 			rows := map[string]string{"github": sb.GitHub.URL(), "jenkins": sb.Jenkins.URL(), "zenodo": sb.Zenodo.URL(), "smtp": sb.SMTP.URL(),
 				"chat": sb.Chat.URL(), "public web": sb.Public.URL(), "clock": control.URL()}
-			for i, s := range apis {
-				rows[fmt.Sprintf("kubernetes %d", i+1)] = s.URL()
+			for conn, s := range apis {
+				rows["kubernetes "+conn] = s.URL()
 			}
 			keys := make([]string, 0, len(rows))
 			for k := range rows {
@@ -92,7 +92,7 @@ func (a *app) sandboxCmd() *cobra.Command {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				fmt.Fprintf(a.stdout, "  %-14s %s\n", k, rows[k])
+				fmt.Fprintf(a.stdout, "  %-22s %s\n", k, rows[k])
 			}
 			fmt.Fprintf(a.stdout, "\nconnections: %s\n\nIn another terminal:\n  runbook run %s --sandbox %s", file, pb.File, file)
 			for _, s := range sets {
