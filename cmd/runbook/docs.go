@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -135,5 +134,3 @@ func (a *app) schemaCmd() *cobra.Command {
 	cmd.Flags().StringVar(&fragments, "fragments", "playbooks/fragments/*.yaml", "fragment files whose includes the playbook schema checks (a glob; empty: none)")
 	return cmd
 }
-
-var _ = os.Stdout

@@ -1,14 +1,12 @@
 package rehearsal
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -312,6 +310,3 @@ func (s *Sandbox) WriteConnections(dir string, control *Control, kubeconfig func
 	path := filepath.Join(dir, "connections.json")
 	return path, engine.WriteFileAtomic(path, b)
 }
-
-var _ = strconv.Itoa
-var _ = context.Background
