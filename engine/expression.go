@@ -196,7 +196,7 @@ func elemType(t Type) Type {
 // the expression's source text starts in the file.
 func compileExpr(e *Expr, sc *scope, pos Pos, d *diags) bool {
 	e.Pos = pos
-	tree, err := parser.Parse(e.Src)
+	tree, err := parseExpr(e.Src, sc.env)
 	if err != nil {
 		line, col, msg := exprErrorPos(err, pos)
 		d.addIn(pos.File, line, col, "expression syntax error: %s", msg)
@@ -221,7 +221,7 @@ func compileExpr(e *Expr, sc *scope, pos Pos, d *diags) bool {
 		}
 		env["steps"] = steps
 	}
-	prog, err := compileProgram(e.Src, env)
+	prog, err := compileTree(tree, env)
 	if err != nil {
 		line, col, msg := exprErrorPos(err, pos)
 		d.addIn(pos.File, line, col, "expression %q: %s", e.Src, msg)
@@ -243,15 +243,28 @@ var exprConfig = func() *conf.Config {
 	return c
 }()
 
-// compileProgram is expr.Compile(src, expr.Env(env), expr.MaxNodes(10000)) on a copy of
-// exprConfig: the copy has its own environment and nature cache, and shares the tables
-// (functions, builtins), which compiling only reads.
-func compileProgram(src string, env types.Map) (*vm.Program, error) {
+// parseExpr parses src once, for both the reference check and the type check. The parser
+// only needs the environment's top-level names (a name the environment defines is not a
+// builtin), so it gets those, typed any: their full types are the checker's.
+func parseExpr(src string, env types.Map) (*parser.Tree, error) {
+	names := make(types.Map, len(env))
+	for k := range env {
+		names[k] = types.Any
+	}
+	c := *exprConfig
+	c.NtCache = nature.Cache{}
+	c.WithEnv(names)
+	return parser.ParseWithConfig(src, &c)
+}
+
+// compileTree is what expr.Compile(src, expr.Env(env), expr.MaxNodes(10000)) does after
+// parsing, on a copy of exprConfig: the copy has its own environment and nature cache, and
+// shares the tables (functions, builtins), which compiling only reads.
+func compileTree(tree *parser.Tree, env types.Map) (*vm.Program, error) {
 	c := *exprConfig
 	c.NtCache = nature.Cache{}
 	c.WithEnv(env)
-	tree, err := checker.ParseCheck(src, &c)
-	if err != nil {
+	if _, err := new(checker.Checker).PatchAndCheck(tree, &c); err != nil {
 		return nil, err
 	}
 	if c.Optimize {
