@@ -1,7 +1,5 @@
 package githubsim
 
-import ()
-
 // Milestones.
 
 func (s *Server) listMilestones(c *reqCtx) (int, any, *httpErr) {
